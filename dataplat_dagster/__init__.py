@@ -1,0 +1,1 @@
+"""dataplat_dagster: declared dataflows become a medallion data platform on Dagster."""

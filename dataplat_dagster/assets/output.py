@@ -1,0 +1,115 @@
+"""Output: exports of a table (a file per window, or a SQL table) and a notification."""
+
+import io
+from typing import Any
+
+import dagster as dg
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+import sqlalchemy as sa
+
+from dataplat_dagster.assets.support import (
+    Counts,
+    asset_key,
+    build_ins,
+    common_asset_args,
+    partitions_def,
+    recorded,
+    run_keys,
+)
+from dataplat_dagster.config.models import OutputTable
+from dataplat_dagster.config.path_pattern import PathPattern
+from dataplat_dagster.config.plan import Plan, TablePlan
+from dataplat_dagster.engines.base import PARTITION, Engine
+from dataplat_dagster.notifications import output_notice
+from dataplat_dagster.resources.databases import DatabasesResource
+from dataplat_dagster.resources.file_store import FileStore
+from dataplat_dagster.resources.metrics import MetricsResource
+from dataplat_dagster.resources.notifier import NotifierResource
+
+EXTENSIONS = {"csv": "csv", "parquet": "parquet", "jsonl": "jsonl"}
+
+
+def build_output_asset(plan: TablePlan, tables: Plan, kinds: set[str], ui_base_url: str | None) -> dg.AssetsDefinition:
+    spec: OutputTable = plan.spec
+    (source_name,) = build_ins(plan, tables)
+
+    @dg.asset(
+        key=asset_key(plan.id),
+        ins=build_ins(plan, tables),
+        partitions_def=partitions_def(plan),
+        backfill_policy=dg.BackfillPolicy.single_run() if plan.partitioned else None,
+        **common_asset_args(plan, {spec.format, *kinds}),
+    )
+    def output_asset(
+        context: dg.AssetExecutionContext, engine: Engine, exports: FileStore, databases: DatabasesResource,
+        notifier: NotifierResource, metrics: MetricsResource, **inputs: Any,
+    ) -> dg.MaterializeResult:
+        frame = inputs[source_name]
+        counts = Counts(rows_in=engine.row_count(frame))
+        with recorded(context, plan, metrics, counts):
+            keys = run_keys(context, plan)
+            if spec.format == "sql":
+                locations = [_write_table(engine, databases, spec, frame, keys)]
+            else:
+                locations = _write_files(engine, exports, plan, frame, keys)
+            counts.rows_out = counts.rows_in
+        notifier.send(
+            output_notice(
+                table=str(plan.id), keys=keys, locations=locations, rows=counts.rows_out, run_id=context.run_id,
+                ui_base_url=ui_base_url, recipients=spec.notify,
+            )
+        )
+        return dg.MaterializeResult(
+            metadata={**counts.as_metadata(), "locations": dg.MetadataValue.json(locations), "dagster/row_count": counts.rows_out}
+        )
+
+    return output_asset
+
+
+def _write_files(engine: Engine, exports: FileStore, plan: TablePlan, frame: Any, keys: list[str | None]) -> list[str]:
+    spec: OutputTable = plan.spec
+    extension = EXTENSIONS[spec.format]
+    default = f"{{dataflow}}/{{table}}/{{table}}_{{partition}}.{extension}" if plan.partitioned else f"{{dataflow}}/{{table}}/{{table}}.{extension}"
+    pattern = PathPattern(spec.path or default)
+    windows = partitions_def(plan)
+    parts = engine.split(frame, keys) if plan.partitioned else [(None, _drop(engine.to_arrow(frame)))]
+    locations = []
+    for key, table in parts:
+        moment = windows.time_window_for_partition_key(key).start if windows and key else None
+        path = pattern.render(moment=moment, partition=key or "all", dataflow=plan.id.dataflow, table=plan.id.name)
+        locations.append(exports.write_bytes(path, _serialise(table, spec.format)))
+    return locations
+
+
+def _drop(table: pa.Table) -> pa.Table:
+    return table.drop_columns([PARTITION]) if PARTITION in table.column_names else table
+
+
+def _serialise(table: pa.Table, fmt: str) -> bytes:
+    sink = io.BytesIO()
+    if fmt == "csv":
+        pa_csv.write_csv(table, sink)
+    elif fmt == "parquet":
+        pq.write_table(table, sink)
+    else:
+        table.to_pandas().to_json(sink, orient="records", lines=True, date_format="iso")
+    return sink.getvalue()
+
+
+def _write_table(engine: Engine, databases: DatabasesResource, spec: OutputTable, frame: Any, keys: list[str | None]) -> str:
+    """Replace this run's windows in the target table in one transaction (idempotent re-runs)."""
+    assert spec.database and spec.table
+    db = databases.engine(spec.database)
+    data = engine.to_arrow(frame).to_pandas()
+    windows = [k for k in keys if k is not None]
+    if windows:
+        data[PARTITION] = data[PARTITION].astype(str) if PARTITION in data else windows[0]
+    with db.begin() as connection:
+        if sa.inspect(connection).has_table(spec.table):
+            target = sa.table(spec.table, sa.column(PARTITION))
+            delete = sa.delete(target).where(target.c[PARTITION].in_(windows)) if windows else sa.delete(sa.table(spec.table))
+            connection.execute(delete)
+        data.to_sql(spec.table, connection, if_exists="append", index=False, chunksize=10_000)
+    return f"{db.url.render_as_string(hide_password=True)}#{spec.table}"

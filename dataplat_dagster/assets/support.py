@@ -1,0 +1,119 @@
+"""Pieces every layer factory shares: keys, inputs, metadata, run bookkeeping."""
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import dagster as dg
+import pyarrow as pa
+
+from dataplat_dagster.config.plan import Plan, TableId, TablePlan
+from dataplat_dagster.engines.base import Engine
+from dataplat_dagster.partitions import build_partitions_def
+from dataplat_dagster.resources.io_managers import WINDOWED_READ
+from dataplat_dagster.resources.metrics import MetricsResource
+
+QUARANTINE = "quarantine"
+PREVIEW_ROWS = 5
+
+
+def asset_key(table_id: TableId) -> dg.AssetKey:
+    return dg.AssetKey(table_id.key_path)
+
+
+def partitions_def(plan: TablePlan) -> dg.TimeWindowPartitionsDefinition | None:
+    return build_partitions_def(plan.partitioning) if plan.partitioning else None
+
+
+def input_name(table_id: TableId, inputs: Sequence[TableId]) -> str:
+    """Keyword name of an input: the table name, or layer_table when two inputs share it."""
+    clash = sum(1 for other in inputs if other.name == table_id.name) > 1
+    return f"{table_id.layer}_{table_id.name}" if clash else table_id.name
+
+
+def build_ins(plan: TablePlan, tables: Plan) -> dict[str, dg.AssetIn]:
+    ins = {}
+    for upstream in plan.inputs:
+        windowed = plan.partitioned and tables[upstream].partitioned
+        ins[input_name(upstream, plan.inputs)] = dg.AssetIn(
+            key=asset_key(upstream),
+            metadata={WINDOWED_READ: windowed},
+            partition_mapping=dg.TimeWindowPartitionMapping() if windowed else None,
+        )
+    return ins
+
+
+def common_asset_args(plan: TablePlan, kinds: set[str]) -> dict[str, Any]:
+    """Arguments every generated asset gets, from its declaration."""
+    spec = plan.spec
+    return {
+        "group_name": plan.layer,
+        "description": plan.description,
+        "owners": list(spec.owners),
+        "tags": {"layer": plan.layer, "dataflow": plan.id.dataflow, **spec.tags},
+        "kinds": kinds,
+    }
+
+
+def run_keys(context: dg.AssetExecutionContext, plan: TablePlan) -> list[str | None]:
+    """The windows this run writes (several for a range backfill), or [None] when unpartitioned."""
+    return list(context.partition_keys) if plan.partitioned else [None]
+
+
+def preview(engine: Engine, frame: Any) -> dg.MetadataValue:
+    head = engine.head(frame, PREVIEW_ROWS)
+    return dg.MetadataValue.md(markdown_table(head))
+
+
+def markdown_table(table: pa.Table) -> str:
+    columns = table.column_names
+    if not columns:
+        return "_no columns_"
+    rows = table.to_pylist()
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_cell(row[c]) for c in columns) + " |" for row in rows]
+    return "\n".join(lines) if rows else "\n".join([*lines, "| " + " | ".join("" for _ in columns) + " |"])
+
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return text.replace("|", "\\|").replace("\n", " ")[:60]
+
+
+@dataclass
+class Counts:
+    """Row bookkeeping of one materialization (metadata and metrics share it)."""
+
+    rows_in: int = 0
+    rows_out: int = 0
+    rows_dropped: int = 0
+    rows_quarantined: int = 0
+    dropped_by_step: dict[str, int] = field(default_factory=dict)
+
+    def as_metrics(self) -> dict[str, int]:
+        return {
+            "rows_in": self.rows_in, "rows_out": self.rows_out,
+            "rows_dropped": self.rows_dropped, "rows_quarantined": self.rows_quarantined,
+        }
+
+    def as_metadata(self) -> dict[str, Any]:
+        metadata: dict[str, Any] = dict(self.as_metrics())
+        if self.dropped_by_step:
+            metadata["rows_dropped_by_step"] = dg.MetadataValue.json(self.dropped_by_step)
+        return metadata
+
+
+@contextmanager
+def recorded(
+    context: dg.AssetExecutionContext, plan: TablePlan, metrics: MetricsResource, counts: Counts
+) -> Iterator[None]:
+    """Time the body and record its counts as metrics once it succeeded."""
+    started = time.monotonic()
+    yield
+    keys = context.partition_keys if plan.partitioned else []
+    metrics.record_materialization(
+        dataflow=plan.id.dataflow, layer=plan.layer, table=plan.id.name, counts=counts.as_metrics(),
+        seconds=time.monotonic() - started, partition=f"{keys[0]}..{keys[-1]}" if keys else None,
+    )

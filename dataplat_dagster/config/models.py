@@ -1,0 +1,256 @@
+"""Pydantic models of a dataflow declaration (`assets/<dataflow>/dataflow.yaml`)."""
+
+import re
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator, model_validator
+
+from dataplat_dagster.config.base import Duration, Name, StrictModel, as_list
+from dataplat_dagster.config.schema import TableSchema
+from dataplat_dagster.config.steps import Step
+
+Layer = Literal["landing", "raw", "staging", "common", "business", "output"]
+LAYERS: tuple[Layer, ...] = ("landing", "raw", "staging", "common", "business", "output")
+GRANULARITIES = ("hourly", "daily", "weekly", "monthly")
+
+_REF = re.compile(r"^(?:(?P<dataflow>[a-z][a-z0-9_]*)\.)?(?P<layer>[a-z]+)\.(?P<table>[a-z][a-z0-9_]*)$")
+_OWNER = re.compile(r"^(team:[A-Za-z0-9_.-]+|[^@\s]+@[^@\s]+\.[^@\s]+)$")
+_EVERY = re.compile(r"^(\d+)(m|h)$")
+
+
+def _check_ref(value: str) -> str:
+    match = _REF.match(value)
+    if not match or match.group("layer") not in LAYERS:
+        raise ValueError(
+            f"{value!r} is not a table reference; write <layer>.<table> or "
+            f"<dataflow>.<layer>.<table> with layer one of {', '.join(LAYERS)}"
+        )
+    return value
+
+
+TableRefText = Annotated[str, Field(description="<layer>.<table> or <dataflow>.<layer>.<table>")]
+
+
+class TableBase(StrictModel):
+    """Parameters every table has; unset ones come from the defaults chain."""
+
+    description: str | None = Field(None, description="shown in the Dagster UI")
+    owners: list[str] = Field(default_factory=list, description="emails or team:<name>")
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("owners")
+    @classmethod
+    def _owners(cls, owners: list[str]) -> list[str]:
+        for owner in owners:
+            if not _OWNER.match(owner):
+                raise ValueError(f"owner {owner!r} must be an email address or team:<name>")
+        return owners
+
+
+class CsvOptions(StrictModel):
+    delimiter: str = Field(",", min_length=1, max_length=1)
+    header: bool = True
+    quote: str = Field('"', min_length=1, max_length=1)
+    encoding: str = "utf-8"
+    null_values: list[str] = Field(default_factory=lambda: ["", "NULL", "null", "NA", "N/A"])
+
+
+class LandingSource(TableBase):
+    """Files that arrive in the landing area, read with an explicit schema (no inference)."""
+
+    path: str = Field(
+        description="pattern relative to the file-store root; {date:%Y%m%d} gives the window, * any text"
+    )
+    format: Literal["csv", "jsonl", "parquet"] = "csv"
+    schema_: TableSchema = Field(alias="schema", min_length=1)
+    csv: CsvOptions = CsvOptions()
+    partition_column: str | None = Field(
+        None, description="date/timestamp column that assigns rows to windows (one file, many windows)"
+    )
+    partitioned: bool | None = Field(None, description="false: a dimension read whole every run")
+    partitioning: "Partitioning | None" = Field(None, description="overrides the dataflow's partitioning")
+
+    @model_validator(mode="after")
+    def _partition_column_declared(self) -> "LandingSource":
+        if self.partition_column is not None:
+            column = self.schema_.get(self.partition_column)
+            if column is None:
+                raise ValueError(f"partition_column {self.partition_column!r} is not in the schema")
+            if column.type not in ("date", "timestamp"):
+                raise ValueError(
+                    f"partition_column {self.partition_column!r} must be a date or timestamp column, "
+                    f"not {column.type}"
+                )
+        return self
+
+    @property
+    def has_date_in_path(self) -> bool:
+        return "{date" in self.path
+
+
+class RawTable(TableBase):
+    """Bronze: the landing data as read, typed, plus lineage columns."""
+
+    from_: TableRefText = Field(alias="from")
+    source_system: str = Field("unknown", description="value of the _source_system column")
+    extraction_method: str | None = Field(None, description="default file:<format>")
+
+    @field_validator("from_")
+    @classmethod
+    def _ref(cls, value: str) -> str:
+        return _check_ref(value)
+
+
+class TransformTable(TableBase):
+    """Staging, common and business tables: SQL, Python or built-in steps over inputs."""
+
+    from_: list[TableRefText] = Field(default_factory=list, alias="from")
+    sql: str | None = Field(None, description="SQL over {{ layer.table }} placeholders")
+    sql_file: str | None = Field(None, description="file next to dataflow.yaml holding the SQL")
+    python: str | None = Field(None, description="dotted path of a function returning a frame")
+    params: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for python")
+    steps: list[Step] = Field(default_factory=list)
+    partitioned: bool | None = Field(None, description="default: partitioned when an input is")
+    partitioning: "Partitioning | None" = Field(
+        None, description="own windows (for example monthly over daily inputs); default: the inputs'"
+    )
+
+    @field_validator("from_", mode="before")
+    @classmethod
+    def _from_list(cls, value: Any) -> Any:
+        return as_list(value)
+
+    @field_validator("from_")
+    @classmethod
+    def _refs(cls, refs: list[str]) -> list[str]:
+        return [_check_ref(ref) for ref in refs]
+
+    @model_validator(mode="after")
+    def _one_body(self) -> "TransformTable":
+        bodies = [name for name in ("sql", "sql_file", "python") if getattr(self, name)]
+        if len(bodies) > 1:
+            raise ValueError(f"give only one of sql, sql_file, python (got {', '.join(bodies)})")
+        if not bodies and len(self.from_) != 1:
+            raise ValueError("a table without sql, sql_file or python needs exactly one `from` input")
+        if self.params and not self.python:
+            raise ValueError("params are only passed to a python transform")
+        return self
+
+    @property
+    def body(self) -> Literal["sql", "python", "steps"]:
+        if self.sql or self.sql_file:
+            return "sql"
+        return "python" if self.python else "steps"
+
+
+class OutputTable(TableBase):
+    """An export of one table: a file per window or a SQL table, plus a notification."""
+
+    from_: TableRefText = Field(alias="from")
+    format: Literal["csv", "parquet", "jsonl", "sql"] = "csv"
+    path: str | None = Field(
+        None, description="file pattern under the exports root; {partition} and {date:FMT} allowed"
+    )
+    database: str | None = Field(None, description="connection name in the databases resource")
+    table: str | None = Field(None, description="target SQL table (format sql)")
+    notify: list[str] = Field(default_factory=list, description="recipients of the output notice")
+
+    @field_validator("from_")
+    @classmethod
+    def _ref(cls, value: str) -> str:
+        return _check_ref(value)
+
+    @model_validator(mode="after")
+    def _target(self) -> "OutputTable":
+        if self.format == "sql":
+            if not (self.database and self.table):
+                raise ValueError("format sql needs `database` (a connection name) and `table`")
+            if self.path:
+                raise ValueError("format sql writes a table; `path` is for file formats")
+        elif self.database or self.table:
+            raise ValueError(f"`database`/`table` only apply to format sql, not {self.format}")
+        return self
+
+
+class Partitioning(StrictModel):
+    """Time windows of a dataflow: granularity or cron, timezone, start, optional end, lag."""
+
+    granularity: str | None = Field(None, description="hourly, daily, weekly, monthly, or every <N>h / <N>m")
+    cron: str | None = Field(None, description="cron expression of window starts")
+    timezone: str = "UTC"
+    start: str = Field(description="first window start, YYYY-MM-DD or YYYY-MM-DDTHH:MM")
+    end: str | None = Field(None, description="exclusive end of the last window")
+    lag: Duration = Field(0, description="stability threshold: a window is eligible this long after it ends")
+
+    @field_validator("granularity")
+    @classmethod
+    def _granularity(cls, value: str | None) -> str | None:
+        if value is None or value in GRANULARITIES or _EVERY.match(value):
+            return value
+        raise ValueError(f"expected one of {', '.join(GRANULARITIES)} or <N>h / <N>m, got {value!r}")
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r} (use an IANA name such as Europe/Paris)") from None
+        return value
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _moment(cls, value: Any) -> Any:
+        if isinstance(value, datetime):
+            return value.strftime("%Y-%m-%dT%H:%M")
+        if isinstance(value, date):
+            return value.isoformat()
+        if isinstance(value, str):
+            try:
+                datetime.fromisoformat(value)
+            except ValueError:
+                raise ValueError(f"expected YYYY-MM-DD or YYYY-MM-DDTHH:MM, got {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_grain(self) -> "Partitioning":
+        if (self.granularity is None) == (self.cron is None):
+            raise ValueError("give exactly one of granularity or cron")
+        return self
+
+
+class Dataflow(StrictModel):
+    """One dataflow: its sources and its tables per layer."""
+
+    dataflow: Name
+    description: str = ""
+    owners: list[str] = Field(default_factory=list)
+    tags: dict[str, str] = Field(default_factory=dict)
+    partitioning: Partitioning | None = None
+    globals_: dict[str, Any] = Field(default_factory=dict, alias="globals")
+    defaults: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="table defaults per layer (or `all`) for this dataflow"
+    )
+    landing: dict[Name, LandingSource] = Field(default_factory=dict)
+    raw: dict[Name, RawTable] = Field(default_factory=dict)
+    staging: dict[Name, TransformTable] = Field(default_factory=dict)
+    common: dict[Name, TransformTable] = Field(default_factory=dict)
+    business: dict[Name, TransformTable] = Field(default_factory=dict)
+    output: dict[Name, OutputTable] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _names(self) -> "Dataflow":
+        for layer in LAYERS:
+            for name in getattr(self, layer):
+                if "__" in name:
+                    raise ValueError(f"{layer}.{name}: '__' is reserved for companion tables (quarantine)")
+        return self
+
+    def tables(self, layer: Layer) -> dict[str, Any]:
+        return getattr(self, layer)
+
+
+LandingSource.model_rebuild()
+TransformTable.model_rebuild()

@@ -1,0 +1,247 @@
+"""Resolve declarations into a plan: every table with its inputs and partitioning.
+
+This is where cross-references are checked (unknown tables, wrong layer order, cycles,
+SQL placeholders, Python dotted paths), each error naming the file, field and line.
+"""
+
+import importlib
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from dataplat_dagster.config.loader import LoadedDataflow
+from dataplat_dagster.config.models import (
+    LAYERS,
+    LandingSource,
+    OutputTable,
+    Partitioning,
+    RawTable,
+    TransformTable,
+)
+from dataplat_dagster.config.path_pattern import PathPattern
+
+SQL_PLACEHOLDER = re.compile(r"\{\{\s*([a-z0-9_.]+)\s*\}\}")
+
+# Which layers a table may read from: data only flows down the medallion.
+INPUT_LAYERS: dict[str, tuple[str, ...]] = {
+    "raw": ("landing",),
+    "staging": ("raw", "staging"),
+    "common": ("raw", "staging", "common"),
+    "business": ("staging", "common", "business"),
+    "output": ("staging", "common", "business"),
+}
+
+TableSpec = LandingSource | RawTable | TransformTable | OutputTable
+
+
+@dataclass(frozen=True, order=True)
+class TableId:
+    """`<dataflow>.<layer>.<table>`; the asset key is `[layer, dataflow, table]`."""
+
+    dataflow: str
+    layer: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.dataflow}.{self.layer}.{self.name}"
+
+    @property
+    def key_path(self) -> list[str]:
+        return [self.layer, self.dataflow, self.name]
+
+    def companion(self, suffix: str) -> "TableId":
+        return TableId(self.dataflow, self.layer, f"{self.name}__{suffix}")
+
+
+@dataclass
+class TablePlan:
+    """One declared table, resolved."""
+
+    id: TableId
+    spec: Any
+    dataflow: LoadedDataflow
+    inputs: list[TableId] = field(default_factory=list)
+    partitioning: Partitioning | None = None
+    sql: str | None = None
+    python: Callable[..., Any] | None = None
+    path_pattern: PathPattern | None = None
+
+    @property
+    def partitioned(self) -> bool:
+        return self.partitioning is not None
+
+    @property
+    def layer(self) -> str:
+        return self.id.layer
+
+    @property
+    def description(self) -> str:
+        return self.spec.description or f"{self.id.layer} table {self.id.name} of dataflow {self.id.dataflow}"
+
+
+@dataclass
+class Plan:
+    tables: dict[TableId, TablePlan]
+
+    def of_dataflow(self, name: str) -> list[TablePlan]:
+        return [plan for plan in self.tables.values() if plan.id.dataflow == name]
+
+    def __iter__(self) -> Iterator[TablePlan]:
+        return iter(self.tables.values())
+
+    def __getitem__(self, table_id: TableId) -> TablePlan:
+        return self.tables[table_id]
+
+
+def build_plan(dataflows: list[LoadedDataflow]) -> Plan:
+    """Resolve every table of every dataflow; raise DeclarationError on the first bad reference."""
+    tables: dict[TableId, TablePlan] = {}
+    for loaded in dataflows:
+        for layer in LAYERS:
+            for name, spec in loaded.spec.tables(layer).items():
+                table_id = TableId(loaded.spec.dataflow, layer, name)
+                tables[table_id] = TablePlan(table_id, spec, loaded)
+    for plan in tables.values():
+        _resolve_inputs(plan, tables)
+    for plan in _topological(tables):
+        _resolve_partitioning(plan, tables)
+    return Plan(tables)
+
+
+def _ref_to_id(ref: str, owner: TablePlan) -> TableId:
+    parts = ref.split(".")
+    if len(parts) == 2:
+        return TableId(owner.id.dataflow, parts[0], parts[1])
+    return TableId(parts[0], parts[1], parts[2])
+
+
+def _resolve_inputs(plan: TablePlan, tables: dict[TableId, TablePlan]) -> None:
+    spec = plan.spec
+    base = (plan.layer, plan.id.name)
+    if isinstance(spec, LandingSource):
+        try:
+            plan.path_pattern = PathPattern(spec.path)
+        except ValueError as exc:
+            raise plan.dataflow.fail((*base, "path"), str(exc)) from None
+        return
+    refs: list[tuple[tuple[str | int, ...], str]]
+    if isinstance(spec, RawTable | OutputTable):
+        refs = [((*base, "from"), spec.from_)]
+    else:
+        refs = [((*base, "from", index), ref) for index, ref in enumerate(spec.from_)]
+        if spec.body == "sql":
+            plan.sql = _sql_text(plan)
+            field_name = "sql" if spec.sql else "sql_file"
+            refs += [((*base, field_name), ref) for ref in SQL_PLACEHOLDER.findall(plan.sql)]
+        if spec.python:
+            plan.python = _resolve_callable(plan, spec.python)
+    for path, ref in refs:
+        table_id = _ref_to_id(ref, plan)
+        if table_id not in tables:
+            raise plan.dataflow.fail(path, _unknown_table(ref, table_id, tables))
+        if table_id.layer not in INPUT_LAYERS[plan.layer]:
+            raise plan.dataflow.fail(
+                path, f"a {plan.layer} table cannot read {ref} (it may read {', '.join(INPUT_LAYERS[plan.layer])})"
+            )
+        if table_id not in plan.inputs:
+            plan.inputs.append(table_id)
+    if isinstance(spec, OutputTable) and spec.path:
+        try:
+            PathPattern(spec.path)
+        except ValueError as exc:
+            raise plan.dataflow.fail((*base, "path"), str(exc)) from None
+
+
+def _unknown_table(ref: str, table_id: TableId, tables: dict[TableId, TablePlan]) -> str:
+    siblings = sorted(t.name for t in tables if t.dataflow == table_id.dataflow and t.layer == table_id.layer)
+    known = ", ".join(f"{table_id.layer}.{name}" for name in siblings) or f"no {table_id.layer} tables"
+    if not any(t.dataflow == table_id.dataflow for t in tables):
+        return f"unknown table {ref}: there is no dataflow {table_id.dataflow!r}"
+    return f"unknown table {ref} (dataflow {table_id.dataflow} has: {known})"
+
+
+def _sql_text(plan: TablePlan) -> str:
+    spec: TransformTable = plan.spec
+    if spec.sql:
+        return spec.sql
+    assert spec.sql_file is not None
+    path = (plan.dataflow.folder / spec.sql_file).resolve()
+    if not path.is_file():
+        raise plan.dataflow.fail((plan.layer, plan.id.name, "sql_file"), f"SQL file {spec.sql_file} not found next to the dataflow file")
+    return path.read_text(encoding="utf-8")
+
+
+def _resolve_callable(plan: TablePlan, dotted: str) -> Callable[..., Any]:
+    module_name, _, attribute = dotted.replace(":", ".").rpartition(".")
+    where = (plan.layer, plan.id.name, "python")
+    if not module_name:
+        raise plan.dataflow.fail(where, f"{dotted!r} is not a dotted path such as package.module.function")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise plan.dataflow.fail(where, f"cannot import module {module_name}: {exc}") from None
+    function = getattr(module, attribute, None)
+    if not callable(function):
+        raise plan.dataflow.fail(where, f"module {module_name} has no function {attribute}")
+    return function
+
+
+def _topological(tables: dict[TableId, TablePlan]) -> list[TablePlan]:
+    order: list[TablePlan] = []
+    state: dict[TableId, str] = {}
+
+    def visit(table_id: TableId, trail: list[TableId]) -> None:
+        if state.get(table_id) == "done":
+            return
+        if state.get(table_id) == "active":
+            cycle = " -> ".join(str(t) for t in [*trail[trail.index(table_id) :], table_id])
+            plan = tables[table_id]
+            raise plan.dataflow.fail((plan.layer, plan.id.name), f"tables read each other in a cycle: {cycle}")
+        state[table_id] = "active"
+        for upstream in tables[table_id].inputs:
+            visit(upstream, [*trail, table_id])
+        state[table_id] = "done"
+        order.append(tables[table_id])
+
+    for table_id in sorted(tables):
+        visit(table_id, [])
+    return order
+
+
+def _resolve_partitioning(plan: TablePlan, tables: dict[TableId, TablePlan]) -> None:
+    spec = plan.spec
+    flow = plan.dataflow.spec
+    where = (plan.layer, plan.id.name)
+    if isinstance(spec, LandingSource):
+        by_time = spec.has_date_in_path or spec.partition_column is not None
+        windows = spec.partitioning or flow.partitioning
+        if by_time and windows is None:
+            raise plan.dataflow.fail(
+                (*where, "path" if spec.has_date_in_path else "partition_column"),
+                "this source is split by time but the dataflow declares no `partitioning`",
+            )
+        if spec.partitioned and not by_time:
+            raise plan.dataflow.fail(
+                (*where, "partitioned"), "a partitioned source needs {date:...} in its path or a partition_column"
+            )
+        plan.partitioning = windows if by_time and spec.partitioned is not False else None
+        return
+    upstream = [tables[t].partitioning for t in plan.inputs if tables[t].partitioning is not None]
+    declared = getattr(spec, "partitioned", None)
+    own = getattr(spec, "partitioning", None)
+    if declared is False:
+        plan.partitioning = None
+    elif own is not None:
+        plan.partitioning = own
+    elif not upstream:
+        if declared:
+            raise plan.dataflow.fail((*where, "partitioned"), "partitioned: true needs a partitioned input or its own `partitioning`")
+        plan.partitioning = None
+    elif len(set(upstream)) > 1:
+        names = ", ".join(str(t) for t in plan.inputs if tables[t].partitioning is not None)
+        raise plan.dataflow.fail(
+            where, f"inputs {names} have different partitioning; declare this table's own `partitioning` or partitioned: false"
+        )
+    else:
+        plan.partitioning = upstream[0]

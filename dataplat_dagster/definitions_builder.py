@@ -1,0 +1,43 @@
+"""Assemble the code location: declarations + environment profile -> dg.Definitions."""
+
+from pathlib import Path
+
+import dagster as dg
+
+from dataplat_dagster.assets import build_assets
+from dataplat_dagster.config.loader import Project, load_project
+from dataplat_dagster.config.plan import Plan, build_plan
+from dataplat_dagster.environment import Environment, get_environment
+from dataplat_dagster.jobs import build_jobs
+from dataplat_dagster.resources import build_resources, kinds_of
+
+
+def build_definitions(project_root: Path, env: Environment | None = None) -> dg.Definitions:
+    """Everything the code location serves, built from `assets/` and `resources/` under `project_root`.
+
+    Args:
+        project_root: the folder holding `assets/`, `resources/` and `definitions.py`.
+        env: the environment profile; DATAPLAT_ENV (default local) when omitted.
+
+    Raises:
+        DeclarationError: a declaration or the profile is invalid (names file, field, line).
+    """
+    project = load_project(project_root, env or get_environment())
+    plan = build_plan(project.dataflows)
+    return definitions_from(project, plan)
+
+
+def definitions_from(project: Project, plan: Plan) -> dg.Definitions:
+    profile = project.profile
+    assets = build_assets(plan, kinds_of(profile), profile.run.ui_base_url)
+    executor = (
+        dg.in_process_executor
+        if profile.run.executor == "in_process"
+        else dg.multiprocess_executor.configured({"max_concurrent": profile.run.max_concurrent})
+    )
+    return dg.Definitions(
+        assets=assets,
+        jobs=build_jobs(plan),
+        resources=build_resources(profile),
+        executor=executor,
+    )

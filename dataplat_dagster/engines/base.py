@@ -1,0 +1,105 @@
+"""The engine interface: every piece of table work, on the engine's own frame type.
+
+Asset factories only talk to this interface, so the same declaration runs on Pandas
+(frames are pandas DataFrames) and on Spark. Between steps, data crosses as Arrow tables.
+"""
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import dagster as dg
+import pyarrow as pa
+
+from dataplat_dagster.config.steps import Step
+
+PARTITION = "_partition"
+RULE = "_dq_rule"
+REASON = "_dq_reason"
+
+
+class StepError(ValueError):
+    """A declared step that cannot run on the data it got (unknown column, bad expression)."""
+
+
+class TransformError(ValueError):
+    """A SQL or Python transform that failed or returned something that is not a table."""
+
+
+@dataclass
+class StepOutcome:
+    """The result of a chain of steps."""
+
+    frame: Any
+    rejects: list[Any] = field(default_factory=list)  # frames with _dq_rule/_dq_reason
+    dropped: dict[str, int] = field(default_factory=dict)  # step label -> rows removed
+
+
+class Engine(dg.ConfigurableResource, ABC):
+    """Runs table work on one engine's frames."""
+
+    name: ClassVar[str]
+
+    # -- crossing the Arrow boundary --------------------------------------------------------
+    @abstractmethod
+    def from_arrow(self, table: pa.Table) -> Any: ...
+
+    @abstractmethod
+    def to_arrow(self, frame: Any) -> pa.Table: ...
+
+    # -- facts about a frame ----------------------------------------------------------------
+    @abstractmethod
+    def row_count(self, frame: Any) -> int: ...
+
+    @abstractmethod
+    def column_names(self, frame: Any) -> list[str]: ...
+
+    @abstractmethod
+    def head(self, frame: Any, rows: int) -> pa.Table:
+        """The first rows, as Arrow (for previews and samples)."""
+
+    # -- partitions ---------------------------------------------------------------------------
+    @abstractmethod
+    def split(self, frame: Any, keys: Sequence[str]) -> Iterator[tuple[str, pa.Table]]:
+        """Each key's rows (by the `_partition` column) as Arrow, without that column.
+
+        Every key is yielded, with an empty table when it has no rows, so that a re-run
+        of a window that lost its rows overwrites the old ones.
+        """
+
+    @abstractmethod
+    def slices(self, frame: Any, keys: Sequence[str]) -> Iterator[tuple[str, Any]]:
+        """Each key's rows as a frame (for transforms that run window by window)."""
+
+    @abstractmethod
+    def with_partition(self, frame: Any, key: str) -> Any:
+        """The frame with `_partition` set to `key` on every row."""
+
+    @abstractmethod
+    def concat(self, frames: Sequence[Any]) -> Any: ...
+
+    @abstractmethod
+    def drop_columns(self, frame: Any, names: Sequence[str]) -> Any:
+        """The frame without those of `names` it has."""
+
+    @abstractmethod
+    def no_rows(self, frame: Any, text_columns: Sequence[str] = ()) -> Any:
+        """An empty frame with `frame`'s columns plus string `text_columns`."""
+
+    # -- work -------------------------------------------------------------------------------
+    @abstractmethod
+    def apply_steps(self, frame: Any, steps: Sequence[Step], *, label: str) -> StepOutcome:
+        """Run built-in steps in order; `label` (for example `staging.orders`) prefixes errors."""
+
+    @abstractmethod
+    def run_sql(self, sql: str, tables: dict[str, Any]) -> Any:
+        """Run a SELECT where each `{{ ref }}` of `tables` is a table."""
+
+    def call_python(self, function: Callable[..., Any], inputs: dict[str, Any], params: dict[str, Any]) -> Any:
+        try:
+            result = function(**inputs, **params)
+        except Exception as exc:
+            name = getattr(function, "__qualname__", str(function))
+            raise TransformError(f"python transform {function.__module__}.{name} failed: {exc}") from exc
+        return result

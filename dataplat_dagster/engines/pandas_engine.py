@@ -1,0 +1,120 @@
+"""The Pandas engine: frames are pandas DataFrames with Arrow-backed strings."""
+
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from dataplat_dagster.config.steps import Step
+from dataplat_dagster.engines import pandas_steps
+from dataplat_dagster.engines.base import PARTITION, Engine, StepOutcome, TransformError
+from dataplat_dagster.engines.sql import run_duckdb
+from dataplat_dagster.types import pandas_type_for_arrow
+
+
+class PandasEngine(Engine):
+    """pandas for steps and Python transforms, DuckDB for SQL over the same frames."""
+
+    name: ClassVar[str] = "pandas"
+
+    def from_arrow(self, table: pa.Table) -> pd.DataFrame:
+        return table.to_pandas(types_mapper=pandas_type_for_arrow, date_as_object=False, split_blocks=True)
+
+    def to_arrow(self, frame: pd.DataFrame) -> pa.Table:
+        if isinstance(frame, pa.Table):
+            return frame
+        return pa.Table.from_pandas(frame, preserve_index=False)
+
+    def row_count(self, frame: pd.DataFrame) -> int:
+        return len(frame)
+
+    def column_names(self, frame: pd.DataFrame) -> list[str]:
+        return [str(c) for c in frame.columns]
+
+    def head(self, frame: pd.DataFrame, rows: int) -> pa.Table:
+        return self.to_arrow(frame.head(rows))
+
+    def split(self, frame: pd.DataFrame, keys: Sequence[str]) -> Iterator[tuple[str, pa.Table]]:
+        table = self.to_arrow(frame)
+        if PARTITION not in table.column_names:
+            if len(keys) != 1:
+                raise TransformError(f"a frame for {len(keys)} windows needs a {PARTITION} column")
+            yield keys[0], table
+            return
+        codes, labels = _codes(frame[PARTITION]) if PARTITION in frame else _codes(table[PARTITION].to_pandas())
+        _check_keys(labels, codes, keys)
+        data = table.drop_columns([PARTITION])
+        position = {label: index for index, label in enumerate(labels)}
+        for key in keys:
+            if key not in position:
+                yield key, data.slice(0, 0)
+            elif len(labels) == 1:
+                yield key, data
+            else:
+                yield key, data.filter(pa.array(codes == position[key]))
+
+    def slices(self, frame: pd.DataFrame, keys: Sequence[str]) -> Iterator[tuple[str, pd.DataFrame]]:
+        if PARTITION not in frame.columns:
+            for key in keys:
+                yield key, frame
+            return
+        codes, labels = _codes(frame[PARTITION])
+        _check_keys(labels, codes, keys)
+        position = {label: index for index, label in enumerate(labels)}
+        for key in keys:
+            yield key, frame[codes == position[key]] if key in position else frame.iloc[0:0]
+
+    def with_partition(self, frame: pd.DataFrame, key: str) -> pd.DataFrame:
+        return frame.assign(**{PARTITION: pd.Categorical([key] * len(frame), categories=[key])})
+
+    def concat(self, frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+        frames = [f for f in frames if f is not None]
+        if not frames:
+            return pd.DataFrame()
+        if len(frames) == 1:
+            return frames[0]
+        if PARTITION in frames[0].columns:  # union the window categories instead of falling back to text
+            categories = sorted({c for f in frames for c in f[PARTITION].cat.categories})
+            frames = [f.assign(**{PARTITION: f[PARTITION].cat.set_categories(categories)}) for f in frames]
+        return pd.concat(frames, ignore_index=True)
+
+    def drop_columns(self, frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+        present = [name for name in names if name in frame.columns]
+        return frame.drop(columns=present) if present else frame
+
+    def no_rows(self, frame: pd.DataFrame, text_columns: Sequence[str] = ()) -> pd.DataFrame:
+        empty = frame.iloc[0:0]
+        return empty.assign(**{name: pd.Series([], dtype=pd.StringDtype("pyarrow")) for name in text_columns})
+
+    def apply_steps(self, frame: pd.DataFrame, steps: Sequence[Step], *, label: str) -> StepOutcome:
+        return pandas_steps.apply_steps(frame, list(steps), label)
+
+    def run_sql(self, sql: str, tables: dict[str, Any]) -> pd.DataFrame:
+        return self.from_arrow(run_duckdb(sql, tables))
+
+    def call_python(self, function: Any, inputs: dict[str, Any], params: dict[str, Any]) -> pd.DataFrame:
+        result = super().call_python(function, inputs, params)
+        if not isinstance(result, pd.DataFrame):
+            raise TransformError(
+                f"python transform {function.__module__}.{function.__qualname__} returned {type(result).__name__}, not a DataFrame"
+            )
+        return result
+
+
+def _codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy(), [str(c) for c in values.cat.categories]
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    return codes, [str(u) for u in uniques]
+
+
+def _check_keys(labels: list[str], codes: np.ndarray, keys: Sequence[str]) -> None:
+    present = set(np.unique(codes[codes >= 0]).tolist()) if len(codes) else set()
+    stray = sorted(labels[code] for code in present if labels[code] not in set(keys))
+    if stray or (len(codes) and (codes < 0).any()):
+        raise TransformError(
+            f"rows belong to windows outside this run ({', '.join(stray[:5]) or 'null'}); "
+            f"the run covers {keys[0]}..{keys[-1]}"
+        )

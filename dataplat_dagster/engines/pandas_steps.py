@@ -1,0 +1,210 @@
+"""Built-in steps on pandas DataFrames, vectorised (no per-row Python)."""
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from dataplat_dagster.config.steps import (
+    CastStep,
+    DedupeStep,
+    DeriveStep,
+    DropColumnsStep,
+    DropNullStep,
+    FillNullStep,
+    FilterStep,
+    ParseDatesStep,
+    RenameStep,
+    SelectStep,
+    Step,
+    TrimStep,
+)
+from dataplat_dagster.engines.base import PARTITION, REASON, RULE, StepError, StepOutcome
+from dataplat_dagster.engines.sql import eval_expressions
+from dataplat_dagster.types import PANDAS_TYPES, pandas_type_for_arrow
+
+
+def apply_steps(frame: pd.DataFrame, steps: list[Step], label: str) -> StepOutcome:
+    outcome = StepOutcome(frame)
+    for index, step in enumerate(steps):
+        where = f"{label}.steps[{index}] ({step.kind})"
+        handler = _HANDLERS[type(step)]
+        try:
+            handler(outcome, step, where)
+        except StepError:
+            raise
+        except (KeyError, ValueError, TypeError) as exc:
+            raise StepError(f"{where}: {exc}") from exc
+    return outcome
+
+
+def _require(frame: pd.DataFrame, columns: list[str], where: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        available = ", ".join(c for c in frame.columns if c != PARTITION)
+        raise StepError(f"{where}: column(s) {', '.join(missing)} not found (columns: {available})")
+
+
+def _drop(outcome: StepOutcome, keep: pd.Series | np.ndarray, where: str) -> None:
+    keep = np.asarray(keep, dtype=bool)
+    removed = int((~keep).sum())
+    outcome.dropped[where] = outcome.dropped.get(where, 0) + removed
+    if removed:
+        outcome.frame = outcome.frame[keep]
+
+
+def _reject(outcome: StepOutcome, bad: pd.Series, rule: str, reasons: pd.Series) -> None:
+    bad = bad.fillna(False).astype(bool)
+    if bad.any():
+        rejected = outcome.frame[bad].copy()
+        rejected[RULE] = pd.Series(rule, index=rejected.index, dtype="string")
+        rejected[REASON] = reasons[bad].astype("string")
+        outcome.rejects.append(rejected)
+        outcome.frame = outcome.frame[~bad]
+
+
+def _is_text(series: pd.Series) -> bool:
+    return pd.api.types.is_string_dtype(series.dtype) and not isinstance(series.dtype, pd.CategoricalDtype)
+
+
+def _trim(outcome: StepOutcome, step: TrimStep, where: str) -> None:
+    frame = outcome.frame
+    columns = step.trim.columns or [c for c in frame.columns if _is_text(frame[c]) and not c.startswith("_")]
+    _require(frame, columns, where)
+    trimmed = {}
+    for column in columns:
+        values = frame[column].str.strip()
+        trimmed[column] = values.mask(values == "")
+    outcome.frame = frame.assign(**trimmed)
+
+
+def _convert(values: pd.Series, target: str) -> pd.Series:
+    if target in ("date", "timestamp"):
+        converted = pd.to_datetime(values, errors="coerce", format="ISO8601" if _is_text(values) else None)
+        return converted.dt.normalize().astype(PANDAS_TYPES["date"]) if target == "date" else converted.astype(PANDAS_TYPES["timestamp"])
+    if target == "string":
+        return values.astype(PANDAS_TYPES["string"])
+    if target == "bool":
+        if _is_text(values):
+            lowered = values.str.lower()
+            return lowered.map({"true": True, "false": False, "1": True, "0": False}).astype("boolean")
+        return values.astype("boolean")
+    numbers = pd.to_numeric(values, errors="coerce") if _is_text(values) or values.dtype == object else values
+    if target.startswith("int"):
+        floats = pd.Series(numbers, dtype="Float64")
+        whole = floats.isna() | (floats % 1 == 0)
+        return floats.where(whole).astype(PANDAS_TYPES[target])
+    return pd.Series(numbers).astype(PANDAS_TYPES[target])
+
+
+def _cast(outcome: StepOutcome, step: CastStep, where: str) -> None:
+    _require(outcome.frame, list(step.cast), where)
+    converted = {}
+    for column, target in step.cast.items():
+        before = outcome.frame[column]
+        after = _convert(before, target)
+        bad = before.notna() & after.isna()
+        if bad.any():
+            reasons = f"{where}: {column} " + before.astype("string").fillna("") + f" is not a valid {target}"
+            _reject(outcome, bad, f"cast_{column}", reasons)
+            after = after[outcome.frame.index]
+        converted[column] = after
+    outcome.frame = outcome.frame.assign(**converted)
+
+
+def _rename(outcome: StepOutcome, step: RenameStep, where: str) -> None:
+    _require(outcome.frame, list(step.rename), where)
+    outcome.frame = outcome.frame.rename(columns=step.rename)
+
+
+def _dedupe(outcome: StepOutcome, step: DedupeStep, where: str) -> None:
+    frame = outcome.frame
+    params = step.dedupe
+    keys = params.keys or [c for c in frame.columns if not c.startswith("_")]
+    _require(frame, [*keys, *(params.order_by or [])], where)
+    if PARTITION in frame.columns:  # duplicates are found within a window, as a one-window run would
+        keys = [*keys, PARTITION]
+    if params.order_by:
+        frame = frame.sort_values(params.order_by, kind="stable")
+    duplicated = frame.duplicated(subset=keys, keep=params.keep)
+    outcome.frame = frame
+    _drop(outcome, ~duplicated.to_numpy(), where)
+    if params.order_by:
+        outcome.frame = outcome.frame.sort_index(kind="stable")
+
+
+def _parse_dates(outcome: StepOutcome, step: ParseDatesStep, where: str) -> None:
+    params = step.parse_dates
+    _require(outcome.frame, list(params.columns), where)
+    parsed = {}
+    for column, fmt in params.columns.items():
+        before = outcome.frame[column]
+        after = pd.to_datetime(before, format=fmt or "ISO8601", errors="coerce")
+        after = after.dt.normalize().astype(PANDAS_TYPES["date"]) if not params.timestamp else after
+        bad = before.notna() & after.isna()
+        if bad.any() and params.on_error == "fail":
+            reasons = f"{where}: {column} " + before.astype("string").fillna("") + f" does not match {fmt or 'ISO 8601'}"
+            _reject(outcome, bad, f"parse_dates_{column}", reasons)
+            after = after[outcome.frame.index]
+        parsed[column] = after
+    outcome.frame = outcome.frame.assign(**parsed)
+
+
+def _mask(frame: pd.DataFrame, expression: str, where: str) -> np.ndarray:
+    try:
+        result = eval_expressions(frame, {"keep": expression})
+    except Exception as exc:
+        raise StepError(f"{where}: cannot evaluate {expression!r}: {exc}") from None
+    return result["keep"].fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
+
+
+def _filter(outcome: StepOutcome, step: FilterStep, where: str) -> None:
+    _drop(outcome, _mask(outcome.frame, step.filter, where), where)
+
+
+def _derive(outcome: StepOutcome, step: DeriveStep, where: str) -> None:
+    try:
+        values = eval_expressions(outcome.frame, step.derive)
+    except Exception as exc:
+        raise StepError(f"{where}: cannot evaluate {step.derive}: {exc}") from None
+    columns = values.to_pandas(types_mapper=pandas_type_for_arrow, date_as_object=False)
+    columns.index = outcome.frame.index
+    outcome.frame = outcome.frame.assign(**{name: columns[name] for name in step.derive})
+
+
+def _select(outcome: StepOutcome, step: SelectStep, where: str) -> None:
+    _require(outcome.frame, step.select, where)
+    keep = [*step.select, *([PARTITION] if PARTITION in outcome.frame.columns and PARTITION not in step.select else [])]
+    outcome.frame = outcome.frame[keep]
+
+
+def _drop_columns(outcome: StepOutcome, step: DropColumnsStep, where: str) -> None:
+    _require(outcome.frame, step.drop_columns, where)
+    outcome.frame = outcome.frame.drop(columns=step.drop_columns)
+
+
+def _drop_null(outcome: StepOutcome, step: DropNullStep, where: str) -> None:
+    _require(outcome.frame, step.drop_null, where)
+    _drop(outcome, outcome.frame[step.drop_null].notna().all(axis=1).to_numpy(), where)
+
+
+def _fill_null(outcome: StepOutcome, step: FillNullStep, where: str) -> None:
+    _require(outcome.frame, list(step.fill_null), where)
+    outcome.frame = outcome.frame.fillna(step.fill_null)
+
+
+_HANDLERS: dict[type, Callable[[StepOutcome, Step, str], None]] = {
+    TrimStep: _trim,
+    CastStep: _cast,
+    RenameStep: _rename,
+    DedupeStep: _dedupe,
+    ParseDatesStep: _parse_dates,
+    FilterStep: _filter,
+    DeriveStep: _derive,
+    SelectStep: _select,
+    DropColumnsStep: _drop_columns,
+    DropNullStep: _drop_null,
+    FillNullStep: _fill_null,
+}
+
+

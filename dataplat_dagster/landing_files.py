@@ -1,0 +1,44 @@
+"""Which landing files belong to which window (shared by raw assets and sensors)."""
+
+from collections import defaultdict
+
+import dagster as dg
+
+from dataplat_dagster.config.plan import TablePlan
+from dataplat_dagster.partitions import key_of_moment
+from dataplat_dagster.resources.file_store import FileInfo, FileStore
+
+
+def matching_files(file_store: FileStore, landing: TablePlan) -> list[tuple[FileInfo, str | None]]:
+    """Every file of the source with the window its name gives (None: no date in the pattern)."""
+    pattern = landing.path_pattern
+    assert pattern is not None
+    partitions_def = _partitions_def(landing)
+    found = []
+    for info in file_store.list_files(pattern.static_prefix):
+        match = pattern.match(info.path)
+        if match is None:
+            continue
+        key = None
+        if match.moment is not None and partitions_def is not None:
+            key = key_of_moment(partitions_def, match.moment)
+            if key is None:
+                continue  # dated outside the declared windows
+        found.append((info, key))
+    return found
+
+
+def files_by_window(file_store: FileStore, landing: TablePlan, keys: list[str | None]) -> dict[str | None, list[FileInfo]]:
+    """The files of each requested window; a source without {date} gives all its files to None."""
+    wanted = set(keys)
+    grouped: dict[str | None, list[FileInfo]] = defaultdict(list)
+    for info, key in matching_files(file_store, landing):
+        if key is None or key in wanted:
+            grouped[key].append(info)
+    return dict(grouped)
+
+
+def _partitions_def(landing: TablePlan) -> dg.TimeWindowPartitionsDefinition | None:
+    from dataplat_dagster.assets.support import partitions_def
+
+    return partitions_def(landing)

@@ -1,0 +1,90 @@
+"""Resources per environment: the same keys everywhere, implementations chosen by the profile."""
+
+from typing import Any
+
+import dagster as dg
+
+from dataplat_dagster.config.errors import DeclarationError, Problem
+from dataplat_dagster.config.profile import RESOURCE_KEYS, Profile
+from dataplat_dagster.config.substitution import EnvRef
+from dataplat_dagster.engines.pandas_engine import PandasEngine
+from dataplat_dagster.resources.catalog import LocalCatalog
+from dataplat_dagster.resources.databases import DatabasesResource
+from dataplat_dagster.resources.file_store import LocalFileStore
+from dataplat_dagster.resources.io_managers import LocalParquetIOManager
+from dataplat_dagster.resources.metrics import LocalMetrics
+from dataplat_dagster.resources.notifier import OutboxNotifier
+
+# `type:` in resources/<env>.yaml -> class. Local paths in these fields are anchored at the project root.
+RESOURCE_TYPES: dict[str, type[dg.ConfigurableResource] | type[dg.ConfigurableIOManager]] = {
+    "pandas": PandasEngine,
+    "local_parquet": LocalParquetIOManager,
+    "sqlite_catalog": LocalCatalog,
+    "sqlite_metrics": LocalMetrics,
+    "outbox": OutboxNotifier,
+    "local_files": LocalFileStore,
+    "databases": DatabasesResource,
+}
+LOCAL_PATH_FIELDS = ("root", "path", "folder")
+REQUIRED_KEYS = ("io_manager", "engine", "catalog", "metrics", "notifier", "file_store", "exports", "databases")
+
+
+def build_resources(profile: Profile) -> dict[str, Any]:
+    """Instantiate every resource of the profile (nothing connects until a run uses it)."""
+    missing = [key for key in REQUIRED_KEYS if key not in profile.resources]
+    unknown = [key for key in profile.resources if key not in RESOURCE_KEYS]
+    if missing or unknown:
+        problems = [Problem(f"resources.{k}", "required resource is not configured") for k in missing]
+        problems += [Problem(f"resources.{k}", f"unknown resource key (expected {', '.join(RESOURCE_KEYS)})") for k in unknown]
+        raise DeclarationError(f"resources/{profile.env}.yaml", problems)
+    built: dict[str, Any] = {}
+    for key in ("engine", "catalog", "metrics", "notifier", "file_store", "exports", "databases"):
+        built[key] = _instantiate(key, profile.resources[key], profile, {})
+    built["io_manager"] = _instantiate(
+        "io_manager", profile.resources["io_manager"], profile, {"engine": built["engine"], "catalog": built["catalog"]}
+    )
+    return built
+
+
+def kinds_of(profile: Profile) -> set[str]:
+    """Kinds shown on every built asset: the engine and the storage."""
+    engine = profile.resources["engine"]["type"]
+    storage = "s3" if profile.resources["io_manager"]["type"].startswith("s3") else "parquet"
+    return {engine, storage}
+
+
+def _instantiate(key: str, declared: dict[str, Any], profile: Profile, dependencies: dict[str, Any]) -> Any:
+    where = f"resources/{profile.env}.yaml"
+    kind = declared.get("type")
+    if kind not in RESOURCE_TYPES:
+        raise DeclarationError.single(
+            where, f"resources.{key}.type", f"unknown type {kind!r} (expected one of {', '.join(RESOURCE_TYPES)})"
+        )
+    fields = {name: _env(value) for name, value in declared.items() if name != "type"}
+    for name in LOCAL_PATH_FIELDS:
+        if isinstance(fields.get(name), str) and "://" not in fields[name]:
+            fields[name] = str(profile.local_path(fields[name]))
+    if kind == "databases":
+        fields["connections"] = {name: _local_sqlite(c, profile) for name, c in (fields.get("connections") or {}).items()}
+    try:
+        return RESOURCE_TYPES[kind](**fields, **dependencies)
+    except Exception as exc:  # pydantic's message names the field
+        raise DeclarationError.single(where, f"resources.{key}", f"{kind}: {exc}") from None
+
+
+def _env(value: Any) -> Any:
+    if isinstance(value, EnvRef):
+        return dg.EnvVar(value.name)
+    if isinstance(value, dict):
+        return {k: _env(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_env(v) for v in value]
+    return value
+
+
+def _local_sqlite(connection: dict[str, Any], profile: Profile) -> dict[str, Any]:
+    url = connection.get("url")
+    prefix = "sqlite:///"
+    if isinstance(url, str) and url.startswith(prefix) and not url.startswith(prefix + "/"):
+        connection = {**connection, "url": prefix + str(profile.local_path(url[len(prefix) :]))}
+    return connection

@@ -1,0 +1,160 @@
+"""The table catalogue: every table with its schema, location and partitions.
+
+`CatalogResource` is the interface; `LocalCatalog` keeps it in a SQLite file (SQLModel),
+`GlueCatalog` in the AWS Glue Data Catalog. Both answer the same questions, so the UI,
+the CLI and the tests read either one the same way.
+"""
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import pyarrow as pa
+from pydantic import Field as ConfigField
+from pydantic import PrivateAttr
+from sqlalchemy import Engine
+from sqlmodel import Field, Session, SQLModel, create_engine, select
+
+from dataplat_dagster.types import hive_type
+
+
+@dataclass(frozen=True)
+class CatalogTable:
+    database: str
+    name: str
+    columns: list[tuple[str, str]]
+    location: str
+    partition_keys: list[str]
+    description: str
+
+
+def catalog_names(key_path: list[str]) -> tuple[str, str]:
+    """`[layer, dataflow, table]` -> (database, table): one database per layer."""
+    layer, dataflow, table = key_path
+    return layer, f"{dataflow}__{table}"
+
+
+def hive_columns(schema: pa.Schema, exclude: set[str] = frozenset()) -> list[tuple[str, str]]:
+    return [(field.name, hive_type(field.type)) for field in schema if field.name not in exclude]
+
+
+class CatalogResource(dg.ConfigurableResource, ABC):
+    """Where tables are registered for people and query engines to find them."""
+
+    database_prefix: str = "dataplat"
+
+    def database_name(self, layer: str) -> str:
+        return f"{self.database_prefix}_{layer}"
+
+    @abstractmethod
+    def register_table(
+        self, *, key_path: list[str], schema: pa.Schema, location: str, partition_key: str | None, description: str
+    ) -> None:
+        """Create the table or update its columns and location (idempotent)."""
+
+    @abstractmethod
+    def register_partitions(self, *, key_path: list[str], partitions: list[tuple[str, str]]) -> None:
+        """Add or update `(partition value, location)` pairs (idempotent)."""
+
+    @abstractmethod
+    def get_table(self, *, key_path: list[str]) -> CatalogTable | None: ...
+
+    @abstractmethod
+    def list_partitions(self, *, key_path: list[str]) -> list[str]: ...
+
+    @abstractmethod
+    def list_tables(self) -> list[CatalogTable]: ...
+
+
+class CatalogTableRow(SQLModel, table=True):
+    __tablename__ = "catalog_tables"
+    database: str = Field(primary_key=True)
+    name: str = Field(primary_key=True)
+    columns: str  # JSON list of [name, type]
+    location: str
+    partition_keys: str  # JSON list
+    description: str = ""
+    updated_at: datetime
+
+
+class CatalogPartitionRow(SQLModel, table=True):
+    __tablename__ = "catalog_partitions"
+    database: str = Field(primary_key=True)
+    name: str = Field(primary_key=True)
+    value: str = Field(primary_key=True)
+    location: str
+    updated_at: datetime
+
+
+class LocalCatalog(CatalogResource):
+    """The catalogue in a local SQLite file."""
+
+    path: str = ConfigField(description="SQLite file of the catalogue")
+    _engine: Engine | None = PrivateAttr(default=None)
+
+    def _db(self) -> Engine:
+        if self._engine is None:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(f"sqlite:///{self.path}", connect_args={"timeout": 30})
+            SQLModel.metadata.create_all(engine, tables=[CatalogTableRow.__table__, CatalogPartitionRow.__table__])  # type: ignore[attr-defined]
+            self._engine = engine
+        return self._engine
+
+    def register_table(
+        self, *, key_path: list[str], schema: pa.Schema, location: str, partition_key: str | None, description: str
+    ) -> None:
+        database, name = catalog_names(key_path)
+        database = self.database_name(database)
+        columns = hive_columns(schema, exclude={partition_key} if partition_key else set())
+        with Session(self._db()) as session:
+            row = session.get(CatalogTableRow, (database, name)) or CatalogTableRow(
+                database=database, name=name, columns="", location="", partition_keys="", updated_at=datetime.now(UTC)
+            )
+            row.columns = json.dumps(columns)
+            row.location = location
+            row.partition_keys = json.dumps([partition_key] if partition_key else [])
+            row.description = description
+            row.updated_at = datetime.now(UTC)
+            session.add(row)
+            session.commit()
+
+    def register_partitions(self, *, key_path: list[str], partitions: list[tuple[str, str]]) -> None:
+        database, name = catalog_names(key_path)
+        database = self.database_name(database)
+        now = datetime.now(UTC)
+        with Session(self._db()) as session:
+            for value, location in partitions:
+                row = session.get(CatalogPartitionRow, (database, name, value))
+                if row is None:
+                    row = CatalogPartitionRow(database=database, name=name, value=value, location=location, updated_at=now)
+                row.location, row.updated_at = location, now
+                session.add(row)
+            session.commit()
+
+    def get_table(self, *, key_path: list[str]) -> CatalogTable | None:
+        database, name = catalog_names(key_path)
+        with Session(self._db()) as session:
+            row = session.get(CatalogTableRow, (self.database_name(database), name))
+            return _to_table(row) if row else None
+
+    def list_partitions(self, *, key_path: list[str]) -> list[str]:
+        database, name = catalog_names(key_path)
+        with Session(self._db()) as session:
+            query = select(CatalogPartitionRow.value).where(
+                CatalogPartitionRow.database == self.database_name(database), CatalogPartitionRow.name == name
+            )
+            return sorted(session.exec(query).all())
+
+    def list_tables(self) -> list[CatalogTable]:
+        with Session(self._db()) as session:
+            return [_to_table(row) for row in session.exec(select(CatalogTableRow)).all()]
+
+
+def _to_table(row: CatalogTableRow) -> CatalogTable:
+    return CatalogTable(
+        row.database, row.name, [tuple(c) for c in json.loads(row.columns)], row.location,
+        json.loads(row.partition_keys), row.description,
+    )

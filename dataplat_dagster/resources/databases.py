@@ -1,0 +1,34 @@
+"""Named SQL connections for SQL sources and outputs (SQLite, PostgreSQL, MySQL/MariaDB)."""
+
+import dagster as dg
+from pydantic import Field, PrivateAttr
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import make_url
+
+
+class DatabaseConnection(dg.Config):
+    url: str = Field(description="SQLAlchemy URL without the password")
+    password: str | None = Field(None, description="from the environment: {env: NAME}")
+
+
+class DatabasesResource(dg.ConfigurableResource):
+    """SQLAlchemy engines by connection name; passwords come from the environment."""
+
+    connections: dict[str, DatabaseConnection] = Field(default_factory=dict)
+    _engines: dict[str, Engine] = PrivateAttr(default_factory=dict)
+
+    def engine(self, name: str) -> Engine:
+        if name not in self.connections:
+            known = ", ".join(sorted(self.connections)) or "none"
+            raise KeyError(f"no database connection named {name!r} in the profile (known: {known})")
+        if name not in self._engines:
+            connection = self.connections[name]
+            url = make_url(connection.url)
+            if connection.password:
+                url = url.set(password=connection.password)
+            if url.get_backend_name() == "sqlite" and url.database:
+                from pathlib import Path
+
+                Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            self._engines[name] = create_engine(url, pool_pre_ping=True)
+        return self._engines[name]

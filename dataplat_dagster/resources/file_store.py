@@ -1,0 +1,97 @@
+"""Files outside the warehouse: landing files that arrive, exports that leave.
+
+`FileStore` is the interface (list, read, write atomically); `LocalFileStore` works on a
+folder, the S3 implementation on a bucket prefix. Readers get a pyarrow filesystem so the
+engines read landing files without copying them.
+"""
+
+import socket
+import uuid
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import pyarrow.fs as pa_fs
+from pydantic import Field
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """One file, by its path relative to the store's root."""
+
+    path: str
+    size: int
+    mtime: float
+    etag: str | None = None
+
+    @property
+    def version(self) -> str:
+        """Changes whenever the content may have changed."""
+        return self.etag or f"{self.size}-{self.mtime:.6f}"
+
+
+class FileStore(dg.ConfigurableResource, ABC):
+    """A tree of files under one root."""
+
+    @abstractmethod
+    def list_files(self, prefix: str = "") -> list[FileInfo]:
+        """Every file under `prefix` (relative to the root), sorted by path."""
+
+    @abstractmethod
+    def arrow_filesystem(self) -> tuple[pa_fs.FileSystem, str]:
+        """A pyarrow filesystem and the root path inside it."""
+
+    @abstractmethod
+    def uri(self, path: str) -> str:
+        """An address users can open for `path`."""
+
+    @abstractmethod
+    def source_host(self) -> str:
+        """Where the files come from, for the raw layer's `_source_host` column."""
+
+    def open_input(self, path: str):  # noqa: ANN201 - pyarrow NativeFile
+        fs, base = self.arrow_filesystem()
+        return fs.open_input_file(f"{base}/{path}")
+
+    def write_bytes(self, path: str, data: bytes) -> str:
+        """Write a file so that it appears complete or not at all; returns its URI."""
+        fs, base = self.arrow_filesystem()
+        target = f"{base}/{path}"
+        fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
+        if isinstance(fs, pa_fs.LocalFileSystem):
+            temporary = f"{target}.{uuid.uuid4().hex}.tmp"
+            with fs.open_output_stream(temporary) as sink:
+                sink.write(data)
+            fs.move(temporary, target)
+        else:  # object stores publish an object only when its upload completes
+            with fs.open_output_stream(target) as sink:
+                sink.write(data)
+        return self.uri(path)
+
+
+class LocalFileStore(FileStore):
+    """Files in a local folder."""
+
+    root: str = Field(description="the folder")
+
+    def list_files(self, prefix: str = "") -> list[FileInfo]:
+        root = Path(self.root)
+        start = root / prefix if prefix else root
+        if not start.exists():
+            return []
+        files = []
+        for path in start.rglob("*") if start.is_dir() else [start]:
+            if path.is_file() and not path.name.startswith("."):
+                stat = path.stat()
+                files.append(FileInfo(path.relative_to(root).as_posix(), stat.st_size, stat.st_mtime))
+        return sorted(files, key=lambda info: info.path)
+
+    def arrow_filesystem(self) -> tuple[pa_fs.FileSystem, str]:
+        return pa_fs.LocalFileSystem(), str(Path(self.root).resolve())
+
+    def uri(self, path: str) -> str:
+        return (Path(self.root).resolve() / path).as_uri()
+
+    def source_host(self) -> str:
+        return socket.gethostname()

@@ -1,0 +1,102 @@
+"""The warehouse IO manager: engine frames <-> partitioned Parquet, registered in the catalogue."""
+
+import uuid
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import numpy as np
+import pyarrow as pa
+import pyarrow.fs as pa_fs
+from pydantic import Field
+
+from dataplat_dagster.engines.base import PARTITION, Engine
+from dataplat_dagster.resources.catalog import CatalogResource
+from dataplat_dagster.resources.storage import PARTITION_DIR, TableStorage
+from dataplat_dagster.types import declared_type
+
+# AssetIn metadata set by the factories: does the reading asset want windows (with a
+# `_partition` column, every window required) or everything there is (an aggregate)?
+WINDOWED_READ = "dataplat/windowed_read"
+
+
+class ParquetIOManager(dg.ConfigurableIOManager, ABC):
+    """Stores each asset as Parquet, one folder per partition, published atomically.
+
+    Subclasses only say where: `LocalParquetIOManager` on disk, the S3 one in a bucket.
+    """
+
+    engine: dg.ResourceDependency[Engine]
+    catalog: dg.ResourceDependency[CatalogResource]
+
+    @abstractmethod
+    def storage(self) -> TableStorage:
+        """The table storage under this manager's root."""
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        if obj is None:
+            return
+        key_path = list(context.asset_key.path)
+        storage = self.storage()
+        if context.has_asset_partitions:
+            parts = list(self.engine.split(obj, list(context.asset_partition_keys)))
+        else:
+            table = self.engine.to_arrow(obj)
+            parts = [(None, table.drop_columns([PARTITION]) if PARTITION in table.column_names else table)]
+        write_id = f"{context.run_id[:8]}-{uuid.uuid4().hex[:8]}"
+        written = storage.write(key_path, parts, write_id=write_id)
+        schema = parts[0][1].schema
+        location = storage.uri(storage.table_path(key_path))
+        description = context.definition_metadata.get("dataplat/description", "") if context.definition_metadata else ""
+        self.catalog.register_table(
+            key_path=key_path, schema=schema, location=location,
+            partition_key=PARTITION_DIR if context.has_asset_partitions else None, description=str(description),
+        )
+        if context.has_asset_partitions:
+            self.catalog.register_partitions(key_path=key_path, partitions=[(w.key, w.location) for w in written if w.key])
+        context.add_output_metadata(
+            {
+                "dagster/row_count": sum(w.rows for w in written),
+                "dagster/uri": location,
+                "dagster/column_schema": dg.TableSchema(
+                    columns=[dg.TableColumn(field.name, declared_type(field.type)) for field in schema]
+                ),
+                "partitions_written": len([w for w in written if w.key is not None]),
+                "bytes_written": sum(w.bytes for w in written),
+            }
+        )
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        key_path = list(context.asset_key.path)
+        storage = self.storage()
+        windowed = bool((context.definition_metadata or {}).get(WINDOWED_READ, False))
+        if not context.has_asset_partitions:
+            table, _ = storage.read(key_path, [None])
+            return self.engine.from_arrow(table)
+        keys = list(context.asset_partition_keys)
+        if not windowed:  # an aggregate over a partitioned table reads every window there is
+            existing = set(storage.existing_partitions(key_path))
+            keys = [key for key in keys if key in existing]
+        table, counts = storage.read(key_path, keys)
+        if windowed:
+            table = _with_partition_column(table, counts)
+        return self.engine.from_arrow(table)
+
+
+def _with_partition_column(table: pa.Table, counts: list[tuple[str | None, int]]) -> pa.Table:
+    keys = [str(key) for key, _ in counts]
+    indices = np.repeat(np.arange(len(keys), dtype=np.int32), [rows for _, rows in counts])
+    column = pa.DictionaryArray.from_arrays(pa.array(indices, pa.int32()), pa.array(keys, pa.string()))
+    return table.append_column(PARTITION, column)
+
+
+class LocalParquetIOManager(ParquetIOManager):
+    """Parquet under a local folder."""
+
+    root: str = Field(description="warehouse folder")
+
+    def storage(self) -> TableStorage:
+        base = Path(self.root).resolve()
+        base.mkdir(parents=True, exist_ok=True)
+        return TableStorage(pa_fs.LocalFileSystem(), base.as_posix(), "file://", atomic_rename=True)
