@@ -3,19 +3,21 @@
 import dagster as dg
 
 from dataplat_dagster.config.plan import Plan
+from dataplat_dagster.hooks import build_failure_hook
 
 
 def job_name(dataflow: str, index: int = 0) -> str:
     return f"{dataflow}_job" if index == 0 else f"{dataflow}_{index + 1}_job"
 
 
-def build_jobs(plan: Plan) -> list:
+def build_jobs(plan: Plan, ui_base_url: str | None = None) -> list:
     """A job materializing every table of a dataflow, landing excepted (files are observed).
 
     Dagster jobs hold one partitioning; a dataflow whose tables have several gets one job
     per partitioning, each with the dataflow's unpartitioned tables in the first.
     """
     jobs = []
+    hooks = {build_failure_hook(ui_base_url)}
     for dataflow in sorted({table.id.dataflow for table in plan}):
         tables = [t for t in plan.of_dataflow(dataflow) if t.layer != "landing"]
         windows = list(dict.fromkeys(t.partitioning for t in tables if t.partitioning is not None)) or [None]
@@ -29,6 +31,7 @@ def build_jobs(plan: Plan) -> list:
                     selection=dg.AssetSelection.assets(*keys),
                     description=f"Materialize dataflow {dataflow}" + (f" (partitioning {index + 1})" if index else ""),
                     tags={"dataflow": dataflow},
+                    hooks=hooks,
                 )
             )
     return jobs

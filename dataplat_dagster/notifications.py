@@ -9,7 +9,7 @@ def run_link(ui_base_url: str | None, run_id: str) -> str:
     return f"{ui_base_url.rstrip('/')}/runs/{run_id}" if ui_base_url else f"run {run_id}"
 
 
-def _windows(keys: Sequence[str | None]) -> str:
+def describe_windows(keys: Sequence[str | None]) -> str:
     real = [k for k in keys if k is not None]
     if not real:
         return "all data (not partitioned)"
@@ -24,7 +24,7 @@ def output_notice(
         [
             f"Output {table} was generated.",
             "",
-            f"Window(s): {_windows(keys)}",
+            f"Window(s): {describe_windows(keys)}",
             f"Rows: {rows}",
             "Written to:",
             *[f"  {location}" for location in locations],
@@ -32,22 +32,22 @@ def output_notice(
             f"Run: {run_link(ui_base_url, run_id)}",
         ]
     )
-    return Notice("output", f"output ready: {table} for {_windows(keys)}", body, tuple(recipients))
+    return Notice("output", f"output ready: {table} for {describe_windows(keys)}", body, tuple(recipients))
 
 
 def failure_notice(
-    *, what: str, keys: Sequence[str | None], run_id: str, error: str, ui_base_url: str | None, job: str | None = None
+    *, what: str, windows: str, run_id: str, error: str, ui_base_url: str | None, job: str | None = None
 ) -> Notice:
     body = "\n".join(
         [
             f"{what} failed.",
             "",
             *([f"Job: {job}"] if job else []),
-            f"Window(s): {_windows(keys)}",
+            f"Window(s): {windows}",
             f"Run: {run_link(ui_base_url, run_id)}",
             "",
             "Error:",
             error,
         ]
     )
-    return Notice("failure", f"FAILED: {what} for {_windows(keys)}", body)
+    return Notice("failure", f"FAILED: {what} for {windows}", body)

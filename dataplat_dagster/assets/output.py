@@ -39,7 +39,7 @@ def build_output_asset(plan: TablePlan, tables: Plan, kinds: set[str], ui_base_u
         key=asset_key(plan.id),
         ins=build_ins(plan, tables),
         partitions_def=partitions_def(plan),
-        backfill_policy=dg.BackfillPolicy.single_run() if plan.partitioned else None,
+        backfill_policy=dg.BackfillPolicy.single_run(),
         **common_asset_args(plan, {spec.format, *kinds}),
     )
     def output_asset(

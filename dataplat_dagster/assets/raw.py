@@ -50,7 +50,7 @@ def build_raw_asset(plan: TablePlan, tables: Plan, kinds: set[str]) -> dg.Assets
         },
         deps=[asset_key(landing.id)],
         partitions_def=partitions_def(plan),
-        backfill_policy=dg.BackfillPolicy.single_run() if plan.partitioned else None,
+        backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def raw_asset(context: dg.AssetExecutionContext, engine: Engine, file_store: FileStore, metrics: MetricsResource):
         counts = Counts()

@@ -53,7 +53,7 @@ def build_transformed_asset(plan: TablePlan, tables: Plan, kinds: set[str]) -> d
         outs=outs,
         ins=build_ins(plan, tables),
         partitions_def=partitions_def(plan),
-        backfill_policy=dg.BackfillPolicy.single_run() if plan.partitioned else None,
+        backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def transformed_asset(context: dg.AssetExecutionContext, engine: Engine, metrics: MetricsResource, **inputs: Any):
         counts = Counts(rows_in=sum(engine.row_count(frame) for frame in inputs.values()))

@@ -1,0 +1,183 @@
+"""`dataplat`: list, validate and run dataflows from a shell or an external scheduler.
+
+Exit codes: 0 success, 10 success with warnings, 20 invalid configuration or parameters,
+30 runtime error, 40 timeout, 50 cancelled. `--json` prints the result object.
+"""
+
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import dagster as dg
+
+from dataplat_dagster import runner
+from dataplat_dagster.config.errors import DeclarationError
+from dataplat_dagster.config.loader import load_project
+from dataplat_dagster.config.plan import build_plan
+from dataplat_dagster.environment import get_environment
+
+
+class _Timeout(BaseException):
+    """Raised in the main thread when --timeout expires."""
+
+
+def _project_dir(value: str | None) -> Path:
+    root = Path(value or ".").resolve()
+    if not (root / "assets").is_dir() or not (root / "resources").is_dir():
+        raise click.UsageError(f"{root} is not a dataplat project (it needs assets/ and resources/); use --project-dir")
+    return root
+
+
+def _emit(summary: runner.RunSummary, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), indent=2, default=str))
+        return
+    click.echo(f"status: {summary.status} ({summary.seconds:.1f}s, exit code {summary.exit_code})")
+    for line in summary.errors:
+        click.echo(f"error: {line}", err=True)
+    for line in summary.warnings:
+        click.echo(f"warning: {line}")
+    if summary.artifacts:
+        click.echo("outputs:")
+        for artifact in summary.artifacts:
+            click.echo(f"  {artifact}")
+
+
+def _fail(code: int, message: str, as_json: bool, status: str = "invalid") -> None:
+    summary = runner.RunSummary(status=status, exit_code=code, errors=[message])
+    if as_json:
+        _emit(summary, True)
+    else:
+        click.echo(message, err=True)
+    sys.exit(code)
+
+
+@click.group()
+@click.option("--project-dir", envvar="DATAPLAT_PROJECT_DIR", help="folder with assets/ and resources/ (default: .)")
+@click.pass_context
+def main(context: click.Context, project_dir: str | None) -> None:
+    """Declared dataflows on Dagster: list, validate and run them."""
+    context.obj = {"project_dir": project_dir}
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+@click.pass_context
+def validate(context: click.Context, as_json: bool) -> None:
+    """Load every declaration and the environment profile; report the first problem."""
+    root = _project_dir(context.obj["project_dir"])
+    try:
+        from dataplat_dagster.definitions_builder import build_definitions
+
+        definitions = build_definitions(root)
+        dg.Definitions.validate_loadable(definitions)
+    except (DeclarationError, ValueError) as exc:
+        _fail(runner.EXIT_INVALID, str(exc), as_json)
+    project = load_project(root, get_environment())
+    names = [d.spec.dataflow for d in project.dataflows]
+    if as_json:
+        click.echo(json.dumps({"status": "valid", "exit_code": 0, "dataflows": names}))
+    else:
+        click.echo(f"valid: {len(names)} dataflow(s): {', '.join(names)} (environment {project.profile.env})")
+
+
+@main.command("list")
+@click.pass_context
+def list_(context: click.Context) -> None:
+    """Dataflows, their tables per layer and their partitioning."""
+    root = _project_dir(context.obj["project_dir"])
+    try:
+        project = load_project(root, get_environment())
+        plan = build_plan(project.dataflows)
+    except DeclarationError as exc:
+        _fail(runner.EXIT_INVALID, str(exc), False)
+    for dataflow in project.dataflows:
+        spec = dataflow.spec
+        windows = spec.partitioning
+        grain = f"{windows.granularity or windows.cron} from {windows.start} ({windows.timezone})" if windows else "not partitioned"
+        click.echo(f"{spec.dataflow}  [{dataflow.file}]  {grain}")
+        for table in plan.of_dataflow(spec.dataflow):
+            click.echo(f"  {table.layer:9} {table.id.name:24} {'partitioned' if table.partitioned else ''}")
+
+
+@main.command()
+@click.pass_context
+def ui(context: click.Context) -> None:
+    """Start the Dagster UI on this project, with the same instance as `dataplat run`."""
+    import os
+    import subprocess
+
+    root = _project_dir(context.obj["project_dir"])
+    project = load_project(root, get_environment())
+    runner.ensure_dagster_home(project.profile.local_path(project.profile.globals_.get("home", ".dataplat")), root)
+    sys.exit(subprocess.call(["dagster", "dev", "-w", str(root / "workspace.yaml")], cwd=root, env=os.environ.copy()))
+
+
+@main.command()
+@click.argument("dataflow")
+@click.option("--partition", help="one window, for example 2024-01-03")
+@click.option("--from", "start", help="first window of a range")
+@click.option("--to", "end", help="last window of a range")
+@click.option("--all", "every", is_flag=True, help="every window of the dataflow")
+@click.option("--timeout", type=float, help="seconds before the run is stopped (exit code 40)")
+@click.option("--json", "as_json", is_flag=True, help="print the result object as JSON")
+@click.option("--log-level", default="INFO", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]), help="run log level")
+@click.pass_context
+def run(
+    context: click.Context, dataflow: str, partition: str | None, start: str | None, end: str | None,
+    every: bool, timeout: float | None, as_json: bool, log_level: str,
+) -> None:
+    """Materialize a dataflow for one window, a range (one run) or every window."""
+    root = _project_dir(context.obj["project_dir"])
+    try:
+        from dataplat_dagster.definitions_builder import definitions_from
+
+        project = load_project(root, get_environment())
+        plan = build_plan(project.dataflows)
+        jobs = runner.select_windows(plan, dataflow, partition=partition, start=start, end=end, every=every)
+        definitions = definitions_from(project, plan)
+    except (DeclarationError, runner.InvalidRequest) as exc:
+        _fail(runner.EXIT_INVALID, str(exc), as_json)
+    summary = runner.RunSummary(dataflow=dataflow)
+    home = project.profile.local_path(project.profile.globals_.get("home", ".dataplat"))
+    runner.ensure_dagster_home(home, root)
+    instance = dg.DagsterInstance.get()
+    started = time.monotonic()
+    if timeout:
+        signal.signal(signal.SIGALRM, _raise_timeout)
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        ok = all([runner.run_job(definitions, instance, job, keys, summary, log_level) for job, keys in jobs.items()])
+        summary.status, summary.exit_code = _outcome(ok, summary)
+    except _Timeout:
+        summary.status, summary.exit_code = "timeout", runner.EXIT_TIMEOUT
+        summary.errors.append(f"stopped after --timeout {timeout}s")
+    except KeyboardInterrupt:
+        summary.status, summary.exit_code = "cancelled", runner.EXIT_CANCELLED
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    summary.seconds = round(time.monotonic() - started, 3)
+    _emit(summary, as_json)
+    if not as_json and project.profile.env == "local":
+        click.echo(f"local state (warehouse, catalog.db, metrics.db, outbox, exports, dagster): {home}")
+    sys.exit(summary.exit_code)
+
+
+def _raise_timeout(signum: int, frame: Any) -> None:
+    raise _Timeout
+
+
+def _outcome(ok: bool, summary: runner.RunSummary) -> tuple[str, int]:
+    if not ok:
+        return "failed", runner.EXIT_RUNTIME
+    if summary.warnings:
+        return "success_with_warnings", runner.EXIT_WARNINGS
+    return "success", runner.EXIT_OK
+
+
+if __name__ == "__main__":
+    main()
