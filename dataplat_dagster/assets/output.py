@@ -57,7 +57,7 @@ def build_output_asset(plan: TablePlan, tables: Plan, kinds: set[str], ui_base_u
             counts.rows_out = counts.rows_in
         notifier.send(
             output_notice(
-                table=str(plan.id), keys=keys, locations=locations, rows=counts.rows_out, run_id=context.run_id,
+                table=str(plan.id), keys=keys, locations=locations, rows=counts.rows_out, run_id=context.run.run_id,
                 ui_base_url=ui_base_url, recipients=spec.notify,
             )
         )

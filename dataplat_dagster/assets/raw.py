@@ -59,7 +59,7 @@ def build_raw_asset(plan: TablePlan, tables: Plan, kinds: set[str]) -> dg.Assets
             files = _files(file_store, landing, keys)
             bronze = {
                 "_load_ts": datetime.now(UTC), "_source_system": plan.spec.source_system,
-                "_source_host": file_store.source_host(), "_run_id": context.run_id,
+                "_source_host": file_store.source_host(), "_run_id": context.run.run_id,
                 "_extraction_method": plan.spec.extraction_method or f"file:{source.format}",
             }
             rows, rejects = [], []

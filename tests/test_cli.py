@@ -1,0 +1,95 @@
+"""The command line as users run it: `dagster ...` and `dataplat ...` in subprocesses.
+
+Each test runs from the repository root with all state in a temporary folder.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT, write_project
+
+
+def run(args: list[str], env: dict[str, str], cwd: Path = PROJECT_ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def env(tmp_path: Path, landing_copy: Path) -> dict[str, str]:
+    variables = {k: v for k, v in os.environ.items() if not k.startswith(("DATAPLAT_", "DAGSTER_"))}
+    (tmp_path / "dagster").mkdir()
+    return {
+        **variables,
+        "DATAPLAT_HOME": str(tmp_path / "state"),
+        "DATAPLAT_LANDING_ROOT": str(landing_copy),
+        "DAGSTER_HOME": str(tmp_path / "dagster"),
+    }
+
+
+def dataplat(*args: str) -> list[str]:
+    return [sys.executable, "-m", "dataplat_dagster.cli", *args]
+
+
+def test_dagster_definitions_validate(env: dict[str, str]) -> None:
+    result = run(["dagster", "definitions", "validate", "-f", "definitions.py"], env)
+    assert result.returncode == 0, result.stderr
+    assert "Validation successful" in result.stderr + result.stdout
+
+
+def test_dagster_job_execute_for_one_partition(env: dict[str, str], tmp_path: Path) -> None:
+    tags = json.dumps({"dagster/partition": "2024-01-03"})
+    result = run(["dagster", "job", "execute", "-f", "definitions.py", "-j", "retail_job", "--tags", tags], env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "RUN_SUCCESS" in result.stderr + result.stdout
+    assert (tmp_path / "state" / "exports" / "retail" / "daily_revenue_20240103.csv").exists()
+    assert (tmp_path / "state" / "warehouse" / "staging" / "retail" / "orders" / "dt=2024-01-03" / "_manifest.json").exists()
+
+
+def test_dataplat_run_all_windows_prints_result_json(env: dict[str, str], tmp_path: Path) -> None:
+    result = run(dataplat("run", "retail", "--all", "--json"), env)
+    summary = json.loads(result.stdout)
+    assert result.returncode == 10, result.stderr[-3000:]  # success with warnings: rows were quarantined
+    assert summary["status"] == "success_with_warnings"
+    assert summary["partitions"] == [f"2024-01-0{d}" for d in range(1, 8)]
+    assert len(summary["run_ids"]) == 1
+    assert summary["metrics"]["raw/retail/orders"]["rows_quarantined"] == 2
+    assert any(a.endswith("daily_revenue_20240107.csv") for a in summary["artifacts"])
+    assert summary["warnings"] == ["raw/retail/orders: 2 row(s) quarantined"]
+    assert (tmp_path / "dagster" / "storage").exists()  # runs are recorded in the persistent instance
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "nope", "--all"], "no dataflow named 'nope'"),
+        (["run", "retail", "--partition", "2023-12-31"], "is not a window of retail"),
+        (["run", "retail"], "give --partition KEY, --from/--to or --all"),
+        (["run", "retail", "--from", "2024-01-05", "--to", "2024-01-02"], "is after --to"),
+    ],
+)
+def test_dataplat_rejects_bad_parameters_with_exit_code_20(env: dict[str, str], args: list[str], message: str) -> None:
+    result = run(dataplat(*args), env)
+    assert result.returncode == 20
+    assert message in result.stderr
+
+
+def test_dataplat_run_failure_exits_30(env: dict[str, str], landing_copy: Path) -> None:
+    (landing_copy / "retail" / "orders_20240102.csv").unlink()
+    result = run(dataplat("run", "retail", "--partition", "2024-01-02", "--json"), env)
+    assert result.returncode == 30
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "failed"
+    assert any("no file matching" in error for error in summary["errors"])
+
+
+def test_dataplat_validate_reports_the_bad_declaration(env: dict[str, str], tmp_path: Path) -> None:
+    project = write_project(tmp_path / "project", {"shop": "dataflow: shop\nlanding:\n  orders: {path: a.csv, formt: csv, schema: {a: int64}}\n"})
+    result = run(dataplat("--project-dir", str(project), "validate"), env)
+    assert result.returncode == 20
+    assert "assets/shop/dataflow.yaml, line 3: landing.orders.formt: unknown field" in result.stderr
+    good = run(dataplat("validate"), env)
+    assert good.returncode == 0 and "valid: 1 dataflow(s): retail" in good.stdout

@@ -1,0 +1,31 @@
+"""The code location loads in every environment and refuses unknown ones."""
+
+import dagster as dg
+import pytest
+
+from dataplat_dagster.environment import get_environment
+from tests.conftest import PROJECT_ROOT
+
+
+def test_defs_loads_from_definitions_py(local_env) -> None:
+    import definitions
+
+    loaded = definitions.defs()
+    dg.Definitions.validate_loadable(loaded)
+    assert loaded.resolve_job_def("retail_job") is not None
+
+
+def test_environment_defaults_to_local(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATAPLAT_ENV", raising=False)
+    assert get_environment() == "local"
+
+
+def test_unknown_environment_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATAPLAT_ENV", "staging")
+    with pytest.raises(ValueError, match="DATAPLAT_ENV='staging' is not a known environment"):
+        get_environment()
+
+
+def test_workspace_points_at_definitions_py() -> None:
+    text = (PROJECT_ROOT / "workspace.yaml").read_text()
+    assert "relative_path: definitions.py" in text and "working_directory: ." in text
