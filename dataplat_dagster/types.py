@@ -60,11 +60,12 @@ def hive_type(arrow_type: pa.DataType) -> str:
         return "string"
     if pa.types.is_boolean(arrow_type):
         return "boolean"
-    if pa.types.is_int8(arrow_type) or pa.types.is_uint8(arrow_type):
+    # Hive has signed integers only: an unsigned type needs the next wider one
+    if pa.types.is_int8(arrow_type):
         return "tinyint"
-    if pa.types.is_int16(arrow_type) or pa.types.is_uint16(arrow_type):
+    if pa.types.is_int16(arrow_type) or pa.types.is_uint8(arrow_type):
         return "smallint"
-    if pa.types.is_int32(arrow_type) or pa.types.is_uint32(arrow_type):
+    if pa.types.is_int32(arrow_type) or pa.types.is_uint16(arrow_type):
         return "int"
     if pa.types.is_integer(arrow_type):
         return "bigint"

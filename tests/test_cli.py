@@ -34,8 +34,9 @@ def dataplat(*args: str) -> list[str]:
     return [sys.executable, "-m", "dataplat_dagster.cli", *args]
 
 
-def test_dagster_definitions_validate(env: dict[str, str]) -> None:
-    result = run(["dagster", "definitions", "validate", "-f", "definitions.py"], env)
+@pytest.mark.parametrize("target", [["-f", "definitions.py"], ["-w", "workspace.yaml"]])
+def test_dagster_definitions_validate(env: dict[str, str], target: list[str]) -> None:
+    result = run(["dagster", "definitions", "validate", *target], env)
     assert result.returncode == 0, result.stderr
     assert "Validation successful" in result.stderr + result.stdout
 

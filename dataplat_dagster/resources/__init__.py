@@ -1,8 +1,10 @@
 """Resources per environment: the same keys everywhere, implementations chosen by the profile."""
 
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from sqlalchemy.engine import make_url
 
 from dataplat_dagster.config.errors import DeclarationError, Problem
 from dataplat_dagster.config.profile import RESOURCE_KEYS, Profile
@@ -83,8 +85,12 @@ def _env(value: Any) -> Any:
 
 
 def _local_sqlite(connection: dict[str, Any], profile: Profile) -> dict[str, Any]:
+    """Anchor a relative SQLite file at the project root (in-memory databases stay as they are)."""
     url = connection.get("url")
-    prefix = "sqlite:///"
-    if isinstance(url, str) and url.startswith(prefix) and not url.startswith(prefix + "/"):
-        connection = {**connection, "url": prefix + str(profile.local_path(url[len(prefix) :]))}
-    return connection
+    if not isinstance(url, str):
+        return connection
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:" or Path(database).is_absolute():
+        return connection
+    return {**connection, "url": parsed.set(database=str(profile.local_path(database))).render_as_string(hide_password=False)}

@@ -1,9 +1,16 @@
 """Named SQL connections for SQL sources and outputs (SQLite, PostgreSQL, MySQL/MariaDB)."""
 
 import dagster as dg
+from pathlib import Path
+
 from pydantic import Field, PrivateAttr
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
+
+
+# SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3 and mysql:// to mysqlclient; the
+# drivers this project installs are psycopg2 and PyMySQL.
+_DEFAULT_DRIVERS = {"postgresql": "postgresql+psycopg2", "mysql": "mysql+pymysql", "mariadb": "mariadb+pymysql"}
 
 
 class DatabaseConnection(dg.Config):
@@ -26,9 +33,8 @@ class DatabasesResource(dg.ConfigurableResource):
             url = make_url(connection.url)
             if connection.password:
                 url = url.set(password=connection.password)
-            if url.get_backend_name() == "sqlite" and url.database:
-                from pathlib import Path
-
+            url = url.set(drivername=_DEFAULT_DRIVERS.get(url.drivername, url.drivername))
+            if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
                 Path(url.database).parent.mkdir(parents=True, exist_ok=True)
             self._engines[name] = create_engine(url, pool_pre_ping=True)
         return self._engines[name]

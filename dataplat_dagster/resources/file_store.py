@@ -60,7 +60,8 @@ class FileStore(dg.ConfigurableResource, ABC):
         target = f"{base}/{path}"
         fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
         if isinstance(fs, pa_fs.LocalFileSystem):
-            temporary = f"{target}.{uuid.uuid4().hex}.tmp"
+            folder, _, name = target.rpartition("/")
+            temporary = f"{folder}/.{name}.{uuid.uuid4().hex}.tmp"  # hidden: listings skip it
             with fs.open_output_stream(temporary) as sink:
                 sink.write(data)
             fs.move(temporary, target)

@@ -6,6 +6,8 @@ the data files first and the manifest last; readers only read what a manifest na
 crash mid-write therefore leaves the previous version visible and intact, on a local disk
 (where the manifest is renamed into place) as on S3 (where a PUT is atomic but there is no
 rename). Leftover files of a crashed write are removed by the next successful write.
+Each partition is atomic; a write of several windows publishes them one after another,
+after all of their data files are written.
 """
 
 import base64

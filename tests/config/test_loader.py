@@ -3,8 +3,8 @@
 Covers `dataplat_dagster.config.loader.load_project` / `load_dataflows` and
 `dataplat_dagster.config.plan.build_plan` on valid projects, plus the two loader-level
 rules that involve several dataflow folders (duplicate names, stopping at the first bad
-file). Per-field declaration mistakes are in test_loader_errors.py. Nothing here runs
-Dagster, reads landing files or touches state outside tmp_path.
+file). Declaration mistakes are in test_loader_errors.py and test_plan_errors.py.
+Nothing here runs Dagster, reads landing files or touches state outside tmp_path.
 """
 
 from pathlib import Path
@@ -18,7 +18,7 @@ from dataplat_dagster.config.profile import load_profile
 from dataplat_dagster.config.substitution import EnvRef
 from tests.conftest import PROJECT_ROOT, write_project
 
-# A small valid dataflow; test_loader_errors.py derives its broken variants from the same shape.
+# A small valid dataflow with two sources, one dated and one a dimension.
 VALID = """\
 dataflow: shop
 owners: [team:shop]
@@ -136,7 +136,11 @@ def test_project_owners_apply_when_dataflow_has_none(tmp_path: Path, home: Path)
 
 
 def test_dataflow_defaults_override_project_defaults(tmp_path: Path, home: Path) -> None:
-    text = VALID.replace("globals:", "defaults:\n  landing: {format: parquet}\n  all: {tags: {tier: gold}}\nglobals:", 1)
+    text = VALID.replace(
+        "globals:",
+        "defaults:\n  landing: {format: parquet}\n  all: {tags: {tier: gold}}\nglobals:",
+        1,
+    )
     spec = load(tmp_path, {"shop": text}).dataflows[0].spec
     assert spec.landing["orders"].format == "parquet"  # dataflow default over base.yaml csv
     assert spec.landing["stores"].format == "jsonl"  # table value over both
@@ -146,7 +150,9 @@ def test_dataflow_defaults_override_project_defaults(tmp_path: Path, home: Path)
 
 # -- {env: ...} values ------------------------------------------------------------------------
 
-ENV_FLOW = VALID + """\
+ENV_FLOW = (
+    VALID
+    + """\
 business:
   value:
     from: staging.orders
@@ -156,9 +162,12 @@ business:
       token: {env: SHOP_TOKEN}
       top: {env: SHOP_TOP, default: 5}
 """
+)
 
 
-def test_env_without_default_stays_a_reference(tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_without_default_stays_a_reference(
+    tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SHOP_TOKEN", "secret")  # set or not, the value is not read at load time
     monkeypatch.delenv("SHOP_TOP", raising=False)
     monkeypatch.delenv("SHOP_DESCRIPTION", raising=False)
@@ -168,7 +177,9 @@ def test_env_without_default_stays_a_reference(tmp_path: Path, home: Path, monke
     assert table.description == "spend per customer"
 
 
-def test_env_with_default_reads_the_environment(tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_with_default_reads_the_environment(
+    tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SHOP_TOP", "7")
     monkeypatch.setenv("SHOP_DESCRIPTION", "from the environment")
     table = load(tmp_path, {"shop": ENV_FLOW}).dataflows[0].spec.business["value"]
@@ -176,7 +187,9 @@ def test_env_with_default_reads_the_environment(tmp_path: Path, home: Path, monk
     assert table.description == "from the environment"
 
 
-def test_env_in_globals_feeds_table_parameters(tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_in_globals_feeds_table_parameters(
+    tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SHOP_SYSTEM", "pos")
     text = VALID.replace("source_system: till", "source_system: {env: SHOP_SYSTEM, default: till}")
     spec = load(tmp_path, {"shop": text}).dataflows[0].spec
@@ -188,10 +201,18 @@ def test_env_in_globals_feeds_table_parameters(tmp_path: Path, home: Path, monke
 
 
 def test_several_dataflows_load_in_folder_order(tmp_path: Path, home: Path) -> None:
-    project = load(tmp_path, {"b_shop": VALID.replace("dataflow: shop", "dataflow: b_shop"),
-                              "a_shop": VALID.replace("dataflow: shop", "dataflow: a_shop")})
+    project = load(
+        tmp_path,
+        {
+            "b_shop": VALID.replace("dataflow: shop", "dataflow: b_shop"),
+            "a_shop": VALID.replace("dataflow: shop", "dataflow: a_shop"),
+        },
+    )
     assert [d.spec.dataflow for d in project.dataflows] == ["a_shop", "b_shop"]
-    assert [d.file for d in project.dataflows] == ["assets/a_shop/dataflow.yaml", "assets/b_shop/dataflow.yaml"]
+    assert [d.file for d in project.dataflows] == [
+        "assets/a_shop/dataflow.yaml",
+        "assets/b_shop/dataflow.yaml",
+    ]
     plan = build_plan(project.dataflows)
     assert {t.dataflow for t in plan.tables} == {"a_shop", "b_shop"}
 
@@ -208,7 +229,9 @@ def test_same_dataflow_name_in_two_folders(tmp_path: Path, home: Path) -> None:
 def test_loading_stops_at_the_bad_dataflow(tmp_path: Path, home: Path, bad_folder: str) -> None:
     """Whether the bad file comes first or last, load_dataflows raises instead of returning the good ones."""
     good = VALID.replace("dataflow: shop", "dataflow: m_good")
-    bad = VALID.replace("dataflow: shop", f"dataflow: {bad_folder}").replace("format: jsonl", "format: xml")
+    bad = VALID.replace("dataflow: shop", f"dataflow: {bad_folder}").replace(
+        "format: jsonl", "format: xml"
+    )
     root = write_project(tmp_path / "project", {"m_good": good, bad_folder: bad})
     profile = load_profile(root / "resources", "local", root)
     with pytest.raises(DeclarationError) as caught:
@@ -219,5 +242,9 @@ def test_loading_stops_at_the_bad_dataflow(tmp_path: Path, home: Path, bad_folde
 
 
 def test_folders_without_dataflow_file_are_ignored(tmp_path: Path, home: Path) -> None:
-    project = load(tmp_path, {"shop": VALID}, files={"assets/notes/readme.txt": "not a dataflow", "assets/_draft/dataflow.yaml": "{{"})
+    project = load(
+        tmp_path,
+        {"shop": VALID},
+        files={"assets/notes/readme.txt": "not a dataflow", "assets/_draft/dataflow.yaml": "{{"},
+    )
     assert [d.spec.dataflow for d in project.dataflows] == ["shop"]

@@ -58,9 +58,19 @@ def stray_rows() -> pd.DataFrame:
     return pd.DataFrame({"id": [1, 2], "_partition": ["2024-01-02", "2024-01-05"]})
 
 
+KEEP: set[str] = set()  # the windows `kept_rows` returns rows for
+
+
+@dg.asset(key=["raw", "shop", "kept"], partitions_def=DAILY, backfill_policy=dg.BackfillPolicy.single_run())
+def kept_rows(context: dg.AssetExecutionContext) -> pd.DataFrame:
+    keys = [key for key in context.partition_keys if key in KEEP]
+    return pd.DataFrame({"id": list(range(len(keys))), "_partition": keys})
+
+
 @pytest.fixture(autouse=True)
 def _forget_seen() -> None:
     SEEN.clear()
+    KEEP.clear()
 
 
 @pytest.fixture
@@ -215,3 +225,19 @@ def test_rows_of_a_window_outside_the_run_fail_clearly(io_manager, catalog, inst
     storage: TableStorage = io_manager.storage()
     assert storage.existing_partitions(["raw", "shop", "stray"]) == []
     assert catalog.get_table(key_path=["raw", "shop", "stray"]) is None
+
+
+def test_a_window_that_lost_its_rows_is_overwritten_empty(io_manager, catalog, instance) -> None:
+    windows = ["2024-01-01", "2024-01-02", "2024-01-03"]
+    KEEP.update(windows)
+    run_range(io_manager, instance, windows[0], windows[-1], assets=[kept_rows])
+    KEEP.discard(windows[1])
+    result = run_range(io_manager, instance, windows[0], windows[-1], assets=[kept_rows])
+
+    table, counts = io_manager.storage().read(["raw", "shop", "kept"], windows)
+    assert counts == [(windows[0], 1), (windows[1], 0), (windows[2], 1)]
+    assert table.schema.names == ["id"]
+    metadata = materializations(result, ["raw", "shop", "kept"])[windows[1]]
+    assert metadata["dagster/row_count"].value == 2
+    assert metadata["partitions_written"].value == 3
+    assert catalog.list_partitions(key_path=["raw", "shop", "kept"]) == windows
