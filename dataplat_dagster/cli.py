@@ -28,7 +28,9 @@ class _Timeout(BaseException):
 def _project_dir(value: str | None) -> Path:
     root = Path(value or ".").resolve()
     if not (root / "assets").is_dir() or not (root / "resources").is_dir():
-        raise click.UsageError(f"{root} is not a dataplat project (it needs assets/ and resources/); use --project-dir")
+        raise click.UsageError(
+            f"{root} is not a dataplat project (it needs assets/ and resources/); use --project-dir"
+        )
     return root
 
 
@@ -57,7 +59,11 @@ def _fail(code: int, message: str, as_json: bool, status: str = "invalid") -> No
 
 
 @click.group()
-@click.option("--project-dir", envvar="DATAPLAT_PROJECT_DIR", help="folder with assets/ and resources/ (default: .)")
+@click.option(
+    "--project-dir",
+    envvar="DATAPLAT_PROJECT_DIR",
+    help="folder with assets/ and resources/ (default: .)",
+)
 @click.pass_context
 def main(context: click.Context, project_dir: str | None) -> None:
     """Declared dataflows on Dagster: list, validate and run them."""
@@ -82,7 +88,9 @@ def validate(context: click.Context, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"status": "valid", "exit_code": 0, "dataflows": names}))
     else:
-        click.echo(f"valid: {len(names)} dataflow(s): {', '.join(names)} (environment {project.profile.env})")
+        click.echo(
+            f"valid: {len(names)} dataflow(s): {', '.join(names)} (environment {project.profile.env})"
+        )
 
 
 @main.command("list")
@@ -98,10 +106,16 @@ def list_(context: click.Context) -> None:
     for dataflow in project.dataflows:
         spec = dataflow.spec
         windows = spec.partitioning
-        grain = f"{windows.granularity or windows.cron} from {windows.start} ({windows.timezone})" if windows else "not partitioned"
+        grain = (
+            f"{windows.granularity or windows.cron} from {windows.start} ({windows.timezone})"
+            if windows
+            else "not partitioned"
+        )
         click.echo(f"{spec.dataflow}  [{dataflow.file}]  {grain}")
         for table in plan.of_dataflow(spec.dataflow):
-            click.echo(f"  {table.layer:9} {table.id.name:24} {'partitioned' if table.partitioned else ''}")
+            click.echo(
+                f"  {table.layer:9} {table.id.name:24} {'partitioned' if table.partitioned else ''}"
+            )
 
 
 @main.command()
@@ -113,8 +127,14 @@ def ui(context: click.Context) -> None:
 
     root = _project_dir(context.obj["project_dir"])
     project = load_project(root, get_environment())
-    runner.ensure_dagster_home(project.profile.local_path(project.profile.globals_.get("home", ".dataplat")), root)
-    sys.exit(subprocess.call(["dagster", "dev", "-w", str(root / "workspace.yaml")], cwd=root, env=os.environ.copy()))
+    runner.ensure_dagster_home(
+        project.profile.local_path(project.profile.globals_.get("home", ".dataplat")), root
+    )
+    sys.exit(
+        subprocess.call(
+            ["dagster", "dev", "-w", str(root / "workspace.yaml")], cwd=root, env=os.environ.copy()
+        )
+    )
 
 
 @main.command()
@@ -125,11 +145,23 @@ def ui(context: click.Context) -> None:
 @click.option("--all", "every", is_flag=True, help="every window of the dataflow")
 @click.option("--timeout", type=float, help="seconds before the run is stopped (exit code 40)")
 @click.option("--json", "as_json", is_flag=True, help="print the result object as JSON")
-@click.option("--log-level", default="INFO", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]), help="run log level")
+@click.option(
+    "--log-level",
+    default="INFO",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
+    help="run log level",
+)
 @click.pass_context
 def run(
-    context: click.Context, dataflow: str, partition: str | None, start: str | None, end: str | None,
-    every: bool, timeout: float | None, as_json: bool, log_level: str,
+    context: click.Context,
+    dataflow: str,
+    partition: str | None,
+    start: str | None,
+    end: str | None,
+    every: bool,
+    timeout: float | None,
+    as_json: bool,
+    log_level: str,
 ) -> None:
     """Materialize a dataflow for one window, a range (one run) or every window."""
     root = _project_dir(context.obj["project_dir"])
@@ -138,7 +170,9 @@ def run(
 
         project = load_project(root, get_environment())
         plan = build_plan(project.dataflows)
-        jobs = runner.select_windows(plan, dataflow, partition=partition, start=start, end=end, every=every)
+        jobs = runner.select_windows(
+            plan, dataflow, partition=partition, start=start, end=end, every=every
+        )
         definitions = definitions_from(project, plan)
     except (DeclarationError, runner.InvalidRequest) as exc:
         _fail(runner.EXIT_INVALID, str(exc), as_json)
@@ -151,7 +185,12 @@ def run(
         signal.signal(signal.SIGALRM, _raise_timeout)
         signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
-        ok = all([runner.run_job(definitions, instance, job, keys, summary, log_level) for job, keys in jobs.items()])
+        ok = all(
+            [
+                runner.run_job(definitions, instance, job, keys, summary, log_level)
+                for job, keys in jobs.items()
+            ]
+        )
         summary.status, summary.exit_code = _outcome(ok, summary)
     except _Timeout:
         summary.status, summary.exit_code = "timeout", runner.EXIT_TIMEOUT
@@ -163,7 +202,9 @@ def run(
     summary.seconds = round(time.monotonic() - started, 3)
     _emit(summary, as_json)
     if not as_json and project.profile.env == "local":
-        click.echo(f"local state (warehouse, catalog.db, metrics.db, outbox, exports, dagster): {home}")
+        click.echo(
+            f"local state (warehouse, catalog.db, metrics.db, outbox, exports, dagster): {home}"
+        )
     sys.exit(summary.exit_code)
 
 

@@ -16,5 +16,7 @@ def get_environment() -> Environment:
     """
     value = os.environ.get(ENV_VAR, "local").strip() or "local"
     if value not in ENVIRONMENTS:
-        raise ValueError(f"{ENV_VAR}={value!r} is not a known environment; expected one of {', '.join(ENVIRONMENTS)}")
+        raise ValueError(
+            f"{ENV_VAR}={value!r} is not a known environment; expected one of {', '.join(ENVIRONMENTS)}"
+        )
     return cast(Environment, value)

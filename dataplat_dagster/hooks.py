@@ -25,9 +25,17 @@ def build_failure_hook(ui_base_url: str | None) -> Callable:
         error = context.op_exception
         message = f"{type(error).__name__}: {error}" if error else "see the run's logs"
         context.resources.notifier.send(
-            failure_notice(what=f"step {context.step_key}", windows=windows, run_id=context.run_id, error=message,
-                           ui_base_url=ui_base_url, job=context.job_name)
+            failure_notice(
+                what=f"step {context.step_key}",
+                windows=windows,
+                run_id=context.run_id,
+                error=message,
+                ui_base_url=ui_base_url,
+                job=context.job_name,
+            )
         )
-        context.resources.metrics.record_run_failure(dataflow=tags.get("dataflow", "unknown"), job=context.job_name)
+        context.resources.metrics.record_run_failure(
+            dataflow=tags.get("dataflow", "unknown"), job=context.job_name
+        )
 
     return notify_step_failure

@@ -20,16 +20,27 @@ def build_jobs(plan: Plan, ui_base_url: str | None = None) -> list:
     hooks = {build_failure_hook(ui_base_url)}
     for dataflow in sorted({table.id.dataflow for table in plan}):
         tables = [t for t in plan.of_dataflow(dataflow) if t.layer != "landing"]
-        windows = list(dict.fromkeys(t.partitioning for t in tables if t.partitioning is not None)) or [None]
+        windows = list(
+            dict.fromkeys(t.partitioning for t in tables if t.partitioning is not None)
+        ) or [None]
         for index, partitioning in enumerate(windows):
-            selected = [t for t in tables if t.partitioning == partitioning or (index == 0 and t.partitioning is None)]
+            selected = [
+                t
+                for t in tables
+                if t.partitioning == partitioning or (index == 0 and t.partitioning is None)
+            ]
             keys = [dg.AssetKey(t.id.key_path) for t in selected]
-            keys += [dg.AssetKey(t.id.companion("quarantine").key_path) for t in selected if _has_companion(t)]
+            keys += [
+                dg.AssetKey(t.id.companion("quarantine").key_path)
+                for t in selected
+                if _has_companion(t)
+            ]
             jobs.append(
                 dg.define_asset_job(
                     job_name(dataflow, index),
                     selection=dg.AssetSelection.assets(*keys),
-                    description=f"Materialize dataflow {dataflow}" + (f" (partitioning {index + 1})" if index else ""),
+                    description=f"Materialize dataflow {dataflow}"
+                    + (f" (partitioning {index + 1})" if index else ""),
                     tags={"dataflow": dataflow},
                     hooks=hooks,
                 )
@@ -37,7 +48,9 @@ def build_jobs(plan: Plan, ui_base_url: str | None = None) -> list:
     return jobs
 
 
-def _has_companion(table) -> bool:  # noqa: ANN001
+def _has_companion(table) -> bool:
     from dataplat_dagster.assets.transformed import has_quarantine
 
-    return table.layer == "raw" or (table.layer in ("staging", "common", "business") and has_quarantine(table.spec))
+    return table.layer == "raw" or (
+        table.layer in ("staging", "common", "business") and has_quarantine(table.spec)
+    )

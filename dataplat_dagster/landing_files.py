@@ -28,7 +28,9 @@ def matching_files(file_store: FileStore, landing: TablePlan) -> list[tuple[File
     return found
 
 
-def files_by_window(file_store: FileStore, landing: TablePlan, keys: list[str | None]) -> dict[str | None, list[FileInfo]]:
+def files_by_window(
+    file_store: FileStore, landing: TablePlan, keys: list[str | None]
+) -> dict[str | None, list[FileInfo]]:
     """The files of each requested window; a source without {date} gives all its files to None."""
     wanted = set(keys)
     grouped: dict[str | None, list[FileInfo]] = defaultdict(list)

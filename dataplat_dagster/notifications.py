@@ -17,8 +17,14 @@ def describe_windows(keys: Sequence[str | None]) -> str:
 
 
 def output_notice(
-    *, table: str, keys: Sequence[str | None], locations: Sequence[str], rows: int, run_id: str,
-    ui_base_url: str | None, recipients: Sequence[str],
+    *,
+    table: str,
+    keys: Sequence[str | None],
+    locations: Sequence[str],
+    rows: int,
+    run_id: str,
+    ui_base_url: str | None,
+    recipients: Sequence[str],
 ) -> Notice:
     body = "\n".join(
         [
@@ -32,11 +38,19 @@ def output_notice(
             f"Run: {run_link(ui_base_url, run_id)}",
         ]
     )
-    return Notice("output", f"output ready: {table} for {describe_windows(keys)}", body, tuple(recipients))
+    return Notice(
+        "output", f"output ready: {table} for {describe_windows(keys)}", body, tuple(recipients)
+    )
 
 
 def failure_notice(
-    *, what: str, windows: str, run_id: str, error: str, ui_base_url: str | None, job: str | None = None
+    *,
+    what: str,
+    windows: str,
+    run_id: str,
+    error: str,
+    ui_base_url: str | None,
+    job: str | None = None,
 ) -> Notice:
     body = "\n".join(
         [

@@ -62,7 +62,13 @@ def ensure_dagster_home(home: Path, project_root: Path) -> Path:
 
 
 def select_windows(
-    plan: Plan, dataflow: str, *, partition: str | None, start: str | None, end: str | None, every: bool
+    plan: Plan,
+    dataflow: str,
+    *,
+    partition: str | None,
+    start: str | None,
+    end: str | None,
+    every: bool,
 ) -> dict[str, list[str] | None]:
     """Job name -> the windows to run (None for a job without partitions)."""
     tables = [t for t in plan.of_dataflow(dataflow) if t.layer != "landing"]
@@ -72,10 +78,14 @@ def select_windows(
     windows = list(dict.fromkeys(t.partitioning for t in tables if t.partitioning is not None))
     if not windows:
         if partition or start or end:
-            raise InvalidRequest(f"dataflow {dataflow} is not partitioned; run it without --partition/--from/--to")
+            raise InvalidRequest(
+                f"dataflow {dataflow} is not partitioned; run it without --partition/--from/--to"
+            )
         return {job_name(dataflow): None}
     if not (partition or start or end or every):
-        raise InvalidRequest(f"dataflow {dataflow} is partitioned: give --partition KEY, --from/--to or --all")
+        raise InvalidRequest(
+            f"dataflow {dataflow} is partitioned: give --partition KEY, --from/--to or --all"
+        )
     selected: dict[str, list[str] | None] = {}
     for index, partitioning in enumerate(windows):
         partitions_def = build_partitions_def(partitioning)
@@ -84,7 +94,8 @@ def select_windows(
             if value and value not in keys:
                 raise InvalidRequest(
                     f"{name} {value} is not a window of {dataflow} (windows {keys[0]} .. {keys[-1]}, format {partitions_def.fmt})"
-                    if keys else f"{dataflow} has no windows yet"
+                    if keys
+                    else f"{dataflow} has no windows yet"
                 )
         if partition:
             chosen = [partition]
@@ -99,7 +110,11 @@ def select_windows(
 
 
 def run_job(
-    definitions: dg.Definitions, instance: dg.DagsterInstance, job: str, keys: list[str] | None, summary: RunSummary,
+    definitions: dg.Definitions,
+    instance: dg.DagsterInstance,
+    job: str,
+    keys: list[str] | None,
+    summary: RunSummary,
     log_level: str = "INFO",
 ) -> bool:
     """Run one job in this process for `keys` (one run, a single-run range when several)."""
@@ -107,10 +122,15 @@ def run_job(
     if keys and len(keys) == 1:
         tags["dagster/partition"] = keys[0]
     elif keys:
-        tags = {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
+        tags = {
+            "dagster/asset_partition_range_start": keys[0],
+            "dagster/asset_partition_range_end": keys[-1],
+        }
     started = time.monotonic()
     result = definitions.resolve_job_def(job).execute_in_process(
-        instance=instance, tags=tags, raise_on_error=False,
+        instance=instance,
+        tags=tags,
+        raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
     )
     summary.seconds += time.monotonic() - started
@@ -121,12 +141,20 @@ def run_job(
 
 
 def _collect(result: dg.ExecuteInProcessResult, summary: RunSummary) -> None:
-    seen: set[tuple[str | None, str]] = set()  # a range run reports one event per window, same counts
+    seen: set[tuple[str | None, str]] = (
+        set()
+    )  # a range run reports one event per window, same counts
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data is not None:
             error = event.step_failure_data.error
-            summary.errors.append(f"{event.step_key}: {error.message.strip() if error else 'failed'}")
-        materialization = event.step_materialization_data.materialization if event.is_step_materialization else None
+            summary.errors.append(
+                f"{event.step_key}: {error.message.strip() if error else 'failed'}"
+            )
+        materialization = (
+            event.step_materialization_data.materialization
+            if event.is_step_materialization
+            else None
+        )
         if materialization is None:
             continue
         name = "/".join(materialization.asset_key.path)
@@ -140,6 +168,8 @@ def _collect(result: dg.ExecuteInProcessResult, summary: RunSummary) -> None:
                 entry[key] = entry.get(key, 0) + metadata[key]
         locations = metadata.get("locations")
         if isinstance(locations, list):
-            summary.artifacts += [str(location) for location in locations if str(location) not in summary.artifacts]
+            summary.artifacts += [
+                str(location) for location in locations if str(location) not in summary.artifacts
+            ]
         if metadata.get("rows_quarantined"):
             summary.warnings.append(f"{name}: {metadata['rows_quarantined']} row(s) quarantined")

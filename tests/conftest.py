@@ -45,19 +45,28 @@ def instance() -> Iterator[dg.DagsterInstance]:
 
 
 def run_demo(
-    definitions: dg.Definitions, instance: dg.DagsterInstance, keys: list[str], *, raise_on_error: bool = True
+    definitions: dg.Definitions,
+    instance: dg.DagsterInstance,
+    keys: list[str],
+    *,
+    raise_on_error: bool = True,
 ) -> dg.ExecuteInProcessResult:
     """Run the retail job for one window or a range (one run)."""
     if len(keys) == 1:
         tags = {"dagster/partition": keys[0]}
     else:
-        tags = {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
+        tags = {
+            "dagster/asset_partition_range_start": keys[0],
+            "dagster/asset_partition_range_end": keys[-1],
+        }
     return definitions.resolve_job_def("retail_job").execute_in_process(
         instance=instance, tags=tags, raise_on_error=raise_on_error
     )
 
 
-def write_project(root: Path, dataflows: dict[str, str], *, files: dict[str, str] | None = None) -> Path:
+def write_project(
+    root: Path, dataflows: dict[str, str], *, files: dict[str, str] | None = None
+) -> Path:
     """A project tree at `root`: the repo's resources/ and the given dataflow YAML texts.
 
     Args:

@@ -14,8 +14,12 @@ import pytest
 from tests.conftest import PROJECT_ROOT, write_project
 
 
-def run(args: list[str], env: dict[str, str], cwd: Path = PROJECT_ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+def run(
+    args: list[str], env: dict[str, str], cwd: Path = PROJECT_ROOT
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        args, check=False, cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.fixture
@@ -43,24 +47,40 @@ def test_dagster_definitions_validate(env: dict[str, str], target: list[str]) ->
 
 def test_dagster_job_execute_for_one_partition(env: dict[str, str], tmp_path: Path) -> None:
     tags = json.dumps({"dagster/partition": "2024-01-03"})
-    result = run(["dagster", "job", "execute", "-f", "definitions.py", "-j", "retail_job", "--tags", tags], env)
+    result = run(
+        ["dagster", "job", "execute", "-f", "definitions.py", "-j", "retail_job", "--tags", tags],
+        env,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "RUN_SUCCESS" in result.stderr + result.stdout
     assert (tmp_path / "state" / "exports" / "retail" / "daily_revenue_20240103.csv").exists()
-    assert (tmp_path / "state" / "warehouse" / "staging" / "retail" / "orders" / "dt=2024-01-03" / "_manifest.json").exists()
+    assert (
+        tmp_path
+        / "state"
+        / "warehouse"
+        / "staging"
+        / "retail"
+        / "orders"
+        / "dt=2024-01-03"
+        / "_manifest.json"
+    ).exists()
 
 
 def test_dataplat_run_all_windows_prints_result_json(env: dict[str, str], tmp_path: Path) -> None:
     result = run(dataplat("run", "retail", "--all", "--json"), env)
     summary = json.loads(result.stdout)
-    assert result.returncode == 10, result.stderr[-3000:]  # success with warnings: rows were quarantined
+    assert result.returncode == 10, result.stderr[
+        -3000:
+    ]  # success with warnings: rows were quarantined
     assert summary["status"] == "success_with_warnings"
     assert summary["partitions"] == [f"2024-01-0{d}" for d in range(1, 8)]
     assert len(summary["run_ids"]) == 1
     assert summary["metrics"]["raw/retail/orders"]["rows_quarantined"] == 2
     assert any(a.endswith("daily_revenue_20240107.csv") for a in summary["artifacts"])
     assert summary["warnings"] == ["raw/retail/orders: 2 row(s) quarantined"]
-    assert (tmp_path / "dagster" / "storage").exists()  # runs are recorded in the persistent instance
+    assert (
+        tmp_path / "dagster" / "storage"
+    ).exists()  # runs are recorded in the persistent instance
 
 
 @pytest.mark.parametrize(
@@ -72,7 +92,9 @@ def test_dataplat_run_all_windows_prints_result_json(env: dict[str, str], tmp_pa
         (["run", "retail", "--from", "2024-01-05", "--to", "2024-01-02"], "is after --to"),
     ],
 )
-def test_dataplat_rejects_bad_parameters_with_exit_code_20(env: dict[str, str], args: list[str], message: str) -> None:
+def test_dataplat_rejects_bad_parameters_with_exit_code_20(
+    env: dict[str, str], args: list[str], message: str
+) -> None:
     result = run(dataplat(*args), env)
     assert result.returncode == 20
     assert message in result.stderr
@@ -88,7 +110,12 @@ def test_dataplat_run_failure_exits_30(env: dict[str, str], landing_copy: Path) 
 
 
 def test_dataplat_validate_reports_the_bad_declaration(env: dict[str, str], tmp_path: Path) -> None:
-    project = write_project(tmp_path / "project", {"shop": "dataflow: shop\nlanding:\n  orders: {path: a.csv, formt: csv, schema: {a: int64}}\n"})
+    project = write_project(
+        tmp_path / "project",
+        {
+            "shop": "dataflow: shop\nlanding:\n  orders: {path: a.csv, formt: csv, schema: {a: int64}}\n"
+        },
+    )
     result = run(dataplat("--project-dir", str(project), "validate"), env)
     assert result.returncode == 20
     assert "assets/shop/dataflow.yaml, line 3: landing.orders.formt: unknown field" in result.stderr

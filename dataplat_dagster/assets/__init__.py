@@ -11,7 +11,9 @@ from dataplat_dagster.config.plan import Plan
 TRANSFORMED_LAYERS = ("staging", "common", "business")
 
 
-def build_assets(plan: Plan, kinds: set[str], ui_base_url: str | None = None) -> list[dg.AssetSpec | dg.AssetsDefinition]:
+def build_assets(
+    plan: Plan, kinds: set[str], ui_base_url: str | None = None
+) -> list[dg.AssetSpec | dg.AssetsDefinition]:
     """Every asset of every declared table.
 
     Args:

@@ -31,7 +31,9 @@ from dataplat_dagster.resources.notifier import NotifierResource
 EXTENSIONS = {"csv": "csv", "parquet": "parquet", "jsonl": "jsonl"}
 
 
-def build_output_asset(plan: TablePlan, tables: Plan, kinds: set[str], ui_base_url: str | None) -> dg.AssetsDefinition:
+def build_output_asset(
+    plan: TablePlan, tables: Plan, kinds: set[str], ui_base_url: str | None
+) -> dg.AssetsDefinition:
     spec: OutputTable = plan.spec
     (source_name,) = build_ins(plan, tables)
 
@@ -43,8 +45,13 @@ def build_output_asset(plan: TablePlan, tables: Plan, kinds: set[str], ui_base_u
         **common_asset_args(plan, {spec.format, *kinds}),
     )
     def output_asset(
-        context: dg.AssetExecutionContext, engine: Engine, exports: FileStore, databases: DatabasesResource,
-        notifier: NotifierResource, metrics: MetricsResource, **inputs: Any,
+        context: dg.AssetExecutionContext,
+        engine: Engine,
+        exports: FileStore,
+        databases: DatabasesResource,
+        notifier: NotifierResource,
+        metrics: MetricsResource,
+        **inputs: Any,
     ) -> dg.MaterializeResult:
         frame = inputs[source_name]
         counts = Counts(rows_in=engine.row_count(frame))
@@ -57,28 +64,47 @@ def build_output_asset(plan: TablePlan, tables: Plan, kinds: set[str], ui_base_u
             counts.rows_out = counts.rows_in
         notifier.send(
             output_notice(
-                table=str(plan.id), keys=keys, locations=locations, rows=counts.rows_out, run_id=context.run.run_id,
-                ui_base_url=ui_base_url, recipients=spec.notify,
+                table=str(plan.id),
+                keys=keys,
+                locations=locations,
+                rows=counts.rows_out,
+                run_id=context.run.run_id,
+                ui_base_url=ui_base_url,
+                recipients=spec.notify,
             )
         )
         return dg.MaterializeResult(
-            metadata={**counts.as_metadata(), "locations": dg.MetadataValue.json(locations), "dagster/row_count": counts.rows_out}
+            metadata={
+                **counts.as_metadata(),
+                "locations": dg.MetadataValue.json(locations),
+                "dagster/row_count": counts.rows_out,
+            }
         )
 
     return output_asset
 
 
-def _write_files(engine: Engine, exports: FileStore, plan: TablePlan, frame: Any, keys: list[str | None]) -> list[str]:
+def _write_files(
+    engine: Engine, exports: FileStore, plan: TablePlan, frame: Any, keys: list[str | None]
+) -> list[str]:
     spec: OutputTable = plan.spec
     extension = EXTENSIONS[spec.format]
-    default = f"{{dataflow}}/{{table}}/{{table}}_{{partition}}.{extension}" if plan.partitioned else f"{{dataflow}}/{{table}}/{{table}}.{extension}"
+    default = (
+        f"{{dataflow}}/{{table}}/{{table}}_{{partition}}.{extension}"
+        if plan.partitioned
+        else f"{{dataflow}}/{{table}}/{{table}}.{extension}"
+    )
     pattern = PathPattern(spec.path or default)
     windows = partitions_def(plan)
-    parts = engine.split(frame, keys) if plan.partitioned else [(None, _drop(engine.to_arrow(frame)))]
+    parts = (
+        engine.split(frame, keys) if plan.partitioned else [(None, _drop(engine.to_arrow(frame)))]
+    )
     locations = []
     for key, table in parts:
         moment = windows.time_window_for_partition_key(key).start if windows and key else None
-        path = pattern.render(moment=moment, partition=key or "all", dataflow=plan.id.dataflow, table=plan.id.name)
+        path = pattern.render(
+            moment=moment, partition=key or "all", dataflow=plan.id.dataflow, table=plan.id.name
+        )
         locations.append(exports.write_bytes(path, _serialise(table, spec.format)))
     return locations
 
@@ -98,7 +124,13 @@ def _serialise(table: pa.Table, fmt: str) -> bytes:
     return sink.getvalue()
 
 
-def _write_table(engine: Engine, databases: DatabasesResource, spec: OutputTable, frame: Any, keys: list[str | None]) -> str:
+def _write_table(
+    engine: Engine,
+    databases: DatabasesResource,
+    spec: OutputTable,
+    frame: Any,
+    keys: list[str | None],
+) -> str:
     """Replace this run's windows in the target table in one transaction (idempotent re-runs)."""
     assert spec.database and spec.table
     db = databases.engine(spec.database)
@@ -109,7 +141,11 @@ def _write_table(engine: Engine, databases: DatabasesResource, spec: OutputTable
     with db.begin() as connection:
         if sa.inspect(connection).has_table(spec.table):
             target = sa.table(spec.table, sa.column(PARTITION))
-            delete = sa.delete(target).where(target.c[PARTITION].in_(windows)) if windows else sa.delete(sa.table(spec.table))
+            delete = (
+                sa.delete(target).where(target.c[PARTITION].in_(windows))
+                if windows
+                else sa.delete(sa.table(spec.table))
+            )
             connection.execute(delete)
         data.to_sql(spec.table, connection, if_exists="append", index=False, chunksize=10_000)
     return f"{db.url.render_as_string(hide_password=True)}#{spec.table}"

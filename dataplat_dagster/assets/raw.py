@@ -27,7 +27,14 @@ from dataplat_dagster.partitions import assign_windows
 from dataplat_dagster.resources.file_store import FileInfo, FileStore
 from dataplat_dagster.resources.metrics import MetricsResource
 
-BRONZE_COLUMNS = ("_load_ts", "_source_system", "_source_file", "_source_host", "_extraction_method", "_run_id")
+BRONZE_COLUMNS = (
+    "_load_ts",
+    "_source_system",
+    "_source_file",
+    "_source_host",
+    "_extraction_method",
+    "_run_id",
+)
 
 
 class MissingLandingFiles(dg.Failure):
@@ -42,9 +49,16 @@ def build_raw_asset(plan: TablePlan, tables: Plan, kinds: set[str]) -> dg.Assets
     @dg.multi_asset(
         name=f"raw__{plan.id.dataflow}__{plan.id.name}",
         outs={
-            "table": dg.AssetOut(key=asset_key(plan.id), **common_asset_args(plan, kinds), metadata={"dataplat/description": plan.description}),
+            "table": dg.AssetOut(
+                key=asset_key(plan.id),
+                **common_asset_args(plan, kinds),
+                metadata={"dataplat/description": plan.description},
+            ),
             QUARANTINE: dg.AssetOut(
-                key=quarantine_key, group_name=plan.layer, kinds=kinds, tags={"layer": plan.layer, "dataflow": plan.id.dataflow},
+                key=quarantine_key,
+                group_name=plan.layer,
+                kinds=kinds,
+                tags={"layer": plan.layer, "dataflow": plan.id.dataflow},
                 description=f"Rows of {plan.id} that could not be read, with _dq_rule and _dq_reason.",
             ),
         },
@@ -52,14 +66,21 @@ def build_raw_asset(plan: TablePlan, tables: Plan, kinds: set[str]) -> dg.Assets
         partitions_def=partitions_def(plan),
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
-    def raw_asset(context: dg.AssetExecutionContext, engine: Engine, file_store: FileStore, metrics: MetricsResource):
+    def raw_asset(
+        context: dg.AssetExecutionContext,
+        engine: Engine,
+        file_store: FileStore,
+        metrics: MetricsResource,
+    ):
         counts = Counts()
         with recorded(context, plan, metrics, counts):
             keys = run_keys(context, plan)
             files = _files(file_store, landing, keys)
             bronze = {
-                "_load_ts": datetime.now(UTC), "_source_system": plan.spec.source_system,
-                "_source_host": file_store.source_host(), "_run_id": context.run.run_id,
+                "_load_ts": datetime.now(UTC),
+                "_source_system": plan.spec.source_system,
+                "_source_host": file_store.source_host(),
+                "_run_id": context.run.run_id,
                 "_extraction_method": plan.spec.extraction_method or f"file:{source.format}",
             }
             rows, rejects = [], []
@@ -71,17 +92,35 @@ def build_raw_asset(plan: TablePlan, tables: Plan, kinds: set[str]) -> dg.Assets
             bad = pa.concat_tables(rejects, promote_options="default")
             counts.rows_in = table.num_rows + bad.num_rows
             if source.partition_column and plan.partitioned:
-                table, bad = _by_column(table, bad, source.partition_column, partitions_def(plan), keys, counts)
+                table, bad = _by_column(
+                    table, bad, source.partition_column, partitions_def(plan), keys, counts
+                )
             counts.rows_out, counts.rows_quarantined = table.num_rows, bad.num_rows
             frame, quarantine = engine.from_arrow(table), engine.from_arrow(bad)
-        context.log.info(f"{plan.id}: read {len(files)} file(s), {counts.rows_out} rows, {counts.rows_quarantined} quarantined")
-        yield dg.Output(frame, "table", metadata={**counts.as_metadata(), "files": len(files), "preview": preview(engine, frame)})
-        yield dg.Output(quarantine, QUARANTINE, metadata={"rows": counts.rows_quarantined, "preview": preview(engine, quarantine)})
+        context.log.info(
+            f"{plan.id}: read {len(files)} file(s), {counts.rows_out} rows, {counts.rows_quarantined} quarantined"
+        )
+        yield dg.Output(
+            frame,
+            "table",
+            metadata={
+                **counts.as_metadata(),
+                "files": len(files),
+                "preview": preview(engine, frame),
+            },
+        )
+        yield dg.Output(
+            quarantine,
+            QUARANTINE,
+            metadata={"rows": counts.rows_quarantined, "preview": preview(engine, quarantine)},
+        )
 
     return raw_asset
 
 
-def _files(file_store: FileStore, landing: TablePlan, keys: list[str | None]) -> list[tuple[FileInfo, str | None]]:
+def _files(
+    file_store: FileStore, landing: TablePlan, keys: list[str | None]
+) -> list[tuple[FileInfo, str | None]]:
     grouped = files_by_window(file_store, landing, keys)
     if landing.spec.has_date_in_path:
         missing = [key for key in keys if key not in grouped]
@@ -105,10 +144,15 @@ def _files(file_store: FileStore, landing: TablePlan, keys: list[str | None]) ->
     return [(info, single_key) for info in files]
 
 
-def _with_bronze(table: pa.Table, bronze: dict[str, Any], info: FileInfo, key: str | None) -> pa.Table:
+def _with_bronze(
+    table: pa.Table, bronze: dict[str, Any], info: FileInfo, key: str | None
+) -> pa.Table:
     rows = table.num_rows
     columns = {
-        "_load_ts": pa.array(np.full(rows, np.datetime64(bronze["_load_ts"].replace(tzinfo=None), "us")), pa.timestamp("us", tz="UTC")),
+        "_load_ts": pa.array(
+            np.full(rows, np.datetime64(bronze["_load_ts"].replace(tzinfo=None), "us")),
+            pa.timestamp("us", tz="UTC"),
+        ),
         "_source_system": _constant(bronze["_source_system"], rows),
         "_source_file": _constant(info.path, rows),
         "_source_host": _constant(bronze["_source_host"], rows),
@@ -120,18 +164,26 @@ def _with_bronze(table: pa.Table, bronze: dict[str, Any], info: FileInfo, key: s
     for name, column in columns.items():
         table = table.append_column(name, column)
     # keep the quarantine columns last, after the lineage columns
-    order = [c for c in table.column_names if c not in (RULE, REASON)] + [c for c in (RULE, REASON) if c in table.column_names]
+    order = [c for c in table.column_names if c not in (RULE, REASON)] + [
+        c for c in (RULE, REASON) if c in table.column_names
+    ]
     return table.select(order)
 
 
 def _constant(value: str, rows: int) -> pa.DictionaryArray:
     """A repeated string costs one dictionary entry, not `rows` copies."""
-    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(rows, dtype=np.int32)), pa.array([value], pa.string()))
+    return pa.DictionaryArray.from_arrays(
+        pa.array(np.zeros(rows, dtype=np.int32)), pa.array([value], pa.string())
+    )
 
 
 def _by_column(
-    table: pa.Table, bad: pa.Table, column: str, windows: dg.TimeWindowPartitionsDefinition | None,
-    keys: list[str | None], counts: Counts,
+    table: pa.Table,
+    bad: pa.Table,
+    column: str,
+    windows: dg.TimeWindowPartitionsDefinition | None,
+    keys: list[str | None],
+    counts: Counts,
 ) -> tuple[pa.Table, pa.Table]:
     """Give each row the window of its event time and keep this run's windows.
 
@@ -146,11 +198,18 @@ def _by_column(
         values = stray[column].cast(pa.string()).to_pylist()
         reasons = [
             f"{name} line {line}: {column}={value} is outside the declared windows"
-            for name, line, value in zip(stray["_source_file"].to_pylist(), stray["_source_row"].to_pylist(), values, strict=True)
+            for name, line, value in zip(
+                stray["_source_file"].to_pylist(),
+                stray["_source_row"].to_pylist(),
+                values,
+                strict=True,
+            )
         ]
         stray = stray.append_column(RULE, pa.array(["partition"] * len(values), pa.string()))
         stray = stray.append_column(REASON, pa.array(reasons, pa.string()))
-        stray = pa.table({name: stray[name].cast(bad.schema.field(name).type) for name in bad.column_names})
+        stray = pa.table(
+            {name: stray[name].cast(bad.schema.field(name).type) for name in bad.column_names}
+        )
         bad = pa.concat_tables([bad, stray], promote_options="default")
         table = table.filter(pa.array(~outside))
     table, bad = _in_run(table, keys), _in_run(bad, keys)
@@ -158,19 +217,28 @@ def _by_column(
     return table, bad
 
 
-def _assign(table: pa.Table, column: str, windows: dg.TimeWindowPartitionsDefinition) -> tuple[pa.Table, np.ndarray]:
+def _assign(
+    table: pa.Table, column: str, windows: dg.TimeWindowPartitionsDefinition
+) -> tuple[pa.Table, np.ndarray]:
     values = table[column].to_pandas()
     if not np.issubdtype(values.dtype, np.datetime64):  # quarantined rows hold text
         values = pd.to_datetime(values, errors="coerce", format="ISO8601")
     codes, labels, outside = assign_windows(values, windows)
-    partition = pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), pa.array(labels, pa.string()))
+    partition = pa.DictionaryArray.from_arrays(
+        pa.array(codes, pa.int32()), pa.array(labels, pa.string())
+    )
     if PARTITION in table.column_names:
         table = table.drop_columns([PARTITION])
     return table.append_column(PARTITION, partition), outside
 
 
 def _in_run(table: pa.Table, keys: list[str | None]) -> pa.Table:
-    return table.filter(pc.is_in(table[PARTITION].dictionary_decode(), pa.array([k for k in keys if k is not None], pa.string())))
+    return table.filter(
+        pc.is_in(
+            table[PARTITION].dictionary_decode(),
+            pa.array([k for k in keys if k is not None], pa.string()),
+        )
+    )
 
 
 __all__ = ["BRONZE_COLUMNS", "LandingRead", "build_raw_asset"]

@@ -74,7 +74,11 @@ def markdown_table(table: pa.Table) -> str:
     rows = table.to_pylist()
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(_cell(row[c]) for c in columns) + " |" for row in rows]
-    return "\n".join(lines) if rows else "\n".join([*lines, "| " + " | ".join("" for _ in columns) + " |"])
+    return (
+        "\n".join(lines)
+        if rows
+        else "\n".join([*lines, "| " + " | ".join("" for _ in columns) + " |"])
+    )
 
 
 def _cell(value: Any) -> str:
@@ -94,8 +98,10 @@ class Counts:
 
     def as_metrics(self) -> dict[str, int]:
         return {
-            "rows_in": self.rows_in, "rows_out": self.rows_out,
-            "rows_dropped": self.rows_dropped, "rows_quarantined": self.rows_quarantined,
+            "rows_in": self.rows_in,
+            "rows_out": self.rows_out,
+            "rows_dropped": self.rows_dropped,
+            "rows_quarantined": self.rows_quarantined,
         }
 
     def as_metadata(self) -> dict[str, Any]:
@@ -114,6 +120,10 @@ def recorded(
     yield
     keys = context.partition_keys if plan.partitioned else []
     metrics.record_materialization(
-        dataflow=plan.id.dataflow, layer=plan.layer, table=plan.id.name, counts=counts.as_metrics(),
-        seconds=time.monotonic() - started, partition=f"{keys[0]}..{keys[-1]}" if keys else None,
+        dataflow=plan.id.dataflow,
+        layer=plan.layer,
+        table=plan.id.name,
+        counts=counts.as_metrics(),
+        seconds=time.monotonic() - started,
+        partition=f"{keys[0]}..{keys[-1]}" if keys else None,
     )

@@ -30,7 +30,8 @@ from dataplat_dagster.resources.metrics import MetricsResource
 def has_quarantine(spec: TransformTable) -> bool:
     """Tables whose steps can reject rows get a `<table>__quarantine` companion."""
     return any(
-        isinstance(step, CastStep) or (isinstance(step, ParseDatesStep) and step.parse_dates.on_error == "fail")
+        isinstance(step, CastStep)
+        or (isinstance(step, ParseDatesStep) and step.parse_dates.on_error == "fail")
         for step in spec.steps
     )
 
@@ -38,14 +39,26 @@ def has_quarantine(spec: TransformTable) -> bool:
 def build_transformed_asset(plan: TablePlan, tables: Plan, kinds: set[str]) -> dg.AssetsDefinition:
     spec: TransformTable = plan.spec
     quarantine = has_quarantine(spec)
-    outs = {"table": dg.AssetOut(key=asset_key(plan.id), **common_asset_args(plan, kinds), metadata={"dataplat/description": plan.description})}
+    outs = {
+        "table": dg.AssetOut(
+            key=asset_key(plan.id),
+            **common_asset_args(plan, kinds),
+            metadata={"dataplat/description": plan.description},
+        )
+    }
     if quarantine:
         outs[QUARANTINE] = dg.AssetOut(
-            key=asset_key(plan.id.companion(QUARANTINE)), group_name=plan.layer, kinds=kinds,
+            key=asset_key(plan.id.companion(QUARANTINE)),
+            group_name=plan.layer,
+            kinds=kinds,
             tags={"layer": plan.layer, "dataflow": plan.id.dataflow},
             description=f"Rows of {plan.id} rejected by its steps, with _dq_rule and _dq_reason.",
         )
-    windowed = {input_name(t, plan.inputs) for t in plan.inputs if plan.partitioned and tables[t].partitioned}
+    windowed = {
+        input_name(t, plan.inputs)
+        for t in plan.inputs
+        if plan.partitioned and tables[t].partitioned
+    }
     refs = {input_name(t, plan.inputs): _ref(t, plan) for t in plan.inputs}
 
     @dg.multi_asset(
@@ -55,7 +68,9 @@ def build_transformed_asset(plan: TablePlan, tables: Plan, kinds: set[str]) -> d
         partitions_def=partitions_def(plan),
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
-    def transformed_asset(context: dg.AssetExecutionContext, engine: Engine, metrics: MetricsResource, **inputs: Any):
+    def transformed_asset(
+        context: dg.AssetExecutionContext, engine: Engine, metrics: MetricsResource, **inputs: Any
+    ):
         counts = Counts(rows_in=sum(engine.row_count(frame) for frame in inputs.values()))
         with recorded(context, plan, metrics, counts):
             keys = run_keys(context, plan)
@@ -69,7 +84,11 @@ def build_transformed_asset(plan: TablePlan, tables: Plan, kinds: set[str]) -> d
             counts.rows_dropped = sum(outcome.dropped.values())
             counts.rows_quarantined = engine.row_count(rejected) if rejected is not None else 0
             counts.dropped_by_step = {label: n for label, n in outcome.dropped.items() if n}
-        yield dg.Output(outcome.frame, "table", metadata={**counts.as_metadata(), "preview": preview(engine, outcome.frame)})
+        yield dg.Output(
+            outcome.frame,
+            "table",
+            metadata={**counts.as_metadata(), "preview": preview(engine, outcome.frame)},
+        )
         if quarantine:
             rows = engine.no_rows(outcome.frame, (RULE, REASON)) if rejected is None else rejected
             yield dg.Output(rows, QUARANTINE, metadata={"rows": counts.rows_quarantined})
@@ -83,7 +102,12 @@ def _ref(table_id: Any, plan: TablePlan) -> str:
 
 
 def _run_body(
-    engine: Engine, plan: TablePlan, inputs: dict[str, Any], windowed: set[str], refs: dict[str, str], keys: list[str | None]
+    engine: Engine,
+    plan: TablePlan,
+    inputs: dict[str, Any],
+    windowed: set[str],
+    refs: dict[str, str],
+    keys: list[str | None],
 ) -> Any:
     """Run the SQL or Python body, window by window when the table is partitioned.
 
@@ -102,11 +126,14 @@ def _run_body(
     if not plan.partitioned:
         return run(inputs)
     results = []
-    sliced = {name: dict(engine.slices(frame, keys)) for name, frame in inputs.items() if name in windowed}
+    sliced = {
+        name: dict(engine.slices(frame, keys)) for name, frame in inputs.items() if name in windowed
+    }
     for key in keys:
         assert key is not None
         frames = {
-            name: engine.drop_columns(sliced[name][key], [PARTITION]) if name in windowed else frame for name, frame in inputs.items()
+            name: engine.drop_columns(sliced[name][key], [PARTITION]) if name in windowed else frame
+            for name, frame in inputs.items()
         }
         results.append(engine.with_partition(run(frames), key))
     return engine.concat(results)

@@ -31,7 +31,9 @@ def parse_duration(value: Any) -> timedelta:
             return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
         if value.strip() == "0":
             return timedelta(0)
-    raise ValueError(f"expected a duration such as 30m, 2h, 1d or a number of seconds, got {value!r}")
+    raise ValueError(
+        f"expected a duration such as 30m, 2h, 1d or a number of seconds, got {value!r}"
+    )
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]

@@ -38,5 +38,7 @@ class DeclarationError(Exception):
         return "\n".join(lines)
 
     @classmethod
-    def single(cls, file: Path | str, field_path: str, reason: str, line: int | None = None) -> "DeclarationError":
+    def single(
+        cls, file: Path | str, field_path: str, reason: str, line: int | None = None
+    ) -> "DeclarationError":
         return cls(file, [Problem(field_path, reason, line)])

@@ -19,6 +19,7 @@ from dataplat_dagster.config.models import (
     OutputTable,
     RawTable,
     TransformTable,
+    is_owner,
 )
 from dataplat_dagster.config.profile import Profile, deep_merge, load_profile
 from dataplat_dagster.config.substitution import substitute
@@ -50,7 +51,9 @@ class LoadedDataflow:
     def fail(self, path: tuple[str | int, ...], reason: str) -> DeclarationError:
         from dataplat_dagster.config.yaml_source import render_path
 
-        return DeclarationError(self.file, [Problem(render_path(path), reason, line_of(self.lines, path))])
+        return DeclarationError(
+            self.file, [Problem(render_path(path), reason, line_of(self.lines, path))]
+        )
 
 
 @dataclass
@@ -73,14 +76,18 @@ def load_dataflows(assets_dir: Path, profile: Profile) -> list[LoadedDataflow]:
         raise DeclarationError.single(str(assets_dir), "", "the assets folder does not exist")
     loaded: list[LoadedDataflow] = []
     seen: dict[str, str] = {}
-    for folder in sorted(p for p in assets_dir.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
+    for folder in sorted(
+        p for p in assets_dir.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))
+    ):
         files = [folder / name for name in DATAFLOW_FILE_NAMES if (folder / name).exists()]
         if not files:
             continue
         dataflow = load_dataflow_file(files[0], profile)
         name = dataflow.spec.dataflow
         if name in seen:
-            raise dataflow.fail(("dataflow",), f"dataflow {name!r} is already declared in {seen[name]}")
+            raise dataflow.fail(
+                ("dataflow",), f"dataflow {name!r} is already declared in {seen[name]}"
+            )
         seen[name] = dataflow.file
         loaded.append(dataflow)
     return loaded
@@ -91,11 +98,21 @@ def load_dataflow_file(path: Path, profile: Profile) -> LoadedDataflow:
     display = _display(path, profile.project_root)
     data, lines = read_yaml(path, display)
     if not isinstance(data, dict):
-        raise DeclarationError.single(display, "", "a dataflow file is a mapping with at least `dataflow:`")
+        raise DeclarationError.single(
+            display, "", "a dataflow file is a mapping with at least `dataflow:`"
+        )
     raw_globals = data.get("globals") or {}
     if not isinstance(raw_globals, dict):
-        raise DeclarationError.single(display, "globals", "globals is a mapping of names to values", line_of(lines, ("globals",)))
-    globals_ = {**profile.globals_, **substitute(raw_globals, profile.globals_, file=display, lines=lines, path=("globals",))}
+        raise DeclarationError.single(
+            display,
+            "globals",
+            "globals is a mapping of names to values",
+            line_of(lines, ("globals",)),
+        )
+    globals_ = {
+        **profile.globals_,
+        **substitute(raw_globals, profile.globals_, file=display, lines=lines, path=("globals",)),
+    }
     body = {key: value for key, value in data.items() if key != "globals"}
     body = substitute(body, globals_, file=display, lines=lines)
     body["globals"] = raw_globals
@@ -105,7 +122,12 @@ def load_dataflow_file(path: Path, profile: Profile) -> LoadedDataflow:
         if tables is None:
             continue
         if not isinstance(tables, dict):
-            raise DeclarationError.single(display, layer, "a layer is a mapping of table names to tables", line_of(lines, (layer,)))
+            raise DeclarationError.single(
+                display,
+                layer,
+                "a layer is a mapping of table names to tables",
+                line_of(lines, (layer,)),
+            )
         body[layer] = {
             name: _with_defaults(layer, table, profile.defaults, _dataflow_defaults(body), globals_)
             for name, table in tables.items()
@@ -126,19 +148,33 @@ def _check_defaults(defaults: Any, file: str, lines: LineMap) -> None:
     if defaults is None:
         return
     if not isinstance(defaults, dict):
-        raise DeclarationError.single(file, "defaults", "defaults is a mapping of layer (or all) to table parameters")
+        raise DeclarationError.single(
+            file, "defaults", "defaults is a mapping of layer (or all) to table parameters"
+        )
     for scope, values in defaults.items():
         if scope != "all" and scope not in LAYER_MODELS:
             raise DeclarationError.single(
-                file, f"defaults.{scope}", f"expected `all` or a layer ({', '.join(LAYERS)})", line_of(lines, ("defaults", scope))
+                file,
+                f"defaults.{scope}",
+                f"expected `all` or a layer ({', '.join(LAYERS)})",
+                line_of(lines, ("defaults", scope)),
             )
         if not isinstance(values, dict):
-            raise DeclarationError.single(file, f"defaults.{scope}", "expected a mapping of table parameters")
-        allowed = set.union(*(_model_fields(layer) for layer in LAYER_MODELS)) if scope == "all" else _model_fields(scope)
+            raise DeclarationError.single(
+                file, f"defaults.{scope}", "expected a mapping of table parameters"
+            )
+        allowed = (
+            set.union(*(_model_fields(layer) for layer in LAYER_MODELS))
+            if scope == "all"
+            else _model_fields(scope)
+        )
         for key in values:
             if key not in allowed:
                 raise DeclarationError.single(
-                    file, f"defaults.{scope}.{key}", f"not a parameter of {scope} tables", line_of(lines, ("defaults", scope, key))
+                    file,
+                    f"defaults.{scope}.{key}",
+                    f"not a parameter of {scope} tables",
+                    line_of(lines, ("defaults", scope, key)),
                 )
 
 
@@ -146,12 +182,21 @@ def _dataflow_defaults(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The dataflow's `defaults`, with its own owners and tags as defaults for every table."""
     defaults = dict(body.get("defaults") or {})
     inherited = {key: body[key] for key in ("owners", "tags") if body.get(key)}
+    owners = inherited.get("owners")
+    if not (isinstance(owners, list) and all(isinstance(o, str) and is_owner(o) for o in owners)):
+        inherited.pop(
+            "owners", None
+        )  # reported once, at the dataflow's `owners`, not once per table
     defaults["all"] = deep_merge(inherited, defaults.get("all") or {})
     return defaults
 
 
 def _with_defaults(
-    layer: str, table: Any, project: dict[str, dict[str, Any]], dataflow: dict[str, dict[str, Any]], globals_: dict[str, Any]
+    layer: str,
+    table: Any,
+    project: dict[str, dict[str, Any]],
+    dataflow: dict[str, dict[str, Any]],
+    globals_: dict[str, Any],
 ) -> Any:
     if table is None:
         table = {}
@@ -159,7 +204,13 @@ def _with_defaults(
         return table  # pydantic reports the wrong type with its location
     fields = _model_fields(layer)
     merged: dict[str, Any] = {}
-    for level in (project.get("all"), project.get(layer), dataflow.get("all"), dataflow.get(layer), globals_):
+    for level in (
+        project.get("all"),
+        project.get(layer),
+        dataflow.get("all"),
+        dataflow.get(layer),
+        globals_,
+    ):
         merged = deep_merge(merged, {k: v for k, v in (level or {}).items() if k in fields})
     return deep_merge(merged, table)
 
@@ -171,4 +222,12 @@ def _display(path: Path, root: Path) -> str:
         return str(path)
 
 
-__all__ = ["LAYER_MODELS", "LoadedDataflow", "Project", "deep_merge", "load_dataflows", "load_profile", "load_project"]
+__all__ = [
+    "LAYER_MODELS",
+    "LoadedDataflow",
+    "Project",
+    "deep_merge",
+    "load_dataflows",
+    "load_profile",
+    "load_project",
+]

@@ -5,7 +5,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from dataplat_dagster.config.base import Duration, Name, StrictModel, as_list
 from dataplat_dagster.config.schema import TableSchema
@@ -15,9 +15,23 @@ Layer = Literal["landing", "raw", "staging", "common", "business", "output"]
 LAYERS: tuple[Layer, ...] = ("landing", "raw", "staging", "common", "business", "output")
 GRANULARITIES = ("hourly", "daily", "weekly", "monthly")
 
-_REF = re.compile(r"^(?:(?P<dataflow>[a-z][a-z0-9_]*)\.)?(?P<layer>[a-z]+)\.(?P<table>[a-z][a-z0-9_]*)$")
+_REF = re.compile(
+    r"^(?:(?P<dataflow>[a-z][a-z0-9_]*)\.)?(?P<layer>[a-z]+)\.(?P<table>[a-z][a-z0-9_]*)$"
+)
 _OWNER = re.compile(r"^(team:[A-Za-z0-9_.-]+|[^@\s]+@[^@\s]+\.[^@\s]+)$")
 _EVERY = re.compile(r"^(\d+)(m|h)$")
+_TABLE_NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+
+
+def is_owner(value: str) -> bool:
+    return bool(_OWNER.match(value))
+
+
+def check_owners(owners: list[str]) -> list[str]:
+    for owner in owners:
+        if not is_owner(owner):
+            raise ValueError(f"owner {owner!r} must be an email address or team:<name>")
+    return owners
 
 
 def _check_ref(value: str) -> str:
@@ -30,6 +44,16 @@ def _check_ref(value: str) -> str:
     return value
 
 
+def _check_table_name(name: str) -> str:
+    if not _TABLE_NAME.match(name):
+        raise ValueError(
+            "a table name is lower_snake_case (letters, digits, single underscores); "
+            "'__' is reserved for companion tables such as <table>__quarantine"
+        )
+    return name
+
+
+TableName = Annotated[str, AfterValidator(_check_table_name)]
 TableRefText = Annotated[str, Field(description="<layer>.<table> or <dataflow>.<layer>.<table>")]
 
 
@@ -43,10 +67,7 @@ class TableBase(StrictModel):
     @field_validator("owners")
     @classmethod
     def _owners(cls, owners: list[str]) -> list[str]:
-        for owner in owners:
-            if not _OWNER.match(owner):
-                raise ValueError(f"owner {owner!r} must be an email address or team:<name>")
-        return owners
+        return check_owners(owners)
 
 
 class CsvOptions(StrictModel):
@@ -67,10 +88,13 @@ class LandingSource(TableBase):
     schema_: TableSchema = Field(alias="schema", min_length=1)
     csv: CsvOptions = CsvOptions()
     partition_column: str | None = Field(
-        None, description="date/timestamp column that assigns rows to windows (one file, many windows)"
+        None,
+        description="date/timestamp column that assigns rows to windows (one file, many windows)",
     )
     partitioned: bool | None = Field(None, description="false: a dimension read whole every run")
-    partitioning: "Partitioning | None" = Field(None, description="overrides the dataflow's partitioning")
+    partitioning: "Partitioning | None" = Field(
+        None, description="overrides the dataflow's partitioning"
+    )
 
     @model_validator(mode="after")
     def _partition_column_declared(self) -> "LandingSource":
@@ -114,7 +138,8 @@ class TransformTable(TableBase):
     steps: list[Step] = Field(default_factory=list)
     partitioned: bool | None = Field(None, description="default: partitioned when an input is")
     partitioning: "Partitioning | None" = Field(
-        None, description="own windows (for example monthly over daily inputs); default: the inputs'"
+        None,
+        description="own windows (for example monthly over daily inputs); default: the inputs'",
     )
 
     @field_validator("from_", mode="before")
@@ -133,7 +158,9 @@ class TransformTable(TableBase):
         if len(bodies) > 1:
             raise ValueError(f"give only one of sql, sql_file, python (got {', '.join(bodies)})")
         if not bodies and len(self.from_) != 1:
-            raise ValueError("a table without sql, sql_file or python needs exactly one `from` input")
+            raise ValueError(
+                "a table without sql, sql_file or python needs exactly one `from` input"
+            )
         if self.params and not self.python:
             raise ValueError("params are only passed to a python transform")
         return self
@@ -177,19 +204,23 @@ class OutputTable(TableBase):
 class Partitioning(StrictModel):
     """Time windows of a dataflow: granularity or cron, timezone, start, optional end, lag."""
 
-    granularity: str | None = Field(None, description="hourly, daily, weekly, monthly, or every <N>h / <N>m")
+    granularity: str | None = Field(
+        None, description="hourly, daily, weekly, monthly, or every <N>h / <N>m"
+    )
     cron: str | None = Field(None, description="cron expression of window starts")
     timezone: str = "UTC"
     start: str = Field(description="first window start, YYYY-MM-DD or YYYY-MM-DDTHH:MM")
     end: str | None = Field(None, description="exclusive end of the last window")
-    lag: Duration = Field(0, description="stability threshold: a window is eligible this long after it ends")
+    lag: Duration = Field(
+        0, description="stability threshold: a window is eligible this long after it ends"
+    )
 
     @field_validator("granularity")
     @classmethod
     def _granularity(cls, value: str | None) -> str | None:
         if value is None or value in GRANULARITIES or _EVERY.match(value):
             return value
-        raise ValueError(f"expected one of {', '.join(GRANULARITIES)} or <N>h / <N>m, got {value!r}")
+        raise ValueError(f"expected one of {', '.join(GRANULARITIES)} or <N>h / <N>m")
 
     @field_validator("timezone")
     @classmethod
@@ -197,7 +228,7 @@ class Partitioning(StrictModel):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {value!r} (use an IANA name such as Europe/Paris)") from None
+            raise ValueError("unknown timezone (use an IANA name such as Europe/Paris)") from None
         return value
 
     @field_validator("start", "end", mode="before")
@@ -211,7 +242,7 @@ class Partitioning(StrictModel):
             try:
                 datetime.fromisoformat(value)
             except ValueError:
-                raise ValueError(f"expected YYYY-MM-DD or YYYY-MM-DDTHH:MM, got {value!r}") from None
+                raise ValueError("expected YYYY-MM-DD or YYYY-MM-DDTHH:MM") from None
         return value
 
     @model_validator(mode="after")
@@ -233,20 +264,17 @@ class Dataflow(StrictModel):
     defaults: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="table defaults per layer (or `all`) for this dataflow"
     )
-    landing: dict[Name, LandingSource] = Field(default_factory=dict)
-    raw: dict[Name, RawTable] = Field(default_factory=dict)
-    staging: dict[Name, TransformTable] = Field(default_factory=dict)
-    common: dict[Name, TransformTable] = Field(default_factory=dict)
-    business: dict[Name, TransformTable] = Field(default_factory=dict)
-    output: dict[Name, OutputTable] = Field(default_factory=dict)
+    landing: dict[TableName, LandingSource] = Field(default_factory=dict)
+    raw: dict[TableName, RawTable] = Field(default_factory=dict)
+    staging: dict[TableName, TransformTable] = Field(default_factory=dict)
+    common: dict[TableName, TransformTable] = Field(default_factory=dict)
+    business: dict[TableName, TransformTable] = Field(default_factory=dict)
+    output: dict[TableName, OutputTable] = Field(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _names(self) -> "Dataflow":
-        for layer in LAYERS:
-            for name in getattr(self, layer):
-                if "__" in name:
-                    raise ValueError(f"{layer}.{name}: '__' is reserved for companion tables (quarantine)")
-        return self
+    @field_validator("owners")
+    @classmethod
+    def _owners(cls, owners: list[str]) -> list[str]:
+        return check_owners(owners)
 
     def tables(self, layer: Layer) -> dict[str, Any]:
         return getattr(self, layer)

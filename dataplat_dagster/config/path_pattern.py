@@ -11,8 +11,16 @@ from datetime import datetime
 
 _FIELD = re.compile(r"\{(date)(?::([^}]*))?\}|\{(partition|dataflow|table)\}")
 _DIRECTIVES = {
-    "Y": r"\d{4}", "y": r"\d{2}", "m": r"\d{2}", "d": r"\d{2}", "H": r"\d{2}", "M": r"\d{2}",
-    "S": r"\d{2}", "j": r"\d{3}", "b": r"[A-Za-z]{3}", "%": "%",
+    "Y": r"\d{4}",
+    "y": r"\d{2}",
+    "m": r"\d{2}",
+    "d": r"\d{2}",
+    "H": r"\d{2}",
+    "M": r"\d{2}",
+    "S": r"\d{2}",
+    "j": r"\d{3}",
+    "b": r"[A-Za-z]{3}",
+    "%": "%",
 }
 DEFAULT_DATE_FORMAT = "%Y-%m-%d"
 
@@ -26,9 +34,10 @@ class PathMatch:
 class PathPattern:
     """A compiled path pattern.
 
+    A `{date}` may sit in a folder name (`shop/{date:%Y-%m-%d}/orders.csv`) or a file name.
+
     Raises:
-        ValueError: unsupported strftime directive, more than one `{date}`, or a `{date}` in a
-            directory part of a landing pattern (windows are named by file names).
+        ValueError: an unsupported strftime directive or more than one `{date}`.
     """
 
     def __init__(self, pattern: str) -> None:
@@ -56,7 +65,10 @@ class PathPattern:
     @property
     def static_prefix(self) -> str:
         """The directory part before the first wildcard or field: where listing starts."""
-        cut = min((i for i in (self.pattern.find("*"), self.pattern.find("{")) if i >= 0), default=len(self.pattern))
+        cut = min(
+            (i for i in (self.pattern.find("*"), self.pattern.find("{")) if i >= 0),
+            default=len(self.pattern),
+        )
         head = self.pattern[:cut]
         return head.rsplit("/", 1)[0] if "/" in head else ""
 

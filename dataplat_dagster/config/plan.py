@@ -77,7 +77,10 @@ class TablePlan:
 
     @property
     def description(self) -> str:
-        return self.spec.description or f"{self.id.layer} table {self.id.name} of dataflow {self.id.dataflow}"
+        return (
+            self.spec.description
+            or f"{self.id.layer} table {self.id.name} of dataflow {self.id.dataflow}"
+        )
 
 
 @dataclass
@@ -142,7 +145,8 @@ def _resolve_inputs(plan: TablePlan, tables: dict[TableId, TablePlan]) -> None:
             raise plan.dataflow.fail(path, _unknown_table(ref, table_id, tables))
         if table_id.layer not in INPUT_LAYERS[plan.layer]:
             raise plan.dataflow.fail(
-                path, f"a {plan.layer} table cannot read {ref} (it may read {', '.join(INPUT_LAYERS[plan.layer])})"
+                path,
+                f"a {plan.layer} table cannot read {ref} (it may read {', '.join(INPUT_LAYERS[plan.layer])})",
             )
         if table_id not in plan.inputs:
             plan.inputs.append(table_id)
@@ -154,8 +158,12 @@ def _resolve_inputs(plan: TablePlan, tables: dict[TableId, TablePlan]) -> None:
 
 
 def _unknown_table(ref: str, table_id: TableId, tables: dict[TableId, TablePlan]) -> str:
-    siblings = sorted(t.name for t in tables if t.dataflow == table_id.dataflow and t.layer == table_id.layer)
-    known = ", ".join(f"{table_id.layer}.{name}" for name in siblings) or f"no {table_id.layer} tables"
+    siblings = sorted(
+        t.name for t in tables if t.dataflow == table_id.dataflow and t.layer == table_id.layer
+    )
+    known = (
+        ", ".join(f"{table_id.layer}.{name}" for name in siblings) or f"no {table_id.layer} tables"
+    )
     if not any(t.dataflow == table_id.dataflow for t in tables):
         return f"unknown table {ref}: there is no dataflow {table_id.dataflow!r}"
     return f"unknown table {ref} (dataflow {table_id.dataflow} has: {known})"
@@ -168,7 +176,10 @@ def _sql_text(plan: TablePlan) -> str:
     assert spec.sql_file is not None
     path = (plan.dataflow.folder / spec.sql_file).resolve()
     if not path.is_file():
-        raise plan.dataflow.fail((plan.layer, plan.id.name, "sql_file"), f"SQL file {spec.sql_file} not found next to the dataflow file")
+        raise plan.dataflow.fail(
+            (plan.layer, plan.id.name, "sql_file"),
+            f"SQL file {spec.sql_file} not found next to the dataflow file",
+        )
     return path.read_text(encoding="utf-8")
 
 
@@ -176,7 +187,9 @@ def _resolve_callable(plan: TablePlan, dotted: str) -> Callable[..., Any]:
     module_name, _, attribute = dotted.replace(":", ".").rpartition(".")
     where = (plan.layer, plan.id.name, "python")
     if not module_name:
-        raise plan.dataflow.fail(where, f"{dotted!r} is not a dotted path such as package.module.function")
+        raise plan.dataflow.fail(
+            where, f"{dotted!r} is not a dotted path such as package.module.function"
+        )
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -197,7 +210,9 @@ def _topological(tables: dict[TableId, TablePlan]) -> list[TablePlan]:
         if state.get(table_id) == "active":
             cycle = " -> ".join(str(t) for t in [*trail[trail.index(table_id) :], table_id])
             plan = tables[table_id]
-            raise plan.dataflow.fail((plan.layer, plan.id.name), f"tables read each other in a cycle: {cycle}")
+            raise plan.dataflow.fail(
+                (plan.layer, plan.id.name), f"tables read each other in a cycle: {cycle}"
+            )
         state[table_id] = "active"
         for upstream in tables[table_id].inputs:
             visit(upstream, [*trail, table_id])
@@ -223,7 +238,8 @@ def _resolve_partitioning(plan: TablePlan, tables: dict[TableId, TablePlan]) -> 
             )
         if spec.partitioned and not by_time:
             raise plan.dataflow.fail(
-                (*where, "partitioned"), "a partitioned source needs {date:...} in its path or a partition_column"
+                (*where, "partitioned"),
+                "a partitioned source needs {date:...} in its path or a partition_column",
             )
         plan.partitioning = windows if by_time and spec.partitioned is not False else None
         return
@@ -236,12 +252,16 @@ def _resolve_partitioning(plan: TablePlan, tables: dict[TableId, TablePlan]) -> 
         plan.partitioning = own
     elif not upstream:
         if declared:
-            raise plan.dataflow.fail((*where, "partitioned"), "partitioned: true needs a partitioned input or its own `partitioning`")
+            raise plan.dataflow.fail(
+                (*where, "partitioned"),
+                "partitioned: true needs a partitioned input or its own `partitioning`",
+            )
         plan.partitioning = None
     elif len(set(upstream)) > 1:
         names = ", ".join(str(t) for t in plan.inputs if tables[t].partitioning is not None)
         raise plan.dataflow.fail(
-            where, f"inputs {names} have different partitioning; declare this table's own `partitioning` or partitioned: false"
+            where,
+            f"inputs {names} have different partitioning; declare this table's own `partitioning` or partitioned: false",
         )
     else:
         plan.partitioning = upstream[0]

@@ -12,7 +12,16 @@ from dataplat_dagster.config.validation import problems_from_validation
 from dataplat_dagster.config.yaml_source import read_yaml
 from dataplat_dagster.environment import Environment
 
-RESOURCE_KEYS = ("io_manager", "engine", "catalog", "metrics", "notifier", "file_store", "exports", "databases")
+RESOURCE_KEYS = (
+    "io_manager",
+    "engine",
+    "catalog",
+    "metrics",
+    "notifier",
+    "file_store",
+    "exports",
+    "databases",
+)
 
 
 class RunSettings(StrictModel):
@@ -20,7 +29,9 @@ class RunSettings(StrictModel):
 
     executor: str = Field("in_process", pattern="^(in_process|multiprocess)$")
     max_concurrent: int = Field(2, ge=1, description="steps at once with the multiprocess executor")
-    ui_base_url: str | None = Field(None, description="Dagster UI address, for links in notifications")
+    ui_base_url: str | None = Field(
+        None, description="Dagster UI address, for links in notifications"
+    )
 
 
 class Profile(StrictModel):
@@ -44,7 +55,11 @@ def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in overlay.items():
         current = merged.get(key)
-        replaces = isinstance(value, dict) and isinstance(current, dict) and value.get("type", current.get("type")) != current.get("type")
+        replaces = (
+            isinstance(value, dict)
+            and isinstance(current, dict)
+            and value.get("type", current.get("type")) != current.get("type")
+        )
         if isinstance(current, dict) and isinstance(value, dict) and not replaces:
             merged[key] = deep_merge(current, value)
         else:
@@ -52,7 +67,9 @@ def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def load_profile(resources_dir: Path, env: Environment, project_root: Path | None = None) -> Profile:
+def load_profile(
+    resources_dir: Path, env: Environment, project_root: Path | None = None
+) -> Profile:
     """Read base.yaml then <env>.yaml from `resources_dir`, resolve globals, validate."""
     project_root = (project_root or resources_dir.parent).resolve()
     merged: dict[str, Any] = {}
@@ -66,14 +83,20 @@ def load_profile(resources_dir: Path, env: Environment, project_root: Path | Non
         data, lines = read_yaml(path, _display(path, project_root))
         data = data or {}
         if not isinstance(data, dict):
-            raise DeclarationError.single(_display(path, project_root), "", "a profile is a mapping")
+            raise DeclarationError.single(
+                _display(path, project_root), "", "a profile is a mapping"
+            )
         sources.append((_display(path, project_root), data, lines))
         merged = deep_merge(merged, data)
     # Globals resolve first (eagerly: they build paths), then everything else may use them.
     globals_: dict[str, Any] = {}
     for display, data, lines in sources:
         raw_globals = data.get("globals") or {}
-        globals_.update(substitute(raw_globals, globals_, file=display, lines=lines, path=("globals",), eager_env=True))
+        globals_.update(
+            substitute(
+                raw_globals, globals_, file=display, lines=lines, path=("globals",), eager_env=True
+            )
+        )
     resolved: dict[str, Any] = {}
     for display, data, lines in sources:
         rest = {k: v for k, v in data.items() if k != "globals"}

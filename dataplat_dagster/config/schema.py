@@ -16,7 +16,9 @@ class ColumnSpec(StrictModel):
     """One declared column."""
 
     type: ColumnType = Field(description="logical type of the column")
-    nullable: bool = Field(True, description="false: a null is a parse error that quarantines the row")
+    nullable: bool = Field(
+        True, description="false: a null is a parse error that quarantines the row"
+    )
     format: str | None = Field(
         None, description="strptime format for date/timestamp columns read from text"
     )

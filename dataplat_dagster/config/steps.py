@@ -82,7 +82,9 @@ class DedupeStep(_Step):
 
 
 class ParseDatesParams(StrictModel):
-    columns: dict[str, str | None] = Field(min_length=1, description="column -> strptime format (or null)")
+    columns: dict[str, str | None] = Field(
+        min_length=1, description="column -> strptime format (or null)"
+    )
     timestamp: bool = Field(True, description="false keeps only the date part")
     on_error: Literal["fail", "null"] = "fail"
 

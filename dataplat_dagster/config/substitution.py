@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from dataplat_dagster.config.errors import DeclarationError, Problem
+from dataplat_dagster.config.errors import DeclarationError
 from dataplat_dagster.config.yaml_source import LineMap, line_of, render_path
 
 _VARIABLE = re.compile(r"\$\{\s*globals\.([A-Za-z0-9_.]+)\s*\}")
@@ -25,11 +25,15 @@ def is_env_mapping(value: Any) -> bool:
     return isinstance(value, dict) and "env" in value and set(value) <= {"env", "default"}
 
 
-def resolve_env(value: dict[str, Any], file: str, path: tuple[str | int, ...], lines: LineMap) -> Any:
+def resolve_env(
+    value: dict[str, Any], file: str, path: tuple[str | int, ...], lines: LineMap
+) -> Any:
     """Resolve `{env: NAME, default: X}` now; `{env: NAME}` alone stays an EnvRef."""
     name = value["env"]
     if not isinstance(name, str) or not name:
-        raise DeclarationError.single(file, render_path(path), "env needs a variable name", line_of(lines, path))
+        raise DeclarationError.single(
+            file, render_path(path), "env needs a variable name", line_of(lines, path)
+        )
     if "default" in value:
         return os.environ.get(name, value["default"])
     return EnvRef(name)
@@ -60,18 +64,24 @@ def substitute(
             if eager_env and isinstance(value, EnvRef):
                 if value.name not in os.environ:
                     raise DeclarationError.single(
-                        file, render_path(path), f"environment variable {value.name} is not set",
+                        file,
+                        render_path(path),
+                        f"environment variable {value.name} is not set",
                         line_of(lines, path),
                     )
                 return os.environ[value.name]
             return value
         return {
-            key: substitute(item, variables, file=file, lines=lines, path=(*path, key), eager_env=eager_env)
+            key: substitute(
+                item, variables, file=file, lines=lines, path=(*path, key), eager_env=eager_env
+            )
             for key, item in data.items()
         }
     if isinstance(data, list):
         return [
-            substitute(item, variables, file=file, lines=lines, path=(*path, index), eager_env=eager_env)
+            substitute(
+                item, variables, file=file, lines=lines, path=(*path, index), eager_env=eager_env
+            )
             for index, item in enumerate(data)
         ]
     if isinstance(data, str) and "${" in data:
@@ -94,7 +104,10 @@ def _substitute_text(
     def fail(name: str) -> DeclarationError:
         known = ", ".join(sorted(variables)) or "none"
         return DeclarationError.single(
-            file, render_path(path), f"${{globals.{name}}} is not defined (globals: {known})", line_of(lines, path)
+            file,
+            render_path(path),
+            f"${{globals.{name}}} is not defined (globals: {known})",
+            line_of(lines, path),
         )
 
     whole = _VARIABLE.fullmatch(text.strip())

@@ -13,7 +13,9 @@ _MESSAGES = {
 }
 
 
-def problems_from_validation(exc: ValidationError, lines: LineMap, data: Any = None) -> list[Problem]:
+def problems_from_validation(
+    exc: ValidationError, lines: LineMap, data: Any = None
+) -> list[Problem]:
     """One problem per pydantic error, with its location mapped onto the YAML document."""
     problems = []
     for error in exc.errors(include_url=False):

@@ -96,10 +96,14 @@ class Engine(dg.ConfigurableResource, ABC):
     def run_sql(self, sql: str, tables: dict[str, Any]) -> Any:
         """Run a SELECT where each `{{ ref }}` of `tables` is a table."""
 
-    def call_python(self, function: Callable[..., Any], inputs: dict[str, Any], params: dict[str, Any]) -> Any:
+    def call_python(
+        self, function: Callable[..., Any], inputs: dict[str, Any], params: dict[str, Any]
+    ) -> Any:
         try:
             result = function(**inputs, **params)
         except Exception as exc:
             name = getattr(function, "__qualname__", str(function))
-            raise TransformError(f"python transform {function.__module__}.{name} failed: {exc}") from exc
+            raise TransformError(
+                f"python transform {function.__module__}.{name} failed: {exc}"
+            ) from exc
         return result

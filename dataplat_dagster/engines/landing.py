@@ -55,7 +55,8 @@ def read_landing_file(source: LandingSource, stream: pa.NativeFile, label: str) 
 def _typed_columns(source: LandingSource) -> dict[str, pa.DataType]:
     # columns with a custom date format are converted by the text path (pyarrow parses ISO only)
     return {
-        name: pa.string() if spec.format else ARROW_TYPES[spec.type] for name, spec in source.schema_.items()
+        name: pa.string() if spec.format else ARROW_TYPES[spec.type]
+        for name, spec in source.schema_.items()
     }
 
 
@@ -68,26 +69,40 @@ def _read_csv(source: LandingSource, stream: pa.NativeFile, label: str) -> Landi
         invalid.append((row.number, row.text, row.actual_columns))
         return "skip"
 
+    options = source.csv
+    first_record = 2 if options.header else 1
+    record_lines = _record_lines(data)
+
     def read(types: dict[str, pa.DataType], threads: bool) -> pa.Table:
-        options = source.csv
         return pa_csv.read_csv(
             pa.py_buffer(data),
             read_options=pa_csv.ReadOptions(
-                use_threads=threads, encoding=options.encoding, block_size=1 << 24,
-                autogenerate_column_names=not options.header,
+                use_threads=threads,
+                encoding=options.encoding,
+                block_size=1 << 24,
+                column_names=None if options.header else names,
             ),
-            parse_options=pa_csv.ParseOptions(delimiter=options.delimiter, quote_char=options.quote, invalid_row_handler=on_invalid),
+            parse_options=pa_csv.ParseOptions(
+                delimiter=options.delimiter,
+                quote_char=options.quote,
+                invalid_row_handler=on_invalid,
+            ),
             convert_options=pa_csv.ConvertOptions(
-                column_types=types, include_columns=names if options.header else None,
-                null_values=options.null_values, strings_can_be_null=True, quoted_strings_can_be_null=True,
+                column_types=types,
+                include_columns=names,
+                null_values=options.null_values,
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
             ),
         )
 
     try:
         table = read(_typed_columns(source), threads=True)
         if not invalid:
-            table = _renamed(table, names, source, label)
-            table = table.append_column(LINE, _lines(table.num_rows, [], 2))
+            table = table.select(names)
+            table = table.append_column(
+                LINE, _lines(table.num_rows, [], first_record, record_lines)
+            )
             if any(spec.format for spec in source.schema_.values()):
                 return convert_text(source, table, label)  # only the formatted columns are text
             return _check_nulls(source, table, label)
@@ -97,30 +112,29 @@ def _read_csv(source: LandingSource, stream: pa.NativeFile, label: str) -> Landi
         if "conversion error" not in str(exc) and "In CSV column" not in str(exc):
             raise LandingFileError(f"{label}: cannot be read as CSV: {exc}") from None
     invalid.clear()
-    text = _renamed(read(dict.fromkeys(names, pa.string()), threads=False), names, source, label)
-    lines = _lines(text.num_rows, [number for number, _, _ in invalid if number], 2)
-    text = text.append_column(LINE, lines)
+    text = read(dict.fromkeys(names, pa.string()), threads=False).select(names)
+    skipped = [number for number, _, _ in invalid if number]
+    text = text.append_column(LINE, _lines(text.num_rows, skipped, first_record, record_lines))
+    bad_lines = [_line_of(number or 0, record_lines) for number, _, _ in invalid]
     bad_rows = pa.table(
         {
             **{name: pa.nulls(len(invalid), pa.string()) for name in names},
-            LINE: pa.array([number or 0 for number, _, _ in invalid], pa.int64()),
+            LINE: pa.array(bad_lines, pa.int64()),
             RULE: pa.array(["parse"] * len(invalid), pa.string()),
             REASON: pa.array(
-                [f"{label} line {number}: expected {len(names)} fields, found {found}: {text_!r}" for number, text_, found in invalid],
+                [
+                    f"{label} line {line}: expected {len(names)} fields, found {found}: {text_!r}"
+                    for line, (_, text_, found) in zip(bad_lines, invalid, strict=True)
+                ],
                 pa.string(),
             ),
         }
     )
     read_result = convert_text(source, text, label)
-    return LandingRead(read_result.rows, pa.concat_tables([read_result.rejects, bad_rows], promote_options="default"))
-
-
-def _renamed(table: pa.Table, names: list[str], source: LandingSource, label: str) -> pa.Table:
-    if source.csv.header:
-        return table.select(names)
-    if table.num_columns < len(names):
-        raise LandingFileError(f"{label}: has {table.num_columns} columns, the schema declares {len(names)}")
-    return table.select(list(range(len(names)))).rename_columns(names)
+    return LandingRead(
+        read_result.rows,
+        pa.concat_tables([read_result.rejects, bad_rows], promote_options="default"),
+    )
 
 
 def _missing_column_message(exc: Exception, data: bytes, source: LandingSource) -> str:
@@ -130,12 +144,38 @@ def _missing_column_message(exc: Exception, data: bytes, source: LandingSource) 
     return f"declared column(s) {', '.join(missing) or exc} missing from the header (found: {', '.join(found)})"
 
 
-def _lines(count: int, skipped: list[int], first: int) -> pa.Array:
-    """Line numbers of the `count` rows kept when lines `skipped` were left out."""
-    if not skipped:
-        return pa.array(np.arange(first, first + count, dtype=np.int64))
-    all_lines = np.arange(first, first + count + len(skipped), dtype=np.int64)
-    return pa.array(all_lines[~np.isin(all_lines, np.array(skipped, dtype=np.int64))])
+def _record_lines(data: bytes) -> np.ndarray | None:
+    """The line number of each non-blank line, or None when no line is blank.
+
+    Readers skip blank lines and number records among the others; this maps a record
+    number back to the line users see in an editor. Only a file with blank lines pays for it.
+    """
+    if b"\n\n" not in data and b"\n\r\n" not in data and not data.startswith((b"\n", b"\r\n")):
+        return None
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()  # the final newline ends the last line, it does not start a new one
+    return np.array(
+        [number for number, line in enumerate(lines, start=1) if line.strip(b"\r")], dtype=np.int64
+    )
+
+
+def _line_of(record: int, record_lines: np.ndarray | None) -> int:
+    if record_lines is None or not 0 < record <= len(record_lines):
+        return record
+    return int(record_lines[record - 1])
+
+
+def _lines(
+    count: int, skipped: list[int], first: int, record_lines: np.ndarray | None = None
+) -> pa.Array:
+    """Line numbers of the `count` records kept, numbered from `first`, when records `skipped` were left out."""
+    records = np.arange(first, first + count + len(skipped), dtype=np.int64)
+    if skipped:
+        records = records[~np.isin(records, np.array(skipped, dtype=np.int64))]
+    if record_lines is not None:
+        records = record_lines[records - 1]
+    return pa.array(records)
 
 
 def _read_jsonl(source: LandingSource, data: bytes, label: str) -> LandingRead:
@@ -144,9 +184,12 @@ def _read_jsonl(source: LandingSource, data: bytes, label: str) -> LandingRead:
         try:
             table = pa_json.read_json(
                 pa.py_buffer(data),
-                parse_options=pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
+                parse_options=pa_json.ParseOptions(
+                    explicit_schema=schema, unexpected_field_behavior="ignore"
+                ),
             ).select(list(source.schema_))
-            return _check_nulls(source, table.append_column(LINE, _lines(table.num_rows, [], 1)), label)
+            lines = _lines(table.num_rows, [], 1, _record_lines(data))
+            return _check_nulls(source, table.append_column(LINE, lines), label)
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             pass  # a bad value or line: find it line by line below
     names = list(source.schema_)
@@ -165,9 +208,16 @@ def _read_jsonl(source: LandingSource, data: bytes, label: str) -> LandingRead:
             continue
         for name in names:
             value = record.get(name)
-            rows[name].append(None if value is None else value if isinstance(value, str) else json.dumps(value))
+            rows[name].append(
+                None if value is None else value if isinstance(value, str) else json.dumps(value)
+            )
         lines.append(number)
-    text = pa.table({**{n: pa.array(v, pa.string()) for n, v in rows.items()}, LINE: pa.array(lines, pa.int64())})
+    text = pa.table(
+        {
+            **{n: pa.array(v, pa.string()) for n, v in rows.items()},
+            LINE: pa.array(lines, pa.int64()),
+        }
+    )
     result = convert_text(source, text, label)
     bad = pa.table(
         {
@@ -177,14 +227,18 @@ def _read_jsonl(source: LandingSource, data: bytes, label: str) -> LandingRead:
             REASON: pa.array([r for _, r in rejects], pa.string()),
         }
     )
-    return LandingRead(result.rows, pa.concat_tables([result.rejects, bad], promote_options="default"))
+    return LandingRead(
+        result.rows, pa.concat_tables([result.rejects, bad], promote_options="default")
+    )
 
 
 def _read_parquet(source: LandingSource, stream: pa.NativeFile, label: str) -> LandingRead:
     table = pq.read_table(stream)
     missing = [name for name in source.schema_ if name not in table.column_names]
     if missing:
-        raise LandingFileError(f"{label}: declared column(s) {', '.join(missing)} missing (found: {', '.join(table.column_names)})")
+        raise LandingFileError(
+            f"{label}: declared column(s) {', '.join(missing)} missing (found: {', '.join(table.column_names)})"
+        )
     table = table.select(list(source.schema_))
     try:
         typed = table.cast(pa.schema([(n, ARROW_TYPES[s.type]) for n, s in source.schema_.items()]))
@@ -197,9 +251,13 @@ def _read_parquet(source: LandingSource, stream: pa.NativeFile, label: str) -> L
 def convert_text(source: LandingSource, text: pa.Table, label: str) -> LandingRead:
     """Convert text columns to the declared types, row by row outcome, vectorised per column."""
     pending = [
-        name for name, spec in source.schema_.items() if spec.format or text[name].type != ARROW_TYPES[spec.type]
+        name
+        for name, spec in source.schema_.items()
+        if spec.format or text[name].type != ARROW_TYPES[spec.type]
     ]
-    frame = text.select(pending).to_pandas(types_mapper=lambda t: pd.StringDtype("pyarrow") if t == pa.string() else None)
+    frame = text.select(pending).to_pandas(
+        types_mapper=lambda t: pd.StringDtype("pyarrow") if t == pa.string() else None
+    )
     reasons = pd.Series(pd.NA, index=frame.index, dtype="string")
     converted: dict[str, pa.Array | pa.ChunkedArray] = {}
     for name, spec in source.schema_.items():
@@ -207,7 +265,9 @@ def convert_text(source: LandingSource, text: pa.Table, label: str) -> LandingRe
             converted[name] = text[name]
             continue
         values, bad = _convert_column(frame[name], spec)
-        reason = f"{name}: '" + frame[name].astype("string").fillna("") + f"' is not a valid {spec.type}"
+        reason = (
+            f"{name}: '" + frame[name].astype("string").fillna("") + f"' is not a valid {spec.type}"
+        )
         if spec.format:
             reason = reason + f" (format {spec.format})"
         reasons = reasons.where(~(bad & reasons.isna()), reason)
@@ -219,10 +279,20 @@ def convert_text(source: LandingSource, text: pa.Table, label: str) -> LandingRe
     rejects = rejects.append_column(RULE, pa.array(["parse"] * rejects.num_rows, pa.string()))
     line_numbers = rejects[LINE].to_pylist()
     rejects = rejects.append_column(
-        REASON, pa.array([f"{label} line {n}: {r}" for n, r in zip(line_numbers, reasons[bad_mask].tolist(), strict=True)], pa.string())
+        REASON,
+        pa.array(
+            [
+                f"{label} line {n}: {r}"
+                for n, r in zip(line_numbers, reasons[bad_mask].tolist(), strict=True)
+            ],
+            pa.string(),
+        ),
     )
     checked = _check_nulls(source, good, label)
-    return LandingRead(checked.rows, pa.concat_tables([rejects, _as_text(checked.rejects, source)], promote_options="default"))
+    return LandingRead(
+        checked.rows,
+        pa.concat_tables([rejects, _as_text(checked.rejects, source)], promote_options="default"),
+    )
 
 
 def _convert_column(values: pd.Series, spec: ColumnSpec) -> tuple[pa.Array, pd.Series]:
@@ -237,7 +307,11 @@ def _convert_column(values: pd.Series, spec: ColumnSpec) -> tuple[pa.Array, pd.S
             parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
         bad = present & parsed.isna()
         target = ARROW_TYPES[kind]
-        array = pa.array(parsed.dt.normalize() if kind == "date" else parsed, pa.timestamp("us"), from_pandas=True)
+        array = pa.array(
+            parsed.dt.normalize() if kind == "date" else parsed,
+            pa.timestamp("us"),
+            from_pandas=True,
+        )
         return array.cast(target), bad
     if kind == "bool":
         lowered = values.str.strip().str.lower()
@@ -252,7 +326,9 @@ def _convert_column(values: pd.Series, spec: ColumnSpec) -> tuple[pa.Array, pd.S
         whole = numbers.notna() & ((numbers % 1 != 0) | (numbers < info.min) | (numbers > info.max))
         bad = bad | whole.fillna(False)
         numbers = numbers.where(~bad)
-    return pa.array(numbers.astype("Float64"), from_pandas=True).cast(ARROW_TYPES[kind], safe=False), bad.astype(bool)
+    return pa.array(numbers.astype("Float64"), from_pandas=True).cast(
+        ARROW_TYPES[kind], safe=False
+    ), bad.astype(bool)
 
 
 def _check_nulls(source: LandingSource, table: pa.Table, label: str) -> LandingRead:
@@ -270,7 +346,13 @@ def _check_nulls(source: LandingSource, table: pa.Table, label: str) -> LandingR
     bad = _as_text(table.filter(pa.array(mask)), source)
     lines = bad[LINE].to_pylist()
     bad = bad.append_column(RULE, pa.array(["parse"] * bad.num_rows, pa.string()))
-    bad = bad.append_column(REASON, pa.array([f"{label} line {n}: {r}" for n, r in zip(lines, reasons[mask], strict=True)], pa.string()))
+    bad = bad.append_column(
+        REASON,
+        pa.array(
+            [f"{label} line {n}: {r}" for n, r in zip(lines, reasons[mask], strict=True)],
+            pa.string(),
+        ),
+    )
     return LandingRead(table.filter(pa.array(~mask)), bad)
 
 
@@ -282,6 +364,10 @@ def _as_text(table: pa.Table, source: LandingSource) -> pa.Table:
 
 def _empty_rejects(source: LandingSource) -> pa.Table:
     return pa.table(
-        {**{n: pa.array([], pa.string()) for n in source.schema_}, LINE: pa.array([], pa.int64()),
-         RULE: pa.array([], pa.string()), REASON: pa.array([], pa.string())}
+        {
+            **{n: pa.array([], pa.string()) for n in source.schema_},
+            LINE: pa.array([], pa.int64()),
+            RULE: pa.array([], pa.string()),
+            REASON: pa.array([], pa.string()),
+        }
     )

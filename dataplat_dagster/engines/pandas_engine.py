@@ -20,7 +20,9 @@ class PandasEngine(Engine):
     name: ClassVar[str] = "pandas"
 
     def from_arrow(self, table: pa.Table) -> pd.DataFrame:
-        return table.to_pandas(types_mapper=pandas_type_for_arrow, date_as_object=False, split_blocks=True)
+        return table.to_pandas(
+            types_mapper=pandas_type_for_arrow, date_as_object=False, split_blocks=True
+        )
 
     def to_arrow(self, frame: pd.DataFrame) -> pa.Table:
         if isinstance(frame, pa.Table):
@@ -43,7 +45,9 @@ class PandasEngine(Engine):
                 raise TransformError(f"a frame for {len(keys)} windows needs a {PARTITION} column")
             yield keys[0], table
             return
-        codes, labels = _codes(frame[PARTITION]) if PARTITION in frame else _codes(table[PARTITION].to_pandas())
+        codes, labels = (
+            _codes(frame[PARTITION]) if PARTITION in frame else _codes(table[PARTITION].to_pandas())
+        )
         _check_keys(labels, codes, keys)
         data = table.drop_columns([PARTITION])
         position = {label: index for index, label in enumerate(labels)}
@@ -55,7 +59,9 @@ class PandasEngine(Engine):
             else:
                 yield key, data.filter(pa.array(codes == position[key]))
 
-    def slices(self, frame: pd.DataFrame, keys: Sequence[str]) -> Iterator[tuple[str, pd.DataFrame]]:
+    def slices(
+        self, frame: pd.DataFrame, keys: Sequence[str]
+    ) -> Iterator[tuple[str, pd.DataFrame]]:
         if PARTITION not in frame.columns:
             for key in keys:
                 yield key, frame
@@ -75,9 +81,13 @@ class PandasEngine(Engine):
             return pd.DataFrame()
         if len(frames) == 1:
             return frames[0]
-        if PARTITION in frames[0].columns:  # union the window categories instead of falling back to text
+        if (
+            PARTITION in frames[0].columns
+        ):  # union the window categories instead of falling back to text
             categories = sorted({c for f in frames for c in f[PARTITION].cat.categories})
-            frames = [f.assign(**{PARTITION: f[PARTITION].cat.set_categories(categories)}) for f in frames]
+            frames = [
+                f.assign(**{PARTITION: f[PARTITION].cat.set_categories(categories)}) for f in frames
+            ]
         return pd.concat(frames, ignore_index=True)
 
     def drop_columns(self, frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
@@ -86,7 +96,9 @@ class PandasEngine(Engine):
 
     def no_rows(self, frame: pd.DataFrame, text_columns: Sequence[str] = ()) -> pd.DataFrame:
         empty = frame.iloc[0:0]
-        return empty.assign(**{name: pd.Series([], dtype=pd.StringDtype("pyarrow")) for name in text_columns})
+        return empty.assign(
+            **{name: pd.Series([], dtype=pd.StringDtype("pyarrow")) for name in text_columns}
+        )
 
     def apply_steps(self, frame: pd.DataFrame, steps: Sequence[Step], *, label: str) -> StepOutcome:
         return pandas_steps.apply_steps(frame, list(steps), label)
@@ -94,7 +106,9 @@ class PandasEngine(Engine):
     def run_sql(self, sql: str, tables: dict[str, Any]) -> pd.DataFrame:
         return self.from_arrow(run_duckdb(sql, tables))
 
-    def call_python(self, function: Any, inputs: dict[str, Any], params: dict[str, Any]) -> pd.DataFrame:
+    def call_python(
+        self, function: Any, inputs: dict[str, Any], params: dict[str, Any]
+    ) -> pd.DataFrame:
         result = super().call_python(function, inputs, params)
         if not isinstance(result, pd.DataFrame):
             raise TransformError(

@@ -64,12 +64,16 @@ def _reject(outcome: StepOutcome, bad: pd.Series, rule: str, reasons: pd.Series)
 
 
 def _is_text(series: pd.Series) -> bool:
-    return pd.api.types.is_string_dtype(series.dtype) and not isinstance(series.dtype, pd.CategoricalDtype)
+    return pd.api.types.is_string_dtype(series.dtype) and not isinstance(
+        series.dtype, pd.CategoricalDtype
+    )
 
 
 def _trim(outcome: StepOutcome, step: TrimStep, where: str) -> None:
     frame = outcome.frame
-    columns = step.trim.columns or [c for c in frame.columns if _is_text(frame[c]) and not c.startswith("_")]
+    columns = step.trim.columns or [
+        c for c in frame.columns if _is_text(frame[c]) and not c.startswith("_")
+    ]
     _require(frame, columns, where)
     trimmed = {}
     for column in columns:
@@ -80,16 +84,28 @@ def _trim(outcome: StepOutcome, step: TrimStep, where: str) -> None:
 
 def _convert(values: pd.Series, target: str) -> pd.Series:
     if target in ("date", "timestamp"):
-        converted = pd.to_datetime(values, errors="coerce", format="ISO8601" if _is_text(values) else None)
-        return converted.dt.normalize().astype(PANDAS_TYPES["date"]) if target == "date" else converted.astype(PANDAS_TYPES["timestamp"])
+        converted = pd.to_datetime(
+            values, errors="coerce", format="ISO8601" if _is_text(values) else None
+        )
+        return (
+            converted.dt.normalize().astype(PANDAS_TYPES["date"])
+            if target == "date"
+            else converted.astype(PANDAS_TYPES["timestamp"])
+        )
     if target == "string":
         return values.astype(PANDAS_TYPES["string"])
     if target == "bool":
         if _is_text(values):
             lowered = values.str.lower()
-            return lowered.map({"true": True, "false": False, "1": True, "0": False}).astype("boolean")
+            return lowered.map({"true": True, "false": False, "1": True, "0": False}).astype(
+                "boolean"
+            )
         return values.astype("boolean")
-    numbers = pd.to_numeric(values, errors="coerce") if _is_text(values) or values.dtype == object else values
+    numbers = (
+        pd.to_numeric(values, errors="coerce")
+        if _is_text(values) or values.dtype == object
+        else values
+    )
     if target.startswith("int"):
         floats = pd.Series(numbers, dtype="Float64")
         whole = floats.isna() | (floats % 1 == 0)
@@ -105,7 +121,11 @@ def _cast(outcome: StepOutcome, step: CastStep, where: str) -> None:
         after = _convert(before, target)
         bad = before.notna() & after.isna()
         if bad.any():
-            reasons = f"{where}: {column} " + before.astype("string").fillna("") + f" is not a valid {target}"
+            reasons = (
+                f"{where}: {column} "
+                + before.astype("string").fillna("")
+                + f" is not a valid {target}"
+            )
             _reject(outcome, bad, f"cast_{column}", reasons)
             after = after[outcome.frame.index]
         converted[column] = after
@@ -122,7 +142,9 @@ def _dedupe(outcome: StepOutcome, step: DedupeStep, where: str) -> None:
     params = step.dedupe
     keys = params.keys or [c for c in frame.columns if not c.startswith("_")]
     _require(frame, [*keys, *(params.order_by or [])], where)
-    if PARTITION in frame.columns:  # duplicates are found within a window, as a one-window run would
+    if (
+        PARTITION in frame.columns
+    ):  # duplicates are found within a window, as a one-window run would
         keys = [*keys, PARTITION]
     if params.order_by:
         frame = frame.sort_values(params.order_by, kind="stable")
@@ -143,7 +165,11 @@ def _parse_dates(outcome: StepOutcome, step: ParseDatesStep, where: str) -> None
         after = after.dt.normalize().astype(PANDAS_TYPES["date"]) if not params.timestamp else after
         bad = before.notna() & after.isna()
         if bad.any() and params.on_error == "fail":
-            reasons = f"{where}: {column} " + before.astype("string").fillna("") + f" does not match {fmt or 'ISO 8601'}"
+            reasons = (
+                f"{where}: {column} "
+                + before.astype("string").fillna("")
+                + f" does not match {fmt or 'ISO 8601'}"
+            )
             _reject(outcome, bad, f"parse_dates_{column}", reasons)
             after = after[outcome.frame.index]
         parsed[column] = after
@@ -174,7 +200,14 @@ def _derive(outcome: StepOutcome, step: DeriveStep, where: str) -> None:
 
 def _select(outcome: StepOutcome, step: SelectStep, where: str) -> None:
     _require(outcome.frame, step.select, where)
-    keep = [*step.select, *([PARTITION] if PARTITION in outcome.frame.columns and PARTITION not in step.select else [])]
+    keep = [
+        *step.select,
+        *(
+            [PARTITION]
+            if PARTITION in outcome.frame.columns and PARTITION not in step.select
+            else []
+        ),
+    ]
     outcome.frame = outcome.frame[keep]
 
 
@@ -206,5 +239,3 @@ _HANDLERS: dict[type, Callable[[StepOutcome, Step, str], None]] = {
     DropNullStep: _drop_null,
     FillNullStep: _fill_null,
 }
-
-

@@ -38,7 +38,9 @@ def eval_expressions(frame: Any, expressions: dict[str, str]) -> pa.Table:
     connection = duckdb.connect()
     try:
         connection.register("frame", frame)
-        select = ", ".join(f'({expression}) as "{name}"' for name, expression in expressions.items())
+        select = ", ".join(
+            f'({expression}) as "{name}"' for name, expression in expressions.items()
+        )
         return connection.sql(f"select {select} from frame").to_arrow_table()
     finally:
         connection.close()

@@ -28,7 +28,16 @@ RESOURCE_TYPES: dict[str, type[dg.ConfigurableResource] | type[dg.ConfigurableIO
     "databases": DatabasesResource,
 }
 LOCAL_PATH_FIELDS = ("root", "path", "folder")
-REQUIRED_KEYS = ("io_manager", "engine", "catalog", "metrics", "notifier", "file_store", "exports", "databases")
+REQUIRED_KEYS = (
+    "io_manager",
+    "engine",
+    "catalog",
+    "metrics",
+    "notifier",
+    "file_store",
+    "exports",
+    "databases",
+)
 
 
 def build_resources(profile: Profile) -> dict[str, Any]:
@@ -36,14 +45,22 @@ def build_resources(profile: Profile) -> dict[str, Any]:
     missing = [key for key in REQUIRED_KEYS if key not in profile.resources]
     unknown = [key for key in profile.resources if key not in RESOURCE_KEYS]
     if missing or unknown:
-        problems = [Problem(f"resources.{k}", "required resource is not configured") for k in missing]
-        problems += [Problem(f"resources.{k}", f"unknown resource key (expected {', '.join(RESOURCE_KEYS)})") for k in unknown]
+        problems = [
+            Problem(f"resources.{k}", "required resource is not configured") for k in missing
+        ]
+        problems += [
+            Problem(f"resources.{k}", f"unknown resource key (expected {', '.join(RESOURCE_KEYS)})")
+            for k in unknown
+        ]
         raise DeclarationError(f"resources/{profile.env}.yaml", problems)
     built: dict[str, Any] = {}
     for key in ("engine", "catalog", "metrics", "notifier", "file_store", "exports", "databases"):
         built[key] = _instantiate(key, profile.resources[key], profile, {})
     built["io_manager"] = _instantiate(
-        "io_manager", profile.resources["io_manager"], profile, {"engine": built["engine"], "catalog": built["catalog"]}
+        "io_manager",
+        profile.resources["io_manager"],
+        profile,
+        {"engine": built["engine"], "catalog": built["catalog"]},
     )
     return built
 
@@ -55,19 +72,25 @@ def kinds_of(profile: Profile) -> set[str]:
     return {engine, storage}
 
 
-def _instantiate(key: str, declared: dict[str, Any], profile: Profile, dependencies: dict[str, Any]) -> Any:
+def _instantiate(
+    key: str, declared: dict[str, Any], profile: Profile, dependencies: dict[str, Any]
+) -> Any:
     where = f"resources/{profile.env}.yaml"
     kind = declared.get("type")
     if kind not in RESOURCE_TYPES:
         raise DeclarationError.single(
-            where, f"resources.{key}.type", f"unknown type {kind!r} (expected one of {', '.join(RESOURCE_TYPES)})"
+            where,
+            f"resources.{key}.type",
+            f"unknown type {kind!r} (expected one of {', '.join(RESOURCE_TYPES)})",
         )
     fields = {name: _env(value) for name, value in declared.items() if name != "type"}
     for name in LOCAL_PATH_FIELDS:
         if isinstance(fields.get(name), str) and "://" not in fields[name]:
             fields[name] = str(profile.local_path(fields[name]))
     if kind == "databases":
-        fields["connections"] = {name: _local_sqlite(c, profile) for name, c in (fields.get("connections") or {}).items()}
+        fields["connections"] = {
+            name: _local_sqlite(c, profile) for name, c in (fields.get("connections") or {}).items()
+        }
     try:
         return RESOURCE_TYPES[kind](**fields, **dependencies)
     except Exception as exc:  # pydantic's message names the field
@@ -91,6 +114,16 @@ def _local_sqlite(connection: dict[str, Any], profile: Profile) -> dict[str, Any
         return connection
     parsed = make_url(url)
     database = parsed.database
-    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:" or Path(database).is_absolute():
+    if (
+        parsed.get_backend_name() != "sqlite"
+        or not database
+        or database == ":memory:"
+        or Path(database).is_absolute()
+    ):
         return connection
-    return {**connection, "url": parsed.set(database=str(profile.local_path(database))).render_as_string(hide_password=False)}
+    return {
+        **connection,
+        "url": parsed.set(database=str(profile.local_path(database))).render_as_string(
+            hide_password=False
+        ),
+    }

@@ -51,12 +51,20 @@ class CatalogResource(dg.ConfigurableResource, ABC):
 
     @abstractmethod
     def register_table(
-        self, *, key_path: list[str], schema: pa.Schema, location: str, partition_key: str | None, description: str
+        self,
+        *,
+        key_path: list[str],
+        schema: pa.Schema,
+        location: str,
+        partition_key: str | None,
+        description: str,
     ) -> None:
         """Create the table or update its columns and location (idempotent)."""
 
     @abstractmethod
-    def register_partitions(self, *, key_path: list[str], partitions: list[tuple[str, str]]) -> None:
+    def register_partitions(
+        self, *, key_path: list[str], partitions: list[tuple[str, str]]
+    ) -> None:
         """Add or update `(partition value, location)` pairs (idempotent)."""
 
     @abstractmethod
@@ -99,19 +107,32 @@ class LocalCatalog(CatalogResource):
         if self._engine is None:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             engine = create_engine(f"sqlite:///{self.path}", connect_args={"timeout": 30})
-            SQLModel.metadata.create_all(engine, tables=[CatalogTableRow.__table__, CatalogPartitionRow.__table__])  # type: ignore[attr-defined]
+            SQLModel.metadata.create_all(
+                engine, tables=[CatalogTableRow.__table__, CatalogPartitionRow.__table__]
+            )  # type: ignore[attr-defined]
             self._engine = engine
         return self._engine
 
     def register_table(
-        self, *, key_path: list[str], schema: pa.Schema, location: str, partition_key: str | None, description: str
+        self,
+        *,
+        key_path: list[str],
+        schema: pa.Schema,
+        location: str,
+        partition_key: str | None,
+        description: str,
     ) -> None:
         database, name = catalog_names(key_path)
         database = self.database_name(database)
         columns = hive_columns(schema, exclude={partition_key} if partition_key else set())
         with Session(self._db()) as session:
             row = session.get(CatalogTableRow, (database, name)) or CatalogTableRow(
-                database=database, name=name, columns="", location="", partition_keys="", updated_at=datetime.now(UTC)
+                database=database,
+                name=name,
+                columns="",
+                location="",
+                partition_keys="",
+                updated_at=datetime.now(UTC),
             )
             row.columns = json.dumps(columns)
             row.location = location
@@ -121,7 +142,9 @@ class LocalCatalog(CatalogResource):
             session.add(row)
             session.commit()
 
-    def register_partitions(self, *, key_path: list[str], partitions: list[tuple[str, str]]) -> None:
+    def register_partitions(
+        self, *, key_path: list[str], partitions: list[tuple[str, str]]
+    ) -> None:
         database, name = catalog_names(key_path)
         database = self.database_name(database)
         now = datetime.now(UTC)
@@ -129,7 +152,9 @@ class LocalCatalog(CatalogResource):
             for value, location in partitions:
                 row = session.get(CatalogPartitionRow, (database, name, value))
                 if row is None:
-                    row = CatalogPartitionRow(database=database, name=name, value=value, location=location, updated_at=now)
+                    row = CatalogPartitionRow(
+                        database=database, name=name, value=value, location=location, updated_at=now
+                    )
                 row.location, row.updated_at = location, now
                 session.add(row)
             session.commit()
@@ -144,7 +169,8 @@ class LocalCatalog(CatalogResource):
         database, name = catalog_names(key_path)
         with Session(self._db()) as session:
             query = select(CatalogPartitionRow.value).where(
-                CatalogPartitionRow.database == self.database_name(database), CatalogPartitionRow.name == name
+                CatalogPartitionRow.database == self.database_name(database),
+                CatalogPartitionRow.name == name,
             )
             return sorted(session.exec(query).all())
 
@@ -155,6 +181,10 @@ class LocalCatalog(CatalogResource):
 
 def _to_table(row: CatalogTableRow) -> CatalogTable:
     return CatalogTable(
-        row.database, row.name, [tuple(c) for c in json.loads(row.columns)], row.location,
-        json.loads(row.partition_keys), row.description,
+        row.database,
+        row.name,
+        [tuple(c) for c in json.loads(row.columns)],
+        row.location,
+        json.loads(row.partition_keys),
+        row.description,
     )

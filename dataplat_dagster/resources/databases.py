@@ -1,16 +1,19 @@
 """Named SQL connections for SQL sources and outputs (SQLite, PostgreSQL, MySQL/MariaDB)."""
 
-import dagster as dg
 from pathlib import Path
 
+import dagster as dg
 from pydantic import Field, PrivateAttr
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 
-
 # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3 and mysql:// to mysqlclient; the
 # drivers this project installs are psycopg2 and PyMySQL.
-_DEFAULT_DRIVERS = {"postgresql": "postgresql+psycopg2", "mysql": "mysql+pymysql", "mariadb": "mariadb+pymysql"}
+_DEFAULT_DRIVERS = {
+    "postgresql": "postgresql+psycopg2",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mariadb+pymysql",
+}
 
 
 class DatabaseConnection(dg.Config):

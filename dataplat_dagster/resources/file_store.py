@@ -50,7 +50,7 @@ class FileStore(dg.ConfigurableResource, ABC):
     def source_host(self) -> str:
         """Where the files come from, for the raw layer's `_source_host` column."""
 
-    def open_input(self, path: str):  # noqa: ANN201 - pyarrow NativeFile
+    def open_input(self, path: str):
         fs, base = self.arrow_filesystem()
         return fs.open_input_file(f"{base}/{path}")
 
@@ -85,7 +85,9 @@ class LocalFileStore(FileStore):
         for path in start.rglob("*") if start.is_dir() else [start]:
             if path.is_file() and not path.name.startswith("."):
                 stat = path.stat()
-                files.append(FileInfo(path.relative_to(root).as_posix(), stat.st_size, stat.st_mtime))
+                files.append(
+                    FileInfo(path.relative_to(root).as_posix(), stat.st_size, stat.st_mtime)
+                )
         return sorted(files, key=lambda info: info.path)
 
     def arrow_filesystem(self) -> tuple[pa_fs.FileSystem, str]:

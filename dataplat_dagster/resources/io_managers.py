@@ -43,24 +43,40 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
             parts = list(self.engine.split(obj, list(context.asset_partition_keys)))
         else:
             table = self.engine.to_arrow(obj)
-            parts = [(None, table.drop_columns([PARTITION]) if PARTITION in table.column_names else table)]
+            parts = [
+                (
+                    None,
+                    table.drop_columns([PARTITION]) if PARTITION in table.column_names else table,
+                )
+            ]
         write_id = f"{context.run_id[:8]}-{uuid.uuid4().hex[:8]}"
         written = storage.write(key_path, parts, write_id=write_id)
         schema = parts[0][1].schema
         location = storage.uri(storage.table_path(key_path))
-        description = context.definition_metadata.get("dataplat/description", "") if context.definition_metadata else ""
+        description = (
+            context.definition_metadata.get("dataplat/description", "")
+            if context.definition_metadata
+            else ""
+        )
         self.catalog.register_table(
-            key_path=key_path, schema=schema, location=location,
-            partition_key=PARTITION_DIR if context.has_asset_partitions else None, description=str(description),
+            key_path=key_path,
+            schema=schema,
+            location=location,
+            partition_key=PARTITION_DIR if context.has_asset_partitions else None,
+            description=str(description),
         )
         if context.has_asset_partitions:
-            self.catalog.register_partitions(key_path=key_path, partitions=[(w.key, w.location) for w in written if w.key])
+            self.catalog.register_partitions(
+                key_path=key_path, partitions=[(w.key, w.location) for w in written if w.key]
+            )
         context.add_output_metadata(
             {
                 "dagster/row_count": sum(w.rows for w in written),
                 "dagster/uri": location,
                 "dagster/column_schema": dg.TableSchema(
-                    columns=[dg.TableColumn(field.name, declared_type(field.type)) for field in schema]
+                    columns=[
+                        dg.TableColumn(field.name, declared_type(field.type)) for field in schema
+                    ]
                 ),
                 "partitions_written": len([w for w in written if w.key is not None]),
                 "bytes_written": sum(w.bytes for w in written),
@@ -87,7 +103,9 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
 def _with_partition_column(table: pa.Table, counts: list[tuple[str | None, int]]) -> pa.Table:
     keys = [str(key) for key, _ in counts]
     indices = np.repeat(np.arange(len(keys), dtype=np.int32), [rows for _, rows in counts])
-    column = pa.DictionaryArray.from_arrays(pa.array(indices, pa.int32()), pa.array(keys, pa.string()))
+    column = pa.DictionaryArray.from_arrays(
+        pa.array(indices, pa.int32()), pa.array(keys, pa.string())
+    )
     return table.append_column(PARTITION, column)
 
 

@@ -36,16 +36,33 @@ class MetricsResource(dg.ConfigurableResource, ABC):
         """Record metrics (implementations batch as their backend requires)."""
 
     def record_materialization(
-        self, *, dataflow: str, layer: str, table: str, counts: dict[str, int], seconds: float, partition: str | None = None
+        self,
+        *,
+        dataflow: str,
+        layer: str,
+        table: str,
+        counts: dict[str, int],
+        seconds: float,
+        partition: str | None = None,
     ) -> None:
         """One materialization's row counts and duration, dimensioned by dataflow, layer, table."""
         dimensions = {"dataflow": dataflow, "layer": layer, "table": table}
-        metrics = [Metric(name, float(value), "Count", dimensions) for name, value in counts.items()]
+        metrics = [
+            Metric(name, float(value), "Count", dimensions) for name, value in counts.items()
+        ]
         metrics.append(Metric("duration", seconds, "Seconds", dimensions))
         self.put(metrics)
 
-    def record_check_failure(self, *, dataflow: str, layer: str, table: str, check: str, severity: str) -> None:
-        dimensions = {"dataflow": dataflow, "layer": layer, "table": table, "check": check, "severity": severity}
+    def record_check_failure(
+        self, *, dataflow: str, layer: str, table: str, check: str, severity: str
+    ) -> None:
+        dimensions = {
+            "dataflow": dataflow,
+            "layer": layer,
+            "table": table,
+            "check": check,
+            "severity": severity,
+        }
         self.put([Metric("check_failures", 1.0, "Count", dimensions)])
 
     def record_run_failure(self, *, dataflow: str, job: str) -> None:
@@ -67,7 +84,14 @@ class LocalMetrics(MetricsResource):
 
     def put(self, metrics: list[Metric]) -> None:
         rows = [
-            (m.timestamp.isoformat(), self.namespace, m.name, m.value, m.unit, json.dumps(m.dimensions, sort_keys=True))
+            (
+                m.timestamp.isoformat(),
+                self.namespace,
+                m.name,
+                m.value,
+                m.unit,
+                json.dumps(m.dimensions, sort_keys=True),
+            )
             for m in metrics
         ]
         with self._connect() as connection:

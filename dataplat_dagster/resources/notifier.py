@@ -37,7 +37,9 @@ class NotifierResource(dg.ConfigurableResource, ABC):
         """Build the message for `notice` and deliver it; returns the message sent."""
         recipients = list(dict.fromkeys([*self.recipients, *notice.recipients]))
         if not recipients:
-            raise ValueError(f"notice {notice.subject!r} has no recipients: set notifier.recipients in the profile")
+            raise ValueError(
+                f"notice {notice.subject!r} has no recipients: set notifier.recipients in the profile"
+            )
         message = EmailMessage()
         message["From"] = self.sender
         message["To"] = ", ".join(recipients)

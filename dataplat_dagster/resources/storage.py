@@ -77,7 +77,9 @@ class TableStorage:
             is written in one PUT, which object stores make atomic.
     """
 
-    def __init__(self, filesystem: pa_fs.FileSystem, base: str, uri_prefix: str, *, atomic_rename: bool) -> None:
+    def __init__(
+        self, filesystem: pa_fs.FileSystem, base: str, uri_prefix: str, *, atomic_rename: bool
+    ) -> None:
         self.fs = filesystem
         self.base = base.rstrip("/")
         self.uri_prefix = uri_prefix
@@ -89,14 +91,22 @@ class TableStorage:
 
     def partition_path(self, key_path: Sequence[str], partition: str | None) -> str:
         table = self.table_path(key_path)
-        return table if partition is None else f"{table}/{PARTITION_DIR}={quote(partition, safe='-_.')}"
+        return (
+            table
+            if partition is None
+            else f"{table}/{PARTITION_DIR}={quote(partition, safe='-_.')}"
+        )
 
     def uri(self, path: str) -> str:
         return f"{self.uri_prefix}{path}"
 
     # -- writing -------------------------------------------------------------------------
     def write(
-        self, key_path: Sequence[str], partitions: Iterable[tuple[str | None, pa.Table]], *, write_id: str | None = None
+        self,
+        key_path: Sequence[str],
+        partitions: Iterable[tuple[str | None, pa.Table]],
+        *,
+        write_id: str | None = None,
     ) -> list[WrittenPartition]:
         """Write each partition's data, then publish every manifest, then clean old files.
 
@@ -112,12 +122,16 @@ class TableStorage:
             with self.fs.open_output_stream(f"{folder}/{file_name}") as sink:
                 pq.write_table(table, sink, compression="snappy")
                 size = sink.tell()
-            manifest = Manifest([file_name], table.num_rows, table.schema, datetime.now(UTC).isoformat(), write_id)
+            manifest = Manifest(
+                [file_name], table.num_rows, table.schema, datetime.now(UTC).isoformat(), write_id
+            )
             staged.append((partition, folder, manifest, size))
         for _, folder, manifest, _ in staged:
             self._put_atomic(f"{folder}/{MANIFEST}", manifest.to_json())
             self._remove_stale(folder, keep=set(manifest.files))
-        return [WrittenPartition(p, self.uri(folder), m.rows, size) for p, folder, m, size in staged]
+        return [
+            WrittenPartition(p, self.uri(folder), m.rows, size) for p, folder, m, size in staged
+        ]
 
     def _put_atomic(self, path: str, data: bytes) -> None:
         if not self.atomic_rename:
@@ -145,7 +159,11 @@ class TableStorage:
         except FileNotFoundError:
             return None
         except OSError as exc:  # pyarrow's S3 filesystem reports a missing key as OSError
-            if "does not exist" in str(exc) or "NoSuchKey" in str(exc) or "Path does not exist" in str(exc):
+            if (
+                "does not exist" in str(exc)
+                or "NoSuchKey" in str(exc)
+                or "Path does not exist" in str(exc)
+            ):
                 return None
             raise
 
@@ -186,12 +204,18 @@ class TableStorage:
                     continue
                 name = "/".join(key_path)
                 what = f"partition {partition} of {name}" if partition is not None else name
-                raise MissingPartitionError(f"{what} has not been materialized yet (no manifest in {self.uri(folder)})")
+                raise MissingPartitionError(
+                    f"{what} has not been materialized yet (no manifest in {self.uri(folder)})"
+                )
             files += [f"{folder}/{name}" for name in manifest.files]
             counts.append((partition, manifest.rows))
             schemas.append(manifest.schema)
         if not files:
             return pa.table({}), counts
-        schema = schemas[0] if all(s.equals(schemas[0]) for s in schemas) else pa.unify_schemas(schemas, promote_options="permissive")
+        schema = (
+            schemas[0]
+            if all(s.equals(schemas[0]) for s in schemas)
+            else pa.unify_schemas(schemas, promote_options="permissive")
+        )
         dataset = pa_ds.dataset(files, schema=schema, format="parquet", filesystem=self.fs)
         return dataset.to_table(use_threads=True), counts

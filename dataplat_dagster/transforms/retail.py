@@ -19,5 +19,7 @@ def customer_value(orders_enriched: pd.DataFrame, top: int = 10) -> pd.DataFrame
         .groupby(["order_date", "customer_id"], as_index=False, observed=True)
         .agg(spend=("amount", "sum"), orders=("order_id", "count"))
     )
-    daily["rank"] = daily.groupby("order_date")["spend"].rank(method="first", ascending=False).astype("int64")
+    daily["rank"] = (
+        daily.groupby("order_date")["spend"].rank(method="first", ascending=False).astype("int64")
+    )
     return daily[daily["rank"] <= top].sort_values(["order_date", "rank"]).reset_index(drop=True)

@@ -25,7 +25,9 @@ def specs(demo_defs: dg.Definitions) -> dict[dg.AssetKey, dg.AssetSpec]:
 
 
 def test_one_asset_per_declared_table_keyed_layer_dataflow_table(specs: dict) -> None:
-    expected = {dg.AssetKey([layer, "retail", name]) for layer, names in TABLES.items() for name in names}
+    expected = {
+        dg.AssetKey([layer, "retail", name]) for layer, names in TABLES.items() for name in names
+    }
     assert set(specs) == expected
 
 
@@ -52,13 +54,18 @@ def test_descriptions_and_owners_come_from_the_declarations(specs: dict) -> None
     [
         (("raw", "orders"), {("landing", "orders")}),
         (("staging", "orders"), {("raw", "orders")}),
-        (("common", "orders_enriched"), {("staging", "orders"), ("common", "customers"), ("staging", "products")}),
+        (
+            ("common", "orders_enriched"),
+            {("staging", "orders"), ("common", "customers"), ("staging", "products")},
+        ),
         (("business", "daily_revenue"), {("common", "orders_enriched")}),
         (("business", "customer_value"), {("common", "orders_enriched")}),
         (("output", "daily_revenue_csv"), {("business", "daily_revenue")}),
     ],
 )
-def test_dependencies_follow_from_sql_python_and_from(specs: dict, table: tuple, upstream: set) -> None:
+def test_dependencies_follow_from_sql_python_and_from(
+    specs: dict, table: tuple, upstream: set
+) -> None:
     spec = specs[dg.AssetKey([table[0], "retail", table[1]])]
     assert {tuple(dep.asset_key.path[0::2]) for dep in spec.deps} == upstream
 
@@ -74,9 +81,15 @@ def test_partitioned_tables_share_the_daily_windows_dimensions_do_not(specs: dic
             assert spec.partitions_def == windows, key
 
 
-def test_one_job_per_dataflow_selects_everything_but_landing(demo_defs: dg.Definitions, specs: dict) -> None:
+def test_one_job_per_dataflow_selects_everything_but_landing(
+    demo_defs: dg.Definitions, specs: dict
+) -> None:
     job = demo_defs.resolve_job_def(job_name("retail"))
-    selected = {key for key in job.asset_layer.asset_graph.get_all_asset_keys() if job.asset_layer.asset_graph.get(key).is_executable}
+    selected = {
+        key
+        for key in job.asset_layer.asset_graph.get_all_asset_keys()
+        if job.asset_layer.asset_graph.get(key).is_executable
+    }
     assert selected == {key for key in specs if key.path[0] != "landing"}
 
 

@@ -21,7 +21,9 @@ from tests.conftest import DEMO_WINDOWS, PROJECT_ROOT, run_demo
 
 
 def warehouse(state: Path) -> TableStorage:
-    return TableStorage(pa_fs.LocalFileSystem(), str(state / "warehouse"), "file://", atomic_rename=True)
+    return TableStorage(
+        pa_fs.LocalFileSystem(), str(state / "warehouse"), "file://", atomic_rename=True
+    )
 
 
 def read(state: Path, layer: str, table: str, keys: list[str | None]) -> pa.Table:
@@ -31,7 +33,13 @@ def read(state: Path, layer: str, table: str, keys: list[str | None]) -> pa.Tabl
 
 def decoded(table: pa.Table, drop: tuple[str, ...] = ()) -> pa.Table:
     """Values only: a range run's dictionary columns may list more values than one window uses."""
-    columns = {n: table[n].cast(table[n].type.value_type) if pa.types.is_dictionary(table[n].type) else table[n] for n in table.column_names if n not in drop}
+    columns = {
+        n: table[n].cast(table[n].type.value_type)
+        if pa.types.is_dictionary(table[n].type)
+        else table[n]
+        for n in table.column_names
+        if n not in drop
+    }
     return pa.table(columns)
 
 
@@ -40,21 +48,34 @@ def landing_rows(landing: Path, day: str) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def materializations(result: dg.ExecuteInProcessResult, *path: str) -> list[dg.AssetMaterialization]:
+def materializations(
+    result: dg.ExecuteInProcessResult, *path: str
+) -> list[dg.AssetMaterialization]:
     return [
         e.step_materialization_data.materialization
         for e in result.all_events
-        if e.is_step_materialization and e.step_materialization_data.materialization.asset_key.path == list(path)
+        if e.is_step_materialization
+        and e.step_materialization_data.materialization.asset_key.path == list(path)
     ]
 
 
-def test_one_window_runs_every_layer(demo_defs, instance, local_env: Path, landing_copy: Path) -> None:
+def test_one_window_runs_every_layer(
+    demo_defs, instance, local_env: Path, landing_copy: Path
+) -> None:
     result = run_demo(demo_defs, instance, ["2024-01-03"])
     assert result.success
     rows = landing_rows(landing_copy, "2024-01-03")
     raw = read(local_env, "raw", "orders", ["2024-01-03"])
     assert raw.num_rows == len(rows)
-    assert {"_load_ts", "_source_system", "_source_file", "_source_host", "_extraction_method", "_run_id", "_source_row"} <= set(raw.column_names)
+    assert {
+        "_load_ts",
+        "_source_system",
+        "_source_file",
+        "_source_host",
+        "_extraction_method",
+        "_run_id",
+        "_source_row",
+    } <= set(raw.column_names)
     assert set(raw["_source_system"].to_pylist()) == {"shop"}
     assert set(raw["_run_id"].to_pylist()) == {result.run_id}
 
@@ -79,7 +100,10 @@ def test_one_window_runs_every_layer(demo_defs, instance, local_env: Path, landi
     assert export.exists()
     with export.open() as handle:
         revenue = list(csv.DictReader(handle))
-    assert sum(int(r["orders"]) for r in revenue) == read(local_env, "common", "orders_enriched", ["2024-01-03"]).num_rows
+    assert (
+        sum(int(r["orders"]) for r in revenue)
+        == read(local_env, "common", "orders_enriched", ["2024-01-03"]).num_rows
+    )
     notices = list((local_env / "outbox").glob("*-output-*.eml"))
     assert len(notices) == 2 and any("finance@example.com" in n.read_text() for n in notices)
 
@@ -87,8 +111,18 @@ def test_one_window_runs_every_layer(demo_defs, instance, local_env: Path, landi
 def test_catalogue_and_metrics_record_each_table(demo_defs, instance, local_env: Path) -> None:
     assert run_demo(demo_defs, instance, ["2024-01-02"]).success
     with sqlite3.connect(local_env / "catalog.db") as db:
-        tables = {name for (name,) in db.execute("select name from catalog_tables where database = 'dataplat_staging'")}
-        partitions = [v for (v,) in db.execute("select value from catalog_partitions where name = 'retail__orders' and database = 'dataplat_raw'")]
+        tables = {
+            name
+            for (name,) in db.execute(
+                "select name from catalog_tables where database = 'dataplat_staging'"
+            )
+        }
+        partitions = [
+            v
+            for (v,) in db.execute(
+                "select value from catalog_partitions where name = 'retail__orders' and database = 'dataplat_raw'"
+            )
+        ]
     assert {"retail__orders", "retail__customers", "retail__products"} <= tables
     assert partitions == ["2024-01-02"]
     with sqlite3.connect(local_env / "metrics.db") as db:
@@ -98,7 +132,9 @@ def test_catalogue_and_metrics_record_each_table(demo_defs, instance, local_env:
     assert any('"layer": "business"' in d and '"table": "daily_revenue"' in d for d in dims)
 
 
-def test_range_in_one_run_writes_every_window_and_quarantines_bad_rows(demo_defs, instance, local_env: Path) -> None:
+def test_range_in_one_run_writes_every_window_and_quarantines_bad_rows(
+    demo_defs, instance, local_env: Path
+) -> None:
     result = run_demo(demo_defs, instance, DEMO_WINDOWS)
     assert result.success
     assert len(instance.get_runs()) == 1
@@ -110,20 +146,32 @@ def test_range_in_one_run_writes_every_window_and_quarantines_bad_rows(demo_defs
         "retail/orders_20240107.csv line 20: quantity: 'two' is not a valid int32",
     ]
     with sqlite3.connect(local_env / "reporting.db") as db:
-        windows = [w for (w,) in db.execute("select distinct _partition from daily_revenue order by 1")]
+        windows = [
+            w for (w,) in db.execute("select distinct _partition from daily_revenue order by 1")
+        ]
     assert windows == DEMO_WINDOWS
 
 
-def test_a_range_gives_the_same_rows_as_single_windows(tmp_path, monkeypatch, instance, landing_copy) -> None:
+def test_a_range_gives_the_same_rows_as_single_windows(
+    tmp_path, monkeypatch, instance, landing_copy
+) -> None:
     states = {}
     for name, keys in (("range", DEMO_WINDOWS), ("single", ["2024-01-05"])):
         monkeypatch.setenv("DATAPLAT_HOME", str(tmp_path / name))
         monkeypatch.setenv("DATAPLAT_LANDING_ROOT", str(landing_copy))
         assert run_demo(build_definitions(PROJECT_ROOT), instance, keys).success
         states[name] = tmp_path / name
-    for layer, table in (("staging", "orders"), ("business", "daily_revenue"), ("business", "customer_value")):
-        ranged = decoded(read(states["range"], layer, table, ["2024-01-05"]), drop=("_load_ts", "_run_id"))
-        single = decoded(read(states["single"], layer, table, ["2024-01-05"]), drop=("_load_ts", "_run_id"))
+    for layer, table in (
+        ("staging", "orders"),
+        ("business", "daily_revenue"),
+        ("business", "customer_value"),
+    ):
+        ranged = decoded(
+            read(states["range"], layer, table, ["2024-01-05"]), drop=("_load_ts", "_run_id")
+        )
+        single = decoded(
+            read(states["single"], layer, table, ["2024-01-05"]), drop=("_load_ts", "_run_id")
+        )
         assert ranged.num_rows > 0
         assert ranged.equals(single), (layer, table)
 
@@ -139,7 +187,9 @@ def test_rerunning_a_window_replaces_it(demo_defs, instance, local_env: Path) ->
     folder = local_env / "warehouse" / "staging" / "retail" / "orders" / "dt=2024-01-04"
     assert len(list(folder.glob("part-*.parquet"))) == 1
     with sqlite3.connect(local_env / "reporting.db") as db:
-        (count,) = db.execute("select count(*) from daily_revenue where _partition = '2024-01-04'").fetchone()
+        (count,) = db.execute(
+            "select count(*) from daily_revenue where _partition = '2024-01-04'"
+        ).fetchone()
     assert count == read(local_env, "business", "daily_revenue", ["2024-01-04"]).num_rows
 
 
@@ -152,7 +202,9 @@ def test_interrupted_write_leaves_the_previous_partition_intact(
     landing.write_text(landing.read_text() + "9001,1,P01,1,12.5,paid,2024-01-02T23:00:00\n")
     real_write = storage_module.pq.write_table
 
-    def crash_after_some_bytes(table: pa.Table, sink, **kwargs) -> None:  # a fault: the disk "fails" mid-file
+    def crash_after_some_bytes(
+        table: pa.Table, sink, **kwargs
+    ) -> None:  # a fault: the disk "fails" mid-file
         real_write(table.slice(0, 1), sink, **kwargs)
         raise OSError("simulated crash while writing")
 
@@ -163,20 +215,29 @@ def test_interrupted_write_leaves_the_previous_partition_intact(
     after = read(local_env, "raw", "orders", ["2024-01-02"])
     assert after.equals(before)
     assert 9001 not in after["order_id"].to_pylist()
-    assert run_demo(demo_defs, instance, ["2024-01-02"]).success  # the next good write publishes and cleans up
+    assert run_demo(
+        demo_defs, instance, ["2024-01-02"]
+    ).success  # the next good write publishes and cleans up
     assert 9001 in read(local_env, "raw", "orders", ["2024-01-02"])["order_id"].to_pylist()
     folder = local_env / "warehouse" / "raw" / "retail" / "orders" / "dt=2024-01-02"
     assert len(list(folder.glob("part-*.parquet"))) == 1
 
 
-def test_missing_landing_file_fails_clearly_and_notifies(demo_defs, instance, local_env: Path, landing_copy: Path) -> None:
+def test_missing_landing_file_fails_clearly_and_notifies(
+    demo_defs, instance, local_env: Path, landing_copy: Path
+) -> None:
     (landing_copy / "retail" / "orders_20240105.csv").unlink()
     result = run_demo(demo_defs, instance, ["2024-01-05"], raise_on_error=False)
     assert not result.success
     (failure,) = [e for e in result.all_events if e.is_step_failure]
-    assert "no file matching 'retail/orders_{date:%Y%m%d}.csv'" in failure.step_failure_data.error.message
+    assert (
+        "no file matching 'retail/orders_{date:%Y%m%d}.csv'"
+        in failure.step_failure_data.error.message
+    )
     assert "2024-01-05" in failure.step_failure_data.error.message
     (notice,) = (local_env / "outbox").glob("*-failure-*.eml")
     text = notice.read_text()
     assert "raw__retail__orders" in text and "2024-01-05" in text and result.run_id in text
-    assert not (local_env / "warehouse" / "staging" / "retail" / "orders" / "dt=2024-01-05").exists()
+    assert not (
+        local_env / "warehouse" / "staging" / "retail" / "orders" / "dt=2024-01-05"
+    ).exists()

@@ -75,7 +75,10 @@ def test_every_key_is_built_with_its_local_class(home: Path) -> None:
     # the IO manager uses the very engine and catalogue of the profile
     assert built["io_manager"].engine is built["engine"]
     assert built["io_manager"].catalog is built["catalog"]
-    assert kinds_of(load_profile(PROJECT_ROOT / "resources", "local", PROJECT_ROOT)) == {"pandas", "parquet"}
+    assert kinds_of(load_profile(PROJECT_ROOT / "resources", "local", PROJECT_ROOT)) == {
+        "pandas",
+        "parquet",
+    }
 
 
 def test_state_goes_under_dataplat_home_and_landing_under_the_project(home: Path) -> None:
@@ -94,7 +97,8 @@ def test_state_goes_under_dataplat_home_and_landing_under_the_project(home: Path
 
 def test_relative_paths_and_sqlite_urls_are_anchored_at_the_project_root(project: Path) -> None:
     built = build_edited(
-        project, 'reporting: {url: "sqlite:///${globals.home}/reporting.db"}',
+        project,
+        'reporting: {url: "sqlite:///${globals.home}/reporting.db"}',
         'reporting: {url: "sqlite:///${globals.home}/reporting.db"}\n      memo: {url: "sqlite:///memo.db"}',
     )
 
@@ -112,16 +116,23 @@ def test_relative_paths_and_sqlite_urls_are_anchored_at_the_project_root(project
     ("declared", "expected"),
     [
         ("sqlite:///:memory:", "sqlite:///:memory:"),  # an in-memory database is not a file path
-        ("sqlite+pysqlite:///memo.db", "sqlite+pysqlite:///{root}/memo.db"),  # a driver suffix is still SQLite
+        (
+            "sqlite+pysqlite:///memo.db",
+            "sqlite+pysqlite:///{root}/memo.db",
+        ),  # a driver suffix is still SQLite
     ],
     ids=["memory", "driver-suffix"],
 )
 def test_other_sqlite_url_forms(project: Path, declared: str, expected: str) -> None:
     built = build_edited(
-        project, 'reporting: {url: "sqlite:///${globals.home}/reporting.db"}', f'reporting: {{url: "{declared}"}}'
+        project,
+        'reporting: {url: "sqlite:///${globals.home}/reporting.db"}',
+        f'reporting: {{url: "{declared}"}}',
     )
 
-    assert built["databases"].connections["reporting"].url == expected.format(root=project.resolve())
+    assert built["databases"].connections["reporting"].url == expected.format(
+        root=project.resolve()
+    )
 
 
 def test_an_unknown_resource_type_names_the_key(project: Path) -> None:
@@ -135,7 +146,9 @@ def test_an_unknown_resource_type_names_the_key(project: Path) -> None:
 
 def test_a_missing_resource_key_names_it(project: Path) -> None:
     with pytest.raises(DeclarationError) as caught:
-        build_edited(project, '  exports: {type: local_files, root: "${globals.home}/exports"}\n', "")
+        build_edited(
+            project, '  exports: {type: local_files, root: "${globals.home}/exports"}\n', ""
+        )
 
     assert problem_fields(caught.value) == ["resources.exports"]
     assert "required resource is not configured" in str(caught.value)
@@ -157,8 +170,12 @@ def test_an_invalid_field_names_the_resource(project: Path) -> None:
     assert "sender" in str(caught.value)
 
 
-def test_env_references_become_env_vars_resolved_at_run_time(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    built = build_edited(project, "sender: dataplat@localhost", "sender: {env: TEST_DATAPLAT_SENDER}")
+def test_env_references_become_env_vars_resolved_at_run_time(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built = build_edited(
+        project, "sender: dataplat@localhost", "sender: {env: TEST_DATAPLAT_SENDER}"
+    )
 
     sender = built["notifier"].sender
     assert isinstance(sender, dg.EnvVar)
@@ -175,9 +192,13 @@ def test_env_references_become_env_vars_resolved_at_run_time(project: Path, monk
     assert seen == ["ops@example.org"]
 
 
-def test_env_references_inside_database_connections(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_references_inside_database_connections(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     built = build_edited(
-        project, "      reporting:", '      warehouse: {url: "postgresql+psycopg2://etl@db.example.org/dw", password: {env: TEST_DW_PASSWORD}}\n      reporting:'
+        project,
+        "      reporting:",
+        '      warehouse: {url: "postgresql+psycopg2://etl@db.example.org/dw", password: {env: TEST_DW_PASSWORD}}\n      reporting:',
     )
     password = built["databases"].connections["warehouse"].password
     assert isinstance(password, dg.EnvVar) and password.env_var_name == "TEST_DW_PASSWORD"
@@ -209,7 +230,10 @@ def test_databases_engine_by_name(tmp_path: Path) -> None:
 
 def test_databases_unknown_name_is_a_clear_key_error(tmp_path: Path) -> None:
     resource = DatabasesResource(
-        connections={"reporting": {"url": f"sqlite:///{tmp_path}/r.db"}, "audit": {"url": f"sqlite:///{tmp_path}/a.db"}}
+        connections={
+            "reporting": {"url": f"sqlite:///{tmp_path}/r.db"},
+            "audit": {"url": f"sqlite:///{tmp_path}/a.db"},
+        }
     )
 
     with pytest.raises(KeyError) as caught:

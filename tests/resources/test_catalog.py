@@ -24,14 +24,26 @@ def catalog(tmp_path: Path) -> LocalCatalog:
     return LocalCatalog(path=str(tmp_path / "state" / "catalog.db"))
 
 
-def register(catalog: LocalCatalog, schema: pa.Schema = SCHEMA, location: str = "file:///wh/staging/retail/orders",
-             key_path: list[str] = ORDERS, partition_key: str | None = "dt", description: str = "orders") -> None:
+def register(
+    catalog: LocalCatalog,
+    schema: pa.Schema = SCHEMA,
+    location: str = "file:///wh/staging/retail/orders",
+    key_path: list[str] = ORDERS,
+    partition_key: str | None = "dt",
+    description: str = "orders",
+) -> None:
     catalog.register_table(
-        key_path=key_path, schema=schema, location=location, partition_key=partition_key, description=description
+        key_path=key_path,
+        schema=schema,
+        location=location,
+        partition_key=partition_key,
+        description=description,
     )
 
 
-def test_registering_a_table_creates_the_file_and_the_row(catalog: LocalCatalog, tmp_path: Path) -> None:
+def test_registering_a_table_creates_the_file_and_the_row(
+    catalog: LocalCatalog, tmp_path: Path
+) -> None:
     assert catalog.get_table(key_path=ORDERS) is None
     register(catalog)
 
@@ -58,7 +70,12 @@ def test_registering_twice_keeps_one_table(catalog: LocalCatalog) -> None:
 def test_reregistering_updates_columns_location_and_description(catalog: LocalCatalog) -> None:
     register(catalog)
     evolved = SCHEMA.append(pa.field("ordered_on", pa.date32()))
-    register(catalog, schema=evolved, location="s3://bucket/staging/retail/orders", description="orders, with dates")
+    register(
+        catalog,
+        schema=evolved,
+        location="s3://bucket/staging/retail/orders",
+        description="orders, with dates",
+    )
 
     table = catalog.get_table(key_path=ORDERS)
     assert table.columns[-1] == ("ordered_on", "date")
@@ -70,7 +87,11 @@ def test_reregistering_updates_columns_location_and_description(catalog: LocalCa
 
 def test_the_partition_column_is_not_a_data_column(catalog: LocalCatalog) -> None:
     register(catalog, schema=SCHEMA.append(pa.field("dt", pa.string())))
-    assert [name for name, _ in catalog.get_table(key_path=ORDERS).columns] == ["id", "customer", "amount"]
+    assert [name for name, _ in catalog.get_table(key_path=ORDERS).columns] == [
+        "id",
+        "customer",
+        "amount",
+    ]
 
     register(catalog, key_path=["business", "retail", "totals"], partition_key=None)
     totals = catalog.get_table(key_path=["business", "retail", "totals"])
@@ -80,13 +101,17 @@ def test_the_partition_column_is_not_a_data_column(catalog: LocalCatalog) -> Non
 
 def test_partitions_register_idempotently_and_update_their_location(catalog: LocalCatalog) -> None:
     register(catalog)
-    catalog.register_partitions(key_path=ORDERS, partitions=[("2024-01-02", "file:///a/2"), ("2024-01-01", "file:///a/1")])
+    catalog.register_partitions(
+        key_path=ORDERS, partitions=[("2024-01-02", "file:///a/2"), ("2024-01-01", "file:///a/1")]
+    )
     catalog.register_partitions(key_path=ORDERS, partitions=[("2024-01-02", "file:///b/2")])
     catalog.register_partitions(key_path=ORDERS, partitions=[])
 
     assert catalog.list_partitions(key_path=ORDERS) == ["2024-01-01", "2024-01-02"]
     with sqlite3.connect(catalog.path) as connection:
-        rows = connection.execute("select value, location from catalog_partitions order by value").fetchall()
+        rows = connection.execute(
+            "select value, location from catalog_partitions order by value"
+        ).fetchall()
     assert rows == [("2024-01-01", "file:///a/1"), ("2024-01-02", "file:///b/2")]
 
 
@@ -150,7 +175,9 @@ def test_hive_type_names(arrow_type: pa.DataType, expected: str) -> None:
     ("arrow_type", "holds_max"),
     [(pa.uint8(), "smallint"), (pa.uint16(), "int"), (pa.uint32(), "bigint")],
 )
-def test_unsigned_integers_get_a_hive_type_that_holds_their_largest_value(arrow_type: pa.DataType, holds_max: str) -> None:
+def test_unsigned_integers_get_a_hive_type_that_holds_their_largest_value(
+    arrow_type: pa.DataType, holds_max: str
+) -> None:
     # Hive has only signed integers: uint8's 255 does not fit a tinyint (max 127), uint16's
     # 65535 not a smallint, uint32's 4294967295 not an int. The next wider type holds them.
     assert hive_type(arrow_type) == holds_max

@@ -42,7 +42,11 @@ def test_list_files_is_sorted_relative_and_skips_hidden(store: LocalFileStore) -
     files = store.list_files()
 
     assert [f.path for f in files] == [
-        "a.txt", "b.txt", "customers/all.csv", "orders/2024-01-01.csv", "orders/2024-01-02.csv",
+        "a.txt",
+        "b.txt",
+        "customers/all.csv",
+        "orders/2024-01-01.csv",
+        "orders/2024-01-02.csv",
     ]
     sizes = {f.path: f.size for f in files}
     assert sizes["a.txt"] == 2
@@ -50,8 +54,14 @@ def test_list_files_is_sorted_relative_and_skips_hidden(store: LocalFileStore) -
 
 
 def test_list_files_under_a_prefix(store: LocalFileStore) -> None:
-    assert [f.path for f in store.list_files("orders")] == ["orders/2024-01-01.csv", "orders/2024-01-02.csv"]
-    assert [f.path for f in store.list_files("orders/")] == ["orders/2024-01-01.csv", "orders/2024-01-02.csv"]
+    assert [f.path for f in store.list_files("orders")] == [
+        "orders/2024-01-01.csv",
+        "orders/2024-01-02.csv",
+    ]
+    assert [f.path for f in store.list_files("orders/")] == [
+        "orders/2024-01-01.csv",
+        "orders/2024-01-02.csv",
+    ]
     assert [f.path for f in store.list_files("customers/all.csv")] == ["customers/all.csv"]
 
 
@@ -60,7 +70,9 @@ def test_list_files_of_a_missing_folder_is_empty(tmp_path: Path, store: LocalFil
     assert LocalFileStore(root=str(tmp_path / "absent")).list_files() == []
 
 
-def test_write_bytes_is_complete_leaves_no_temporary_and_returns_a_uri(store: LocalFileStore, root: Path) -> None:
+def test_write_bytes_is_complete_leaves_no_temporary_and_returns_a_uri(
+    store: LocalFileStore, root: Path
+) -> None:
     uri = store.write_bytes("exports/2024/01/report.csv", b"a,b\n1,2\n")
 
     target = root / "exports" / "2024" / "01" / "report.csv"
@@ -96,7 +108,10 @@ def test_arrow_filesystem_points_at_the_root(store: LocalFileStore, root: Path) 
     assert Path(base) == root.resolve()
     info = filesystem.get_file_info(f"{base}/b.txt")
     assert info.type == pa_fs.FileType.File and info.size == 1
-    assert store.uri("orders/2024-01-01.csv") == (root / "orders" / "2024-01-01.csv").resolve().as_uri()
+    assert (
+        store.uri("orders/2024-01-01.csv")
+        == (root / "orders" / "2024-01-01.csv").resolve().as_uri()
+    )
     assert store.source_host()
 
 

@@ -39,7 +39,9 @@ def raw_orders(context: dg.AssetExecutionContext) -> pd.DataFrame:
 
 
 @dg.asset(
-    key=STAGED, partitions_def=DAILY, backfill_policy=dg.BackfillPolicy.single_run(),
+    key=STAGED,
+    partitions_def=DAILY,
+    backfill_policy=dg.BackfillPolicy.single_run(),
     ins={"orders": dg.AssetIn(key=RAW, metadata={WINDOWED_READ: True})},
 )
 def staged_orders(orders: pd.DataFrame) -> pd.DataFrame:
@@ -61,7 +63,11 @@ def stray_rows() -> pd.DataFrame:
 KEEP: set[str] = set()  # the windows `kept_rows` returns rows for
 
 
-@dg.asset(key=["raw", "shop", "kept"], partitions_def=DAILY, backfill_policy=dg.BackfillPolicy.single_run())
+@dg.asset(
+    key=["raw", "shop", "kept"],
+    partitions_def=DAILY,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+)
 def kept_rows(context: dg.AssetExecutionContext) -> pd.DataFrame:
     keys = [key for key in context.partition_keys if key in KEEP]
     return pd.DataFrame({"id": list(range(len(keys))), "_partition": keys})
@@ -76,7 +82,9 @@ def _forget_seen() -> None:
 @pytest.fixture
 def io_manager(tmp_path: Path) -> LocalParquetIOManager:
     return LocalParquetIOManager(
-        root=str(tmp_path / "warehouse"), engine=PandasEngine(), catalog=LocalCatalog(path=str(tmp_path / "catalog.db"))
+        root=str(tmp_path / "warehouse"),
+        engine=PandasEngine(),
+        catalog=LocalCatalog(path=str(tmp_path / "catalog.db")),
     )
 
 
@@ -85,12 +93,18 @@ def catalog(io_manager: LocalParquetIOManager) -> LocalCatalog:
     return io_manager.catalog
 
 
-def run(assets: list, io_manager: LocalParquetIOManager, instance: dg.DagsterInstance, **kwargs) -> dg.ExecuteInProcessResult:
+def run(
+    assets: list, io_manager: LocalParquetIOManager, instance: dg.DagsterInstance, **kwargs
+) -> dg.ExecuteInProcessResult:
     return dg.materialize(assets, resources={"io_manager": io_manager}, instance=instance, **kwargs)
 
 
 def run_range(
-    io_manager: LocalParquetIOManager, instance: dg.DagsterInstance, start: str, end: str, assets: list | None = None
+    io_manager: LocalParquetIOManager,
+    instance: dg.DagsterInstance,
+    start: str,
+    end: str,
+    assets: list | None = None,
 ) -> dg.ExecuteInProcessResult:
     assets = assets or [raw_orders, staged_orders]
     job = dg.define_asset_job("range_job", selection=assets)
@@ -104,7 +118,9 @@ def materializations(result: dg.ExecuteInProcessResult, key: list[str]) -> dict[
     return {m.partition: m.metadata for m in events if m.asset_key == dg.AssetKey(key)}
 
 
-def stored(io_manager: LocalParquetIOManager, key: list[str], partitions: list[str | None]) -> pd.DataFrame:
+def stored(
+    io_manager: LocalParquetIOManager, key: list[str], partitions: list[str | None]
+) -> pd.DataFrame:
     table, _ = io_manager.storage().read(key, partitions)
     return table.to_pandas()
 
@@ -181,13 +197,22 @@ def test_a_windowed_read_of_one_partition(io_manager, instance) -> None:
 
 
 def test_a_windowed_read_of_a_window_never_written_fails(io_manager, instance) -> None:
-    result = run([raw_orders, staged_orders], io_manager, instance, partition_key="2024-01-03", selection=[staged_orders],
-                 raise_on_error=False)
+    result = run(
+        [raw_orders, staged_orders],
+        io_manager,
+        instance,
+        partition_key="2024-01-03",
+        selection=[staged_orders],
+        raise_on_error=False,
+    )
 
     assert not result.success
     assert "staged" not in SEEN
     failure = result.get_step_failure_events()[0].step_failure_data.error
-    assert "partition 2024-01-03 of raw/shop/orders has not been materialized yet" in failure.to_string()
+    assert (
+        "partition 2024-01-03 of raw/shop/orders has not been materialized yet"
+        in failure.to_string()
+    )
 
 
 def test_an_unpartitioned_reader_gets_every_existing_window(io_manager, instance) -> None:
@@ -216,7 +241,9 @@ def test_rematerializing_a_window_replaces_it(io_manager, instance) -> None:
 
 
 def test_rows_of_a_window_outside_the_run_fail_clearly(io_manager, catalog, instance) -> None:
-    result = run([stray_rows], io_manager, instance, partition_key="2024-01-02", raise_on_error=False)
+    result = run(
+        [stray_rows], io_manager, instance, partition_key="2024-01-02", raise_on_error=False
+    )
 
     assert not result.success
     error = result.get_step_failure_events()[0].step_failure_data.error.to_string()

@@ -50,14 +50,21 @@ def test_rows_carry_the_namespace(metrics: LocalMetrics) -> None:
 
 def test_record_materialization_counts_and_duration(metrics: LocalMetrics) -> None:
     metrics.record_materialization(
-        dataflow="retail", layer="staging", table="orders",
-        counts={"rows_in": 10, "rows_out": 8, "rows_dropped": 2}, seconds=0.25, partition="2024-01-01",
+        dataflow="retail",
+        layer="staging",
+        table="orders",
+        counts={"rows_in": 10, "rows_out": 8, "rows_dropped": 2},
+        seconds=0.25,
+        partition="2024-01-01",
     )
 
     recorded = {m.name: m for m in metrics.query()}
     assert set(recorded) == {"rows_in", "rows_out", "rows_dropped", "duration"}
     assert {name: m.value for name, m in recorded.items()} == {
-        "rows_in": 10.0, "rows_out": 8.0, "rows_dropped": 2.0, "duration": 0.25,
+        "rows_in": 10.0,
+        "rows_out": 8.0,
+        "rows_dropped": 2.0,
+        "duration": 0.25,
     }
     assert recorded["duration"].unit == "Seconds"
     assert {recorded[n].unit for n in ("rows_in", "rows_out", "rows_dropped")} == {"Count"}
@@ -67,12 +74,18 @@ def test_record_materialization_counts_and_duration(metrics: LocalMetrics) -> No
 
 
 def test_record_check_failure(metrics: LocalMetrics) -> None:
-    metrics.record_check_failure(dataflow="retail", layer="raw", table="orders", check="not_null_id", severity="ERROR")
+    metrics.record_check_failure(
+        dataflow="retail", layer="raw", table="orders", check="not_null_id", severity="ERROR"
+    )
 
     [failure] = metrics.query("check_failures")
     assert (failure.value, failure.unit) == (1.0, "Count")
     assert failure.dimensions == {
-        "dataflow": "retail", "layer": "raw", "table": "orders", "check": "not_null_id", "severity": "ERROR",
+        "dataflow": "retail",
+        "layer": "raw",
+        "table": "orders",
+        "check": "not_null_id",
+        "severity": "ERROR",
     }
 
 

@@ -24,7 +24,9 @@ def outbox(tmp_path: Path) -> Path:
 @pytest.fixture
 def notifier(outbox: Path) -> OutboxNotifier:
     return OutboxNotifier(
-        folder=str(outbox), sender="dataplat@example.org", recipients=["team@example.org", "ops@example.org"]
+        folder=str(outbox),
+        sender="dataplat@example.org",
+        recipients=["team@example.org", "ops@example.org"],
     )
 
 
@@ -33,14 +35,23 @@ def parse(path: Path):
 
 
 def test_send_writes_one_eml_with_headers_and_body(notifier: OutboxNotifier, outbox: Path) -> None:
-    notice = Notice("output", "output ready: sales", "Line one.\nLine two.", ("boss@example.org", "team@example.org"))
+    notice = Notice(
+        "output",
+        "output ready: sales",
+        "Line one.\nLine two.",
+        ("boss@example.org", "team@example.org"),
+    )
     sent = notifier.send(notice)
 
     files = list(outbox.iterdir())
     assert len(files) == 1 and files[0].suffix == ".eml"
     message = parse(files[0])
     assert message["From"] == "dataplat@example.org"
-    assert [a.addr_spec for a in message["To"].addresses] == ["team@example.org", "ops@example.org", "boss@example.org"]
+    assert [a.addr_spec for a in message["To"].addresses] == [
+        "team@example.org",
+        "ops@example.org",
+        "boss@example.org",
+    ]
     assert message["Subject"] == "[dataplat] output ready: sales"
     assert message["X-Dataplat-Kind"] == "output"
     assert message["Message-ID"].endswith("@example.org>")
@@ -50,18 +61,27 @@ def test_send_writes_one_eml_with_headers_and_body(notifier: OutboxNotifier, out
     assert "-output-" in files[0].name
 
 
-def test_each_notice_is_its_own_file_and_messages_reads_them(notifier: OutboxNotifier, outbox: Path) -> None:
+def test_each_notice_is_its_own_file_and_messages_reads_them(
+    notifier: OutboxNotifier, outbox: Path
+) -> None:
     notifier.send(Notice("output", "first", "1"))
     notifier.send(Notice("failure", "second", "2"))
 
     assert len(list(outbox.glob("*.eml"))) == 2
-    assert sorted(m["Subject"] for m in notifier.messages()) == ["[dataplat] first", "[dataplat] second"]
+    assert sorted(m["Subject"] for m in notifier.messages()) == [
+        "[dataplat] first",
+        "[dataplat] second",
+    ]
     assert not [p for p in outbox.iterdir() if p.name.endswith(".tmp")]
 
 
 def test_a_custom_or_empty_subject_prefix(outbox: Path) -> None:
-    custom = OutboxNotifier(folder=str(outbox / "a"), sender="x@y.z", recipients=["a@y.z"], subject_prefix="[prod]")
-    bare = OutboxNotifier(folder=str(outbox / "b"), sender="x@y.z", recipients=["a@y.z"], subject_prefix="")
+    custom = OutboxNotifier(
+        folder=str(outbox / "a"), sender="x@y.z", recipients=["a@y.z"], subject_prefix="[prod]"
+    )
+    bare = OutboxNotifier(
+        folder=str(outbox / "b"), sender="x@y.z", recipients=["a@y.z"], subject_prefix=""
+    )
 
     assert custom.send(Notice("output", "done", "b"))["Subject"] == "[prod] done"
     assert bare.send(Notice("output", "done", "b"))["Subject"] == "done"
@@ -87,26 +107,40 @@ def test_no_recipients_raises_and_writes_nothing(outbox: Path) -> None:
 
 def test_output_notice_wording_without_ui() -> None:
     notice = output_notice(
-        table="output.retail.daily_revenue_csv", keys=["2024-01-01", "2024-01-02", "2024-01-03"],
-        locations=["file:///exports/a.csv", "file:///exports/b.csv"], rows=42, run_id="abc123",
-        ui_base_url=None, recipients=["finance@example.org"],
+        table="output.retail.daily_revenue_csv",
+        keys=["2024-01-01", "2024-01-02", "2024-01-03"],
+        locations=["file:///exports/a.csv", "file:///exports/b.csv"],
+        rows=42,
+        run_id="abc123",
+        ui_base_url=None,
+        recipients=["finance@example.org"],
     )
 
     assert notice.kind == "output"
     assert notice.recipients == ("finance@example.org",)
-    assert notice.subject == "output ready: output.retail.daily_revenue_csv for 2024-01-01 .. 2024-01-03 (3 windows)"
+    assert (
+        notice.subject
+        == "output ready: output.retail.daily_revenue_csv for 2024-01-01 .. 2024-01-03 (3 windows)"
+    )
     lines = notice.body.splitlines()
     assert lines[0] == "Output output.retail.daily_revenue_csv was generated."
     assert "Window(s): 2024-01-01 .. 2024-01-03 (3 windows)" in lines
     assert "Rows: 42" in lines
-    assert ["  file:///exports/a.csv", "  file:///exports/b.csv"] == [line for line in lines if line.startswith("  ")]
+    assert ["  file:///exports/a.csv", "  file:///exports/b.csv"] == [
+        line for line in lines if line.startswith("  ")
+    ]
     assert lines[-1] == "Run: run abc123"
 
 
 def test_output_notice_links_the_run_in_the_ui() -> None:
     notice = output_notice(
-        table="t", keys=["2024-01-05"], locations=[], rows=0, run_id="r-1",
-        ui_base_url="http://dagster.local:3000/", recipients=[],
+        table="t",
+        keys=["2024-01-05"],
+        locations=[],
+        rows=0,
+        run_id="r-1",
+        ui_base_url="http://dagster.local:3000/",
+        recipients=[],
     )
 
     assert notice.subject == "output ready: t for 2024-01-05"
@@ -117,16 +151,28 @@ def test_output_notice_links_the_run_in_the_ui() -> None:
 def test_windows_of_an_unpartitioned_table() -> None:
     assert describe_windows([None]) == "all data (not partitioned)"
     assert describe_windows([]) == "all data (not partitioned)"
-    notice = output_notice(table="t", keys=[None], locations=["x"], rows=1, run_id="r", ui_base_url=None, recipients=[])
+    notice = output_notice(
+        table="t", keys=[None], locations=["x"], rows=1, run_id="r", ui_base_url=None, recipients=[]
+    )
     assert "for all data (not partitioned)" in notice.subject
 
 
 def test_failure_notice_wording(notifier: OutboxNotifier) -> None:
     with_ui = failure_notice(
-        what="staging.retail.orders", windows="2024-01-02", run_id="run-9", error="KeyError: 'amount'",
-        ui_base_url="https://ui.example.org", job="retail_job",
+        what="staging.retail.orders",
+        windows="2024-01-02",
+        run_id="run-9",
+        error="KeyError: 'amount'",
+        ui_base_url="https://ui.example.org",
+        job="retail_job",
     )
-    without_ui = failure_notice(what="raw.retail.orders", windows="2024-01-02", run_id="run-9", error="boom", ui_base_url=None)
+    without_ui = failure_notice(
+        what="raw.retail.orders",
+        windows="2024-01-02",
+        run_id="run-9",
+        error="boom",
+        ui_base_url=None,
+    )
 
     assert with_ui.kind == "failure"
     assert with_ui.subject == "FAILED: staging.retail.orders for 2024-01-02"

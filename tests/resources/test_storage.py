@@ -18,7 +18,12 @@ import pyarrow.fs as pa_fs
 import pyarrow.parquet as pq
 import pytest
 
-from dataplat_dagster.resources.storage import MANIFEST, Manifest, MissingPartitionError, TableStorage
+from dataplat_dagster.resources.storage import (
+    MANIFEST,
+    Manifest,
+    MissingPartitionError,
+    TableStorage,
+)
 
 KEY = ["raw", "retail", "orders"]
 DAYS = ["2024-01-01", "2024-01-02", "2024-01-03"]
@@ -35,11 +40,15 @@ def atomic_rename(request: pytest.FixtureRequest) -> bool:
 
 @pytest.fixture
 def storage(tmp_path: Path, atomic_rename: bool) -> TableStorage:
-    return TableStorage(pa_fs.LocalFileSystem(), str(tmp_path), "file://", atomic_rename=atomic_rename)
+    return TableStorage(
+        pa_fs.LocalFileSystem(), str(tmp_path), "file://", atomic_rename=atomic_rename
+    )
 
 
 def orders(ids: list[int], day: str = "d") -> pa.Table:
-    return pa.table({"id": pa.array(ids, pa.int64()), "day": pa.array([day] * len(ids), pa.string())})
+    return pa.table(
+        {"id": pa.array(ids, pa.int64()), "day": pa.array([day] * len(ids), pa.string())}
+    )
 
 
 def folder(storage: TableStorage, partition: str | None) -> Path:
@@ -47,7 +56,9 @@ def folder(storage: TableStorage, partition: str | None) -> Path:
 
 
 def part_files(storage: TableStorage, partition: str | None) -> list[str]:
-    return sorted(p.name for p in folder(storage, partition).iterdir() if p.name.startswith("part-"))
+    return sorted(
+        p.name for p in folder(storage, partition).iterdir() if p.name.startswith("part-")
+    )
 
 
 def all_files(storage: TableStorage) -> list[Path]:
@@ -176,13 +187,23 @@ class RefusesOnePartition(pa_fs.LocalFileSystem):
         return super().open_output_stream(path, *args, **kwargs)
 
 
-def test_a_failed_partition_publishes_none_of_the_write(tmp_path: Path, atomic_rename: bool) -> None:
-    storage = TableStorage(pa_fs.LocalFileSystem(), str(tmp_path), "file://", atomic_rename=atomic_rename)
+def test_a_failed_partition_publishes_none_of_the_write(
+    tmp_path: Path, atomic_rename: bool
+) -> None:
+    storage = TableStorage(
+        pa_fs.LocalFileSystem(), str(tmp_path), "file://", atomic_rename=atomic_rename
+    )
     storage.write(KEY, [(DAYS[0], orders([1])), (DAYS[1], orders([2]))], write_id="old")
-    faulty = TableStorage(RefusesOnePartition(DAYS[1]), str(tmp_path), "file://", atomic_rename=atomic_rename)
+    faulty = TableStorage(
+        RefusesOnePartition(DAYS[1]), str(tmp_path), "file://", atomic_rename=atomic_rename
+    )
 
     with pytest.raises(SimulatedCrash):
-        faulty.write(KEY, [(DAYS[0], orders([10])), (DAYS[1], orders([20])), (DAYS[2], orders([30]))], write_id="new")
+        faulty.write(
+            KEY,
+            [(DAYS[0], orders([10])), (DAYS[1], orders([20])), (DAYS[2], orders([30]))],
+            write_id="new",
+        )
 
     table, counts = storage.read(KEY, DAYS[:2])
     assert table.column("id").to_pylist() == [1, 2]
@@ -195,7 +216,9 @@ def test_a_failed_partition_publishes_none_of_the_write(tmp_path: Path, atomic_r
     assert storage.read(KEY, DAYS[:2])[0].column("id").to_pylist() == [11, 21]
 
 
-def test_a_half_written_second_partition_publishes_none(storage: TableStorage, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_half_written_second_partition_publishes_none(
+    storage: TableStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
     storage.write(KEY, [(DAYS[0], orders([1])), (DAYS[1], orders([2]))], write_id="old")
     real_write_table = pq.write_table
     calls: list[int] = []
@@ -217,7 +240,9 @@ def test_a_half_written_second_partition_publishes_none(storage: TableStorage, m
     assert [storage.manifest(KEY, day).write_id for day in DAYS[:2]] == ["old", "old"]
 
 
-def test_a_new_column_in_a_later_partition_reads_with_the_unified_schema(storage: TableStorage) -> None:
+def test_a_new_column_in_a_later_partition_reads_with_the_unified_schema(
+    storage: TableStorage,
+) -> None:
     storage.write(KEY, [(DAYS[0], orders([1, 2]))])
     later = orders([3]).append_column("amount", pa.array([9.5], pa.float64()))
     storage.write(KEY, [(DAYS[1], later)])
@@ -231,8 +256,16 @@ def test_a_new_column_in_a_later_partition_reads_with_the_unified_schema(storage
 
 
 def test_the_manifest_round_trips_through_json(storage: TableStorage) -> None:
-    schema = pa.schema([("id", pa.int64()), ("when", pa.timestamp("us")), ("tag", pa.dictionary(pa.int32(), pa.string()))])
-    manifest = Manifest(["part-a.parquet", "part-b.parquet"], 12, schema, "2024-01-01T00:00:00+00:00", "w1")
+    schema = pa.schema(
+        [
+            ("id", pa.int64()),
+            ("when", pa.timestamp("us")),
+            ("tag", pa.dictionary(pa.int32(), pa.string())),
+        ]
+    )
+    manifest = Manifest(
+        ["part-a.parquet", "part-b.parquet"], 12, schema, "2024-01-01T00:00:00+00:00", "w1"
+    )
 
     again = Manifest.from_json(manifest.to_json())
     assert again == Manifest(manifest.files, 12, again.schema, manifest.written_at, "w1")
@@ -249,7 +282,9 @@ def test_the_manifest_round_trips_through_json(storage: TableStorage) -> None:
 
 def test_hourly_partition_keys_with_colons(storage: TableStorage) -> None:
     hours = ["2024-01-01-13:00", "2024-01-01-14:00"]
-    written = storage.write(KEY, [(hours[0], orders([1], hours[0])), (hours[1], orders([2, 3], hours[1]))])
+    written = storage.write(
+        KEY, [(hours[0], orders([1], hours[0])), (hours[1], orders([2, 3], hours[1]))]
+    )
 
     assert [w.key for w in written] == hours
     assert storage.existing_partitions(KEY) == hours
