@@ -49,6 +49,11 @@ class CatalogResource(dg.ConfigurableResource, ABC):
     def database_name(self, layer: str) -> str:
         return f"{self.database_prefix}_{layer}"
 
+    def names(self, key_path: list[str]) -> tuple[str, str]:
+        """`[layer, dataflow, table]` -> (database, table) as registered."""
+        layer, table = catalog_names(key_path)
+        return self.database_name(layer), table
+
     @abstractmethod
     def register_table(
         self,
@@ -122,8 +127,7 @@ class LocalCatalog(CatalogResource):
         partition_key: str | None,
         description: str,
     ) -> None:
-        database, name = catalog_names(key_path)
-        database = self.database_name(database)
+        database, name = self.names(key_path)
         columns = hive_columns(schema, exclude={partition_key} if partition_key else set())
         with Session(self._db()) as session:
             row = session.get(CatalogTableRow, (database, name)) or CatalogTableRow(
@@ -145,8 +149,7 @@ class LocalCatalog(CatalogResource):
     def register_partitions(
         self, *, key_path: list[str], partitions: list[tuple[str, str]]
     ) -> None:
-        database, name = catalog_names(key_path)
-        database = self.database_name(database)
+        database, name = self.names(key_path)
         now = datetime.now(UTC)
         with Session(self._db()) as session:
             for value, location in partitions:
@@ -160,16 +163,16 @@ class LocalCatalog(CatalogResource):
             session.commit()
 
     def get_table(self, *, key_path: list[str]) -> CatalogTable | None:
-        database, name = catalog_names(key_path)
+        database, name = self.names(key_path)
         with Session(self._db()) as session:
-            row = session.get(CatalogTableRow, (self.database_name(database), name))
+            row = session.get(CatalogTableRow, (database, name))
             return _to_table(row) if row else None
 
     def list_partitions(self, *, key_path: list[str]) -> list[str]:
-        database, name = catalog_names(key_path)
+        database, name = self.names(key_path)
         with Session(self._db()) as session:
             query = select(CatalogPartitionRow.value).where(
-                CatalogPartitionRow.database == self.database_name(database),
+                CatalogPartitionRow.database == database,
                 CatalogPartitionRow.name == name,
             )
             return sorted(session.exec(query).all())
