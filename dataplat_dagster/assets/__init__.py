@@ -26,9 +26,9 @@ def build_assets(
         if table.layer == "landing":
             assets.append(build_landing_asset(table))
         elif table.layer == "raw":
-            assets.append(build_raw_asset(table, plan, kinds))
+            assets.append(build_raw_asset(table, plan, kinds, ui_base_url))
         elif table.layer in TRANSFORMED_LAYERS:
-            assets.append(build_transformed_asset(table, plan, kinds))
+            assets.append(build_transformed_asset(table, plan, kinds, ui_base_url))
         else:
             assets.append(build_output_asset(table, plan, kinds, ui_base_url))
     return assets

@@ -9,23 +9,29 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dataplat_dagster.assets.quality import Published
 from dataplat_dagster.assets.support import (
     QUARANTINE,
     Counts,
     asset_key,
+    build_ins,
     common_asset_args,
+    input_name,
     partitions_def,
-    preview,
     recorded,
     run_keys,
 )
+from dataplat_dagster.assets.transformed import quarantine_out
+from dataplat_dagster.checks.gate import GateInputs
+from dataplat_dagster.checks.specs import build_check_specs
 from dataplat_dagster.config.plan import Plan, TablePlan
 from dataplat_dagster.engines.base import PARTITION, REASON, RULE, Engine
-from dataplat_dagster.engines.landing import LandingRead, read_landing_file
+from dataplat_dagster.engines.landing import read_landing_file
 from dataplat_dagster.landing_files import files_by_window
 from dataplat_dagster.partitions import assign_windows
 from dataplat_dagster.resources.file_store import FileInfo, FileStore
 from dataplat_dagster.resources.metrics import MetricsResource
+from dataplat_dagster.resources.notifier import NotifierResource
 
 BRONZE_COLUMNS = (
     "_load_ts",
@@ -41,46 +47,35 @@ class MissingLandingFiles(dg.Failure):
     """No file arrived for a window the run was asked to load."""
 
 
-def build_raw_asset(plan: TablePlan, tables: Plan, kinds: set[str]) -> dg.AssetsDefinition:
+def build_raw_asset(plan: TablePlan, tables: Plan, kinds: set[str], ui_base_url: str | None = None) -> dg.AssetsDefinition:
     landing = tables[plan.inputs[0]]
-    quarantine_key = asset_key(plan.id.companion(QUARANTINE))
     source = landing.spec
+    windows = partitions_def(plan)
+    names = {table_id: input_name(table_id, plan.all_inputs) for table_id in plan.check_inputs}
 
     @dg.multi_asset(
         name=f"raw__{plan.id.dataflow}__{plan.id.name}",
         outs={
-            "table": dg.AssetOut(
-                key=asset_key(plan.id),
-                **common_asset_args(plan, kinds),
-                metadata={"dataplat/description": plan.description},
-            ),
-            QUARANTINE: dg.AssetOut(
-                key=quarantine_key,
-                group_name=plan.layer,
-                kinds=kinds,
-                tags={"layer": plan.layer, "dataflow": plan.id.dataflow},
-                description=f"Rows of {plan.id} that could not be read, with _dq_rule and _dq_reason.",
-            ),
+            "table": dg.AssetOut(key=asset_key(plan.id), **common_asset_args(plan, kinds), metadata={"dataplat/description": plan.description}),
+            QUARANTINE: quarantine_out(plan, kinds, "that could not be read or failed its rules"),
         },
         deps=[asset_key(landing.id)],
-        partitions_def=partitions_def(plan),
+        ins=build_ins(plan, tables),
+        partitions_def=windows,
         backfill_policy=dg.BackfillPolicy.single_run(),
+        check_specs=build_check_specs(plan, asset_key(plan.id), windows),
     )
     def raw_asset(
-        context: dg.AssetExecutionContext,
-        engine: Engine,
-        file_store: FileStore,
-        metrics: MetricsResource,
+        context: dg.AssetExecutionContext, engine: Engine, file_store: FileStore, metrics: MetricsResource,
+        notifier: NotifierResource, **inputs: Any,
     ):
         counts = Counts()
         with recorded(context, plan, metrics, counts):
             keys = run_keys(context, plan)
             files = _files(file_store, landing, keys)
             bronze = {
-                "_load_ts": datetime.now(UTC),
-                "_source_system": plan.spec.source_system,
-                "_source_host": file_store.source_host(),
-                "_run_id": context.run.run_id,
+                "_load_ts": datetime.now(UTC), "_source_system": plan.spec.source_system,
+                "_source_host": file_store.source_host(), "_run_id": context.run.run_id,
                 "_extraction_method": plan.spec.extraction_method or f"file:{source.format}",
             }
             rows, rejects = [], []
@@ -92,30 +87,36 @@ def build_raw_asset(plan: TablePlan, tables: Plan, kinds: set[str]) -> dg.Assets
             bad = pa.concat_tables(rejects, promote_options="default")
             counts.rows_in = table.num_rows + bad.num_rows
             if source.partition_column and plan.partitioned:
-                table, bad = _by_column(
-                    table, bad, source.partition_column, partitions_def(plan), keys, counts
-                )
-            counts.rows_out, counts.rows_quarantined = table.num_rows, bad.num_rows
-            frame, quarantine = engine.from_arrow(table), engine.from_arrow(bad)
-        context.log.info(
-            f"{plan.id}: read {len(files)} file(s), {counts.rows_out} rows, {counts.rows_quarantined} quarantined"
-        )
-        yield dg.Output(
-            frame,
-            "table",
-            metadata={
-                **counts.as_metadata(),
-                "files": len(files),
-                "preview": preview(engine, frame),
-            },
-        )
-        yield dg.Output(
-            quarantine,
-            QUARANTINE,
-            metadata={"rows": counts.rows_quarantined, "preview": preview(engine, quarantine)},
+                table, bad = _by_column(table, bad, source.partition_column, windows, keys, counts)
+            read_by_window = _rows_by_window([table, bad], keys)
+            rejected_by_window = _rows_by_window([bad], keys)
+            gate_inputs = GateInputs(
+                keys, references={t: inputs[names[t]] for t in plan.check_inputs},
+                removed_before=rejected_by_window, quarantined_before=rejected_by_window, source_counts=read_by_window,
+            )
+            rejected = [engine.from_arrow(bad)] if bad.num_rows else []
+            published = Published(plan, engine, engine.from_arrow(table), rejected, gate_inputs, counts)
+        context.log.info(f"{plan.id}: read {len(files)} file(s), {counts.rows_out} rows, {counts.rows_quarantined} quarantined")
+        yield from published.events(
+            context, notifier, metrics, with_quarantine=True, metadata={"files": len(files)}, ui_base_url=ui_base_url
         )
 
     return raw_asset
+
+
+def _rows_by_window(parts: list[pa.Table], keys: list[str | None]) -> dict[str | None, int]:
+    totals: dict[str | None, int] = dict.fromkeys(keys, 0)
+    for part in parts:
+        if PARTITION not in part.column_names or keys == [None]:
+            totals[keys[0]] += part.num_rows if keys == [None] or len(keys) == 1 else 0
+            continue
+        column = part[PARTITION]
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(column.type.value_type)
+        for entry in pc.value_counts(column).to_pylist():
+            if entry["values"] in totals:
+                totals[entry["values"]] += entry["counts"]
+    return totals
 
 
 def _files(
@@ -235,10 +236,9 @@ def _assign(
 def _in_run(table: pa.Table, keys: list[str | None]) -> pa.Table:
     return table.filter(
         pc.is_in(
-            table[PARTITION].dictionary_decode(),
+            table[PARTITION].cast(pa.string()),
             pa.array([k for k in keys if k is not None], pa.string()),
         )
     )
 
 
-__all__ = ["BRONZE_COLUMNS", "LandingRead", "build_raw_asset"]

@@ -34,13 +34,16 @@ def input_name(table_id: TableId, inputs: Sequence[TableId]) -> str:
 
 
 def build_ins(plan: TablePlan, tables: Plan) -> dict[str, dg.AssetIn]:
+    """Inputs of the body and of the rules; windowed ones read the run's windows only."""
     ins = {}
-    for upstream in plan.inputs:
-        windowed = plan.partitioned and tables[upstream].partitioned
-        ins[input_name(upstream, plan.inputs)] = dg.AssetIn(
-            key=asset_key(upstream),
-            metadata={WINDOWED_READ: windowed},
-            partition_mapping=dg.TimeWindowPartitionMapping() if windowed else None,
+    for upstream in plan.all_inputs:
+        if upstream.layer == "landing":
+            continue  # files are read by the raw asset itself
+        both = plan.partitioned and tables[upstream].partitioned
+        windowed = both and upstream not in plan.whole_inputs
+        mapping = dg.TimeWindowPartitionMapping() if windowed else (dg.AllPartitionMapping() if both else None)
+        ins[input_name(upstream, plan.all_inputs)] = dg.AssetIn(
+            key=asset_key(upstream), metadata={WINDOWED_READ: windowed}, partition_mapping=mapping
         )
     return ins
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import dagster as dg
 
+from dataplat_dagster.assets.quality import Published, windows_count
 from dataplat_dagster.assets.support import (
     QUARANTINE,
     Counts,
@@ -16,82 +17,75 @@ from dataplat_dagster.assets.support import (
     common_asset_args,
     input_name,
     partitions_def,
-    preview,
     recorded,
     run_keys,
 )
-from dataplat_dagster.config.models import TransformTable
+from dataplat_dagster.checks.gate import GateInputs
+from dataplat_dagster.checks.specs import build_check_specs
+from dataplat_dagster.config.models import CheckedTable, TransformTable
 from dataplat_dagster.config.plan import Plan, TablePlan
 from dataplat_dagster.config.steps import CastStep, ParseDatesStep
-from dataplat_dagster.engines.base import PARTITION, REASON, RULE, Engine
+from dataplat_dagster.engines.base import PARTITION, Engine
 from dataplat_dagster.resources.metrics import MetricsResource
+from dataplat_dagster.resources.notifier import NotifierResource
 
 
-def has_quarantine(spec: TransformTable) -> bool:
-    """Tables whose steps can reject rows get a `<table>__quarantine` companion."""
-    return any(
-        isinstance(step, CastStep)
-        or (isinstance(step, ParseDatesStep) and step.parse_dates.on_error == "fail")
-        for step in spec.steps
+def has_quarantine(spec: CheckedTable) -> bool:
+    """Tables whose steps or rules can reject rows get a `<table>__quarantine` companion."""
+    steps = getattr(spec, "steps", [])
+    rejecting_steps = any(
+        isinstance(step, CastStep) or (isinstance(step, ParseDatesStep) and step.parse_dates.on_error == "fail")
+        for step in steps
+    )
+    return rejecting_steps or any(rule.on_fail == "quarantine" for rule in spec.rules)
+
+
+def quarantine_out(plan: TablePlan, kinds: set[str], what: str) -> dg.AssetOut:
+    return dg.AssetOut(
+        key=asset_key(plan.id.companion(QUARANTINE)), group_name=plan.layer, kinds=kinds,
+        tags={"layer": plan.layer, "dataflow": plan.id.dataflow},
+        description=f"Rows of {plan.id} {what}, kept as text with _dq_rule and _dq_reason.",
     )
 
 
-def build_transformed_asset(plan: TablePlan, tables: Plan, kinds: set[str]) -> dg.AssetsDefinition:
+def build_transformed_asset(plan: TablePlan, tables: Plan, kinds: set[str], ui_base_url: str | None = None) -> dg.AssetsDefinition:
     spec: TransformTable = plan.spec
     quarantine = has_quarantine(spec)
-    outs = {
-        "table": dg.AssetOut(
-            key=asset_key(plan.id),
-            **common_asset_args(plan, kinds),
-            metadata={"dataplat/description": plan.description},
-        )
-    }
+    windows = partitions_def(plan)
+    outs = {"table": dg.AssetOut(key=asset_key(plan.id), **common_asset_args(plan, kinds), metadata={"dataplat/description": plan.description})}
     if quarantine:
-        outs[QUARANTINE] = dg.AssetOut(
-            key=asset_key(plan.id.companion(QUARANTINE)),
-            group_name=plan.layer,
-            kinds=kinds,
-            tags={"layer": plan.layer, "dataflow": plan.id.dataflow},
-            description=f"Rows of {plan.id} rejected by its steps, with _dq_rule and _dq_reason.",
-        )
-    windowed = {
-        input_name(t, plan.inputs)
-        for t in plan.inputs
-        if plan.partitioned and tables[t].partitioned
-    }
-    refs = {input_name(t, plan.inputs): _ref(t, plan) for t in plan.inputs}
+        outs[QUARANTINE] = quarantine_out(plan, kinds, "rejected by its steps or rules")
+    names = {table_id: input_name(table_id, plan.all_inputs) for table_id in plan.all_inputs}
+    windowed = {names[t] for t in plan.inputs if plan.partitioned and tables[t].partitioned}
+    refs = {names[t]: _ref(t, plan) for t in plan.inputs}
 
     @dg.multi_asset(
         name=f"{plan.layer}__{plan.id.dataflow}__{plan.id.name}",
         outs=outs,
         ins=build_ins(plan, tables),
-        partitions_def=partitions_def(plan),
+        partitions_def=windows,
         backfill_policy=dg.BackfillPolicy.single_run(),
+        check_specs=build_check_specs(plan, asset_key(plan.id), windows),
     )
     def transformed_asset(
-        context: dg.AssetExecutionContext, engine: Engine, metrics: MetricsResource, **inputs: Any
+        context: dg.AssetExecutionContext, engine: Engine, metrics: MetricsResource, notifier: NotifierResource, **inputs: Any
     ):
-        counts = Counts(rows_in=sum(engine.row_count(frame) for frame in inputs.values()))
+        body_inputs = {names[t]: inputs[names[t]] for t in plan.inputs}
+        counts = Counts(rows_in=sum(engine.row_count(frame) for frame in body_inputs.values()))
         with recorded(context, plan, metrics, counts):
             keys = run_keys(context, plan)
-            if spec.body == "steps":
-                frame = next(iter(inputs.values()))
-            else:
-                frame = _run_body(engine, plan, inputs, windowed, refs, keys)
+            frame = next(iter(body_inputs.values())) if spec.body == "steps" else _run_body(engine, plan, body_inputs, windowed, refs, keys)
             outcome = engine.apply_steps(frame, spec.steps, label=f"{plan.layer}.{plan.id.name}")
-            rejected = engine.concat(outcome.rejects) if outcome.rejects else None
-            counts.rows_out = engine.row_count(outcome.frame)
             counts.rows_dropped = sum(outcome.dropped.values())
-            counts.rows_quarantined = engine.row_count(rejected) if rejected is not None else 0
             counts.dropped_by_step = {label: n for label, n in outcome.dropped.items() if n}
-        yield dg.Output(
-            outcome.frame,
-            "table",
-            metadata={**counts.as_metadata(), "preview": preview(engine, outcome.frame)},
-        )
-        if quarantine:
-            rows = engine.no_rows(outcome.frame, (RULE, REASON)) if rejected is None else rejected
-            yield dg.Output(rows, QUARANTINE, metadata={"rows": counts.rows_quarantined})
+            gate_inputs = GateInputs(
+                keys,
+                references={t: inputs[names[t]] for t in plan.all_inputs},
+                removed_before=outcome.removed_by_window,
+                quarantined_before=windows_count(engine, outcome.rejects, keys),
+            )
+            published = Published(plan, engine, outcome.frame, outcome.rejects, gate_inputs, counts)
+        yield from published.events(context, notifier, metrics, with_quarantine=quarantine, ui_base_url=ui_base_url)
 
     return transformed_asset
 
@@ -102,12 +96,7 @@ def _ref(table_id: Any, plan: TablePlan) -> str:
 
 
 def _run_body(
-    engine: Engine,
-    plan: TablePlan,
-    inputs: dict[str, Any],
-    windowed: set[str],
-    refs: dict[str, str],
-    keys: list[str | None],
+    engine: Engine, plan: TablePlan, inputs: dict[str, Any], windowed: set[str], refs: dict[str, str], keys: list[str | None]
 ) -> Any:
     """Run the SQL or Python body, window by window when the table is partitioned.
 
@@ -126,9 +115,7 @@ def _run_body(
     if not plan.partitioned:
         return run(inputs)
     results = []
-    sliced = {
-        name: dict(engine.slices(frame, keys)) for name, frame in inputs.items() if name in windowed
-    }
+    sliced = {name: dict(engine.slices(frame, keys)) for name, frame in inputs.items() if name in windowed}
     for key in keys:
         assert key is not None
         frames = {

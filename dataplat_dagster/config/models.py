@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from dataplat_dagster.config.base import Duration, Name, StrictModel, as_list
+from dataplat_dagster.config.rules import QuarantinePolicy, Rule, expand_not_null
 from dataplat_dagster.config.schema import TableSchema
 from dataplat_dagster.config.steps import Step
 
@@ -34,7 +35,7 @@ def check_owners(owners: list[str]) -> list[str]:
     return owners
 
 
-def _check_ref(value: str) -> str:
+def check_ref(value: str) -> str:
     match = _REF.match(value)
     if not match or match.group("layer") not in LAYERS:
         raise ValueError(
@@ -114,7 +115,28 @@ class LandingSource(TableBase):
         return "{date" in self.path
 
 
-class RawTable(TableBase):
+class CheckedTable(TableBase):
+    """A table whose rows are judged by quality rules."""
+
+    rules: list[Rule] = Field(default_factory=list, description="quality rules, one asset check each")
+    quarantine: QuarantinePolicy | None = Field(None, description="bound on the share of rows quarantined")
+
+    @field_validator("rules", mode="before")
+    @classmethod
+    def _expand(cls, value: Any) -> Any:
+        return expand_not_null(value)
+
+    @model_validator(mode="after")
+    def _unique_check_names(self) -> "CheckedTable":
+        seen: set[str] = set()
+        for rule in self.rules:
+            if rule.check_name in seen:
+                raise ValueError(f"two rules make the check {rule.check_name!r}; give one a `name`")
+            seen.add(rule.check_name)
+        return self
+
+
+class RawTable(CheckedTable):
     """Bronze: the landing data as read, typed, plus lineage columns."""
 
     from_: TableRefText = Field(alias="from")
@@ -124,10 +146,10 @@ class RawTable(TableBase):
     @field_validator("from_")
     @classmethod
     def _ref(cls, value: str) -> str:
-        return _check_ref(value)
+        return check_ref(value)
 
 
-class TransformTable(TableBase):
+class TransformTable(CheckedTable):
     """Staging, common and business tables: SQL, Python or built-in steps over inputs."""
 
     from_: list[TableRefText] = Field(default_factory=list, alias="from")
@@ -150,7 +172,7 @@ class TransformTable(TableBase):
     @field_validator("from_")
     @classmethod
     def _refs(cls, refs: list[str]) -> list[str]:
-        return [_check_ref(ref) for ref in refs]
+        return [check_ref(ref) for ref in refs]
 
     @model_validator(mode="after")
     def _one_body(self) -> "TransformTable":
@@ -187,7 +209,7 @@ class OutputTable(TableBase):
     @field_validator("from_")
     @classmethod
     def _ref(cls, value: str) -> str:
-        return _check_ref(value)
+        return check_ref(value)
 
     @model_validator(mode="after")
     def _target(self) -> "OutputTable":

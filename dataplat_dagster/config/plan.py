@@ -5,6 +5,7 @@ SQL placeholders, Python dotted paths), each error naming the file, field and li
 """
 
 import importlib
+import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from typing import Any
 from dataplat_dagster.config.loader import LoadedDataflow
 from dataplat_dagster.config.models import (
     LAYERS,
+    check_ref,
     LandingSource,
     OutputTable,
     Partitioning,
@@ -20,6 +22,7 @@ from dataplat_dagster.config.models import (
     TransformTable,
 )
 from dataplat_dagster.config.path_pattern import PathPattern
+from dataplat_dagster.expectation_types import core_expectation_types
 
 SQL_PLACEHOLDER = re.compile(r"\{\{\s*([a-z0-9_.]+)\s*\}\}")
 
@@ -63,9 +66,18 @@ class TablePlan:
     dataflow: LoadedDataflow
     inputs: list[TableId] = field(default_factory=list)
     partitioning: Partitioning | None = None
+    check_inputs: list[TableId] = field(default_factory=list)  # read by rules only (referential, audits)
+    whole_inputs: set[TableId] = field(default_factory=set)  # read in full, not window by window
+    audit_sources: set[TableId] = field(default_factory=set)
+    rule_functions: dict[int, Callable[..., Any]] = field(default_factory=dict)  # custom rules by index
+    expectations: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # GE rules by index
     sql: str | None = None
     python: Callable[..., Any] | None = None
     path_pattern: PathPattern | None = None
+
+    @property
+    def all_inputs(self) -> list[TableId]:
+        return [*self.inputs, *(t for t in self.check_inputs if t not in self.inputs)]
 
     @property
     def partitioned(self) -> bool:
@@ -150,11 +162,80 @@ def _resolve_inputs(plan: TablePlan, tables: dict[TableId, TablePlan]) -> None:
             )
         if table_id not in plan.inputs:
             plan.inputs.append(table_id)
+    if isinstance(spec, RawTable | TransformTable):
+        _resolve_rules(plan, tables)
     if isinstance(spec, OutputTable) and spec.path:
         try:
             PathPattern(spec.path)
         except ValueError as exc:
             raise plan.dataflow.fail((*base, "path"), str(exc)) from None
+
+
+def _resolve_rules(plan: TablePlan, tables: dict[TableId, TablePlan]) -> None:
+    """Rules may read other tables (referential, count audit) and load code or suites."""
+    for index, rule in enumerate(plan.spec.rules):
+        where = (plan.layer, plan.id.name, "rules", index, rule.kind)
+        if rule.kind == "referential":
+            target = _rule_input(plan, tables, rule.referential.to, (*where, "to"), allowed=("raw", "staging", "common", "business"))
+            if target not in plan.inputs:  # keys may refer to any window of the referenced table
+                plan.whole_inputs.add(target)
+        elif rule.kind == "count_audit":
+            source = rule.count_audit.source
+            if source is None and len(plan.inputs) != 1:
+                raise plan.dataflow.fail((*where,), "this table has several inputs: name the audit's `source`")
+            if source is not None:
+                audited = _rule_input(plan, tables, source, (*where, "source"), allowed=("landing", "raw", "staging", "common", "business"))
+                plan.whole_inputs.discard(audited)
+                plan.audit_sources.add(audited)
+        elif rule.kind == "custom":
+            plan.rule_functions[index] = _resolve_callable(plan, rule.custom.function, (*where, "function"))
+        elif rule.kind == "great_expectations":
+            plan.expectations[index] = _load_expectations(plan, rule.great_expectations, where)
+
+
+def _rule_input(
+    plan: TablePlan, tables: dict[TableId, TablePlan], ref: str, path: tuple[str | int, ...], allowed: tuple[str, ...]
+) -> TableId:
+    try:
+        table_id = _ref_to_id(check_ref(ref), plan)
+    except ValueError as exc:
+        raise plan.dataflow.fail(path, str(exc)) from None
+    if table_id not in tables:
+        raise plan.dataflow.fail(path, _unknown_table(ref, table_id, tables))
+    if table_id.layer not in allowed or table_id == plan.id:
+        raise plan.dataflow.fail(path, f"a rule cannot read {ref} (it may read {', '.join(allowed)} tables other than itself)")
+    if table_id.layer != "landing" and table_id not in plan.check_inputs and table_id not in plan.inputs:
+        plan.check_inputs.append(table_id)
+    return table_id
+
+
+def _load_expectations(plan: TablePlan, params: Any, where: tuple[str | int, ...]) -> list[dict[str, Any]]:
+    """Expectations as `{type, kwargs, meta}`, from an inline list or a suite JSON file (GE 1.x or 0.x)."""
+    if params.suite is not None:
+        path = (plan.dataflow.folder / params.suite).resolve()
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise plan.dataflow.fail((*where, "suite"), f"suite file {params.suite} not found next to the dataflow file") from None
+        except json.JSONDecodeError as exc:
+            raise plan.dataflow.fail((*where, "suite"), f"suite file {params.suite} is not valid JSON: {exc}") from None
+        items = raw.get("expectations") if isinstance(raw, dict) else raw
+    else:
+        items = params.expectations
+    if not isinstance(items, list) or not items:
+        raise plan.dataflow.fail(where, "the suite holds no expectations")
+    expectations = []
+    for number, item in enumerate(items):
+        kind = item.get("type") or item.get("expectation_type") if isinstance(item, dict) else None
+        if not isinstance(kind, str) or not kind.startswith("expect_"):
+            raise plan.dataflow.fail(where, f"expectation {number}: needs a `type` such as expect_column_values_to_not_be_null")
+        if kind not in core_expectation_types():
+            raise plan.dataflow.fail(where, f"expectation {number}: {kind} is not a Great Expectations core expectation")
+        kwargs = item.get("kwargs", {})
+        if not isinstance(kwargs, dict):
+            raise plan.dataflow.fail(where, f"expectation {number} ({kind}): kwargs must be a mapping")
+        expectations.append({"type": kind, "kwargs": kwargs, "meta": item.get("meta") or {}})
+    return expectations
 
 
 def _unknown_table(ref: str, table_id: TableId, tables: dict[TableId, TablePlan]) -> str:
@@ -183,9 +264,9 @@ def _sql_text(plan: TablePlan) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def _resolve_callable(plan: TablePlan, dotted: str) -> Callable[..., Any]:
+def _resolve_callable(plan: TablePlan, dotted: str, where: tuple[str | int, ...] | None = None) -> Callable[..., Any]:
     module_name, _, attribute = dotted.replace(":", ".").rpartition(".")
-    where = (plan.layer, plan.id.name, "python")
+    where = where or (plan.layer, plan.id.name, "python")
     if not module_name:
         raise plan.dataflow.fail(
             where, f"{dotted!r} is not a dotted path such as package.module.function"
@@ -214,7 +295,7 @@ def _topological(tables: dict[TableId, TablePlan]) -> list[TablePlan]:
                 (plan.layer, plan.id.name), f"tables read each other in a cycle: {cycle}"
             )
         state[table_id] = "active"
-        for upstream in tables[table_id].inputs:
+        for upstream in tables[table_id].all_inputs:
             visit(upstream, [*trail, table_id])
         state[table_id] = "done"
         order.append(tables[table_id])

@@ -34,6 +34,15 @@ class StepOutcome:
     frame: Any
     rejects: list[Any] = field(default_factory=list)  # frames with _dq_rule/_dq_reason
     dropped: dict[str, int] = field(default_factory=dict)  # step label -> rows removed
+    removed_by_window: dict[str | None, int] = field(default_factory=dict)  # dropped or rejected
+
+
+@dataclass(frozen=True)
+class RuleFunctionResult:
+    """A custom rule's verdict on the whole table (instead of a row mask)."""
+
+    passed: bool
+    metadata: dict[str, Any]
 
 
 class Engine(dg.ConfigurableResource, ABC):
@@ -95,6 +104,48 @@ class Engine(dg.ConfigurableResource, ABC):
     @abstractmethod
     def run_sql(self, sql: str, tables: dict[str, Any]) -> Any:
         """Run a SELECT where each `{{ ref }}` of `tables` is a table."""
+
+    # -- quality rules: masks are the engine's own type, only passed back to the engine ------
+    @abstractmethod
+    def rule_failures(self, frame: Any, rule: Any, reference: Any | None, function: Callable[..., Any] | None) -> Any:
+        """A mask of the rows breaking a row rule, or a RuleFunctionResult for a table verdict."""
+
+    @abstractmethod
+    def window_codes(self, frame: Any, keys: Sequence[str | None]) -> Any:
+        """Each row's index in `keys` (all 0 when unpartitioned)."""
+
+    @abstractmethod
+    def count_by_window(self, codes: Any, mask: Any | None, windows: int) -> list[int]: ...
+
+    @abstractmethod
+    def combine(self, masks: Sequence[Any], rows: int, *, exclude: Any | None = None) -> Any:
+        """Rows in any of `masks` and not in `exclude`."""
+
+    @abstractmethod
+    def sample_rows(self, frame: Any, mask: Any, columns: Sequence[str], limit: int) -> list[dict[str, Any]]: ...
+
+    @abstractmethod
+    def keep_rows(self, frame: Any, remove: Any) -> Any:
+        """The frame without the rows in mask `remove`."""
+
+    @abstractmethod
+    def quarantine(self, frame: Any, mask: Any, rule: str, prefix: str, column: str | None, suffix: str) -> Any:
+        """The masked rows as text, with `_dq_rule` and `_dq_reason` = prefix + value + suffix."""
+
+    @abstractmethod
+    def as_text(self, frame: Any) -> Any:
+        """Rows already rejected (by parsing or casting), in the quarantine's all-text form."""
+
+    @abstractmethod
+    def column_types(self, frame: Any) -> dict[str, str]:
+        """Column -> declared type name (the schema rule compares these)."""
+
+    @abstractmethod
+    def newest_by_window(self, frame: Any, column: str, codes: Any, windows: int) -> list[Any]: ...
+
+    @abstractmethod
+    def to_pandas(self, frame: Any) -> Any:
+        """A pandas view of the frame (Great Expectations validates pandas or Spark)."""
 
     def call_python(
         self, function: Callable[..., Any], inputs: dict[str, Any], params: dict[str, Any]

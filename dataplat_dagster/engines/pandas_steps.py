@@ -19,7 +19,8 @@ from dataplat_dagster.config.steps import (
     Step,
     TrimStep,
 )
-from dataplat_dagster.engines.base import PARTITION, REASON, RULE, StepError, StepOutcome
+from dataplat_dagster.engines.base import PARTITION, StepError, StepOutcome
+from dataplat_dagster.engines.pandas_rules import quarantine_rows
 from dataplat_dagster.engines.sql import eval_expressions
 from dataplat_dagster.types import PANDAS_TYPES, pandas_type_for_arrow
 
@@ -45,21 +46,29 @@ def _require(frame: pd.DataFrame, columns: list[str], where: str) -> None:
         raise StepError(f"{where}: column(s) {', '.join(missing)} not found (columns: {available})")
 
 
+def _count_removed(outcome: StepOutcome, removed: np.ndarray) -> None:
+    frame = outcome.frame
+    if PARTITION in frame.columns:
+        for key, count in frame.loc[removed, PARTITION].value_counts().items():
+            outcome.removed_by_window[str(key)] = outcome.removed_by_window.get(str(key), 0) + int(count)
+    else:
+        outcome.removed_by_window[None] = outcome.removed_by_window.get(None, 0) + int(removed.sum())
+
+
 def _drop(outcome: StepOutcome, keep: pd.Series | np.ndarray, where: str) -> None:
     keep = np.asarray(keep, dtype=bool)
     removed = int((~keep).sum())
     outcome.dropped[where] = outcome.dropped.get(where, 0) + removed
     if removed:
+        _count_removed(outcome, ~keep)
         outcome.frame = outcome.frame[keep]
 
 
 def _reject(outcome: StepOutcome, bad: pd.Series, rule: str, reasons: pd.Series) -> None:
     bad = bad.fillna(False).astype(bool)
     if bad.any():
-        rejected = outcome.frame[bad].copy()
-        rejected[RULE] = pd.Series(rule, index=rejected.index, dtype="string")
-        rejected[REASON] = reasons[bad].astype("string")
-        outcome.rejects.append(rejected)
+        _count_removed(outcome, bad.to_numpy())
+        outcome.rejects.append(quarantine_rows(outcome.frame, bad.to_numpy(), rule, reasons))
         outcome.frame = outcome.frame[~bad]
 
 

@@ -19,6 +19,8 @@ from dataplat_dagster.types import declared_type
 # AssetIn metadata set by the factories: does the reading asset want windows (with a
 # `_partition` column, every window required) or everything there is (an aggregate)?
 WINDOWED_READ = "dataplat/windowed_read"
+# Output metadata set by gated assets: window -> ERROR checks it failed (kept in the manifest).
+FAILED_CHECKS = "failed_checks"
 
 
 class ParquetIOManager(dg.ConfigurableIOManager, ABC):
@@ -50,7 +52,7 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
                 )
             ]
         write_id = f"{context.run_id[:8]}-{uuid.uuid4().hex[:8]}"
-        written = storage.write(key_path, parts, write_id=write_id)
+        written = storage.write(key_path, parts, write_id=write_id, failed_checks=_failed_checks(context))
         schema = parts[0][1].schema
         location = storage.uri(storage.table_path(key_path))
         description = (
@@ -88,13 +90,16 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
         storage = self.storage()
         windowed = bool((context.definition_metadata or {}).get(WINDOWED_READ, False))
         if not context.has_asset_partitions:
-            table, _ = storage.read(key_path, [None])
+            table, _ = storage.read(key_path, [None], failed_gates="refuse")
             return self.engine.from_arrow(table)
         keys = list(context.asset_partition_keys)
         if not windowed:  # an aggregate over a partitioned table reads every window there is
             existing = set(storage.existing_partitions(key_path))
             keys = [key for key in keys if key in existing]
-        table, counts = storage.read(key_path, keys)
+        table, counts = storage.read(key_path, keys, failed_gates="refuse" if windowed else "skip")
+        if not windowed and len(counts) < len(keys):
+            skipped = sorted(set(keys) - {key for key, _ in counts})
+            context.log.warning(f"{'/'.join(key_path)}: left out windows that failed their quality gate: {', '.join(skipped)}")
         if windowed:
             table = _with_partition_column(table, counts)
         return self.engine.from_arrow(table)
@@ -118,3 +123,9 @@ class LocalParquetIOManager(ParquetIOManager):
         base = Path(self.root).resolve()
         base.mkdir(parents=True, exist_ok=True)
         return TableStorage(pa_fs.LocalFileSystem(), base.as_posix(), "file://", atomic_rename=True)
+
+
+def _failed_checks(context: dg.OutputContext) -> dict[str | None, list[str]]:
+    value = (context.output_metadata or {}).get(FAILED_CHECKS)
+    raw = getattr(value, "value", value) or {}
+    return {None if key == "None" else key: list(names) for key, names in raw.items()}

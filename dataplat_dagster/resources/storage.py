@@ -31,6 +31,10 @@ class MissingPartitionError(LookupError):
     """A partition was read before it was ever written."""
 
 
+class FailedGateError(RuntimeError):
+    """A partition whose ERROR checks failed was read by a layer below (its gate is closed)."""
+
+
 @dataclass(frozen=True)
 class Manifest:
     files: list[str]
@@ -38,6 +42,7 @@ class Manifest:
     schema: pa.Schema
     written_at: str
     write_id: str
+    failed_checks: tuple[str, ...] = ()  # ERROR checks this version failed: it must not feed layers below
 
     def to_json(self) -> bytes:
         return json.dumps(
@@ -48,6 +53,7 @@ class Manifest:
                 "schema": base64.b64encode(self.schema.serialize().to_pybytes()).decode(),
                 "written_at": self.written_at,
                 "write_id": self.write_id,
+                "failed_checks": list(self.failed_checks),
             }
         ).encode()
 
@@ -55,7 +61,9 @@ class Manifest:
     def from_json(cls, data: bytes) -> "Manifest":
         raw = json.loads(data)
         schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(raw["schema"])))
-        return cls(raw["files"], raw["rows"], schema, raw["written_at"], raw["write_id"])
+        return cls(
+            raw["files"], raw["rows"], schema, raw["written_at"], raw["write_id"], tuple(raw.get("failed_checks", ()))
+        )
 
 
 @dataclass(frozen=True)
@@ -107,6 +115,7 @@ class TableStorage:
         partitions: Iterable[tuple[str | None, pa.Table]],
         *,
         write_id: str | None = None,
+        failed_checks: dict[str | None, list[str]] | None = None,
     ) -> list[WrittenPartition]:
         """Write each partition's data, then publish every manifest, then clean old files.
 
@@ -123,7 +132,8 @@ class TableStorage:
                 pq.write_table(table, sink, compression="snappy")
                 size = sink.tell()
             manifest = Manifest(
-                [file_name], table.num_rows, table.schema, datetime.now(UTC).isoformat(), write_id
+                [file_name], table.num_rows, table.schema, datetime.now(UTC).isoformat(), write_id,
+                tuple((failed_checks or {}).get(partition, ())),
             )
             staged.append((partition, folder, manifest, size))
         for _, folder, manifest, _ in staged:
@@ -183,15 +193,28 @@ class TableStorage:
         return sorted(keys)
 
     def read(
-        self, key_path: Sequence[str], partitions: Sequence[str | None], *, missing_ok: bool = False
+        self,
+        key_path: Sequence[str],
+        partitions: Sequence[str | None],
+        *,
+        missing_ok: bool = False,
+        failed_gates: str = "read",
     ) -> tuple[pa.Table, list[tuple[str | None, int]]]:
         """Read partitions into one table.
+
+        Args:
+            key_path: the table.
+            partitions: the windows (None for an unpartitioned table).
+            missing_ok: skip windows never written instead of raising.
+            failed_gates: a window whose ERROR checks failed is `read` anyway, `skip`ped, or
+                `refuse`d (raises FailedGateError): layers below refuse, aggregates skip.
 
         Returns:
             The rows, in partition order, and `(partition, row count)` for each partition read.
 
         Raises:
             MissingPartitionError: a partition has no manifest and `missing_ok` is false.
+            FailedGateError: a partition failed its gate and `failed_gates` is `refuse`.
         """
         files: list[str] = []
         counts: list[tuple[str | None, int]] = []
@@ -206,6 +229,14 @@ class TableStorage:
                 what = f"partition {partition} of {name}" if partition is not None else name
                 raise MissingPartitionError(
                     f"{what} has not been materialized yet (no manifest in {self.uri(folder)})"
+                )
+            if manifest.failed_checks and failed_gates != "read":
+                if failed_gates == "skip":
+                    continue
+                what = "/".join(key_path) + (f" window {partition}" if partition is not None else "")
+                raise FailedGateError(
+                    f"{what} failed its quality gate ({', '.join(manifest.failed_checks)} with ERROR severity); "
+                    "the layers below are not built from it. Fix the data and re-run that window."
                 )
             files += [f"{folder}/{name}" for name in manifest.files]
             counts.append((partition, manifest.rows))

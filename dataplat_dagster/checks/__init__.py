@@ -1,0 +1,1 @@
+"""Quality controls: declared rules become asset checks, evaluated where the data is built."""
