@@ -143,6 +143,11 @@ def ui(context: click.Context) -> None:
 @click.option("--from", "start", help="first window of a range")
 @click.option("--to", "end", help="last window of a range")
 @click.option("--all", "every", is_flag=True, help="every window of the dataflow")
+@click.option(
+    "--single-run",
+    is_flag=True,
+    help="run a range in one run (faster; a failed gate blocks all of it)",
+)
 @click.option("--timeout", type=float, help="seconds before the run is stopped (exit code 40)")
 @click.option("--json", "as_json", is_flag=True, help="print the result object as JSON")
 @click.option(
@@ -159,11 +164,12 @@ def run(
     start: str | None,
     end: str | None,
     every: bool,
+    single_run: bool,
     timeout: float | None,
     as_json: bool,
     log_level: str,
 ) -> None:
-    """Materialize a dataflow for one window, a range (one run) or every window."""
+    """Materialize a dataflow for one window, a range or every window (one run per window)."""
     root = _project_dir(context.obj["project_dir"])
     try:
         from dataplat_dagster.definitions_builder import definitions_from
@@ -185,13 +191,15 @@ def run(
         signal.signal(signal.SIGALRM, _raise_timeout)
         signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
-        ok = all(
-            [
-                runner.run_job(definitions, instance, job, keys, summary, log_level)
-                for job, keys in jobs.items()
-            ]
-        )
-        summary.status, summary.exit_code = _outcome(ok, summary)
+        ok = True
+        for job, keys in jobs.items():
+            ok = (
+                runner.run_job(
+                    definitions, instance, job, keys, summary, log_level, single_run=single_run
+                )
+                and ok
+            )
+        runner.finish(summary, ok)
     except _Timeout:
         summary.status, summary.exit_code = "timeout", runner.EXIT_TIMEOUT
         summary.errors.append(f"stopped after --timeout {timeout}s")
@@ -210,14 +218,6 @@ def run(
 
 def _raise_timeout(signum: int, frame: Any) -> None:
     raise _Timeout
-
-
-def _outcome(ok: bool, summary: runner.RunSummary) -> tuple[str, int]:
-    if not ok:
-        return "failed", runner.EXIT_RUNTIME
-    if summary.warnings:
-        return "success_with_warnings", runner.EXIT_WARNINGS
-    return "success", runner.EXIT_OK
 
 
 if __name__ == "__main__":

@@ -11,4 +11,7 @@ def core_expectation_types() -> frozenset[str]:
     spec = importlib.util.find_spec("great_expectations")
     if spec is None or spec.origin is None:
         return frozenset()
-    return frozenset(path.stem for path in (Path(spec.origin).parent / "expectations" / "core").glob("expect_*.py"))
+    return frozenset(
+        path.stem
+        for path in (Path(spec.origin).parent / "expectations" / "core").glob("expect_*.py")
+    )

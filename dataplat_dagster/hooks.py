@@ -23,6 +23,8 @@ def build_failure_hook(ui_base_url: str | None) -> Callable:
         tags = run.tags if run else {}
         windows = window_label(tags)
         error = context.op_exception
+        if type(error).__name__ == "DagsterAssetCheckFailedError":
+            return  # a failed quality gate has sent its own notice, with the checks and windows
         message = f"{type(error).__name__}: {error}" if error else "see the run's logs"
         context.resources.notifier.send(
             failure_notice(

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from dataplat_dagster.config.plan import Plan, TablePlan
+from dataplat_dagster.config.plan import Plan
 from dataplat_dagster.hooks import build_failure_hook
 
 

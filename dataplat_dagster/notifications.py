@@ -68,15 +68,33 @@ def failure_notice(
     return Notice("failure", f"FAILED: {what} for {windows}", body)
 
 
-def check_failure_notice(*, table: str, failures: Sequence[tuple[Any, Any]], run_id: str, ui_base_url: str | None) -> Notice:
+def check_failure_notice(
+    *, table: str, failures: Sequence[tuple[Any, Any]], run_id: str, ui_base_url: str | None
+) -> Notice:
     """One notice per table and run, listing every failed ERROR check and window."""
-    lines = [f"{len(failures)} ERROR check result(s) failed on {table}; the layers below are not built from these windows.", ""]
+    lines = [
+        f"{len(failures)} ERROR check result(s) failed on {table}; the layers below are not built from these windows.",
+        "",
+    ]
     for check, verdict in failures:
         details = ", ".join(f"{k}={v}" for k, v in verdict.metadata.items() if k in _SHOWN)
-        lines.append(f"- {check.name} [{verdict.window or 'all data'}]: {check.description}" + (f" ({details})" if details else ""))
+        lines.append(
+            f"- {check.name} [{verdict.window or 'all data'}]: {check.description}"
+            + (f" ({details})" if details else "")
+        )
     lines += ["", f"Run: {run_link(ui_base_url, run_id)}"]
     windows = describe_windows(sorted({v.window for _, v in failures}, key=str))
     return Notice("check_failure", f"CHECK FAILED: {table} for {windows}", "\n".join(lines))
 
 
-_SHOWN = ("failing_rows", "failing_ratio", "rows", "difference", "difference_pct", "missing_columns", "changed_types", "newest", "ratio")
+_SHOWN = (
+    "failing_rows",
+    "failing_ratio",
+    "rows",
+    "difference",
+    "difference_pct",
+    "missing_columns",
+    "changed_types",
+    "newest",
+    "ratio",
+)

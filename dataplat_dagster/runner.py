@@ -41,6 +41,7 @@ class RunSummary:
     run_ids: list[str] = field(default_factory=list)
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
     artifacts: list[str] = field(default_factory=list)
+    checks: dict[str, Any] = field(default_factory=lambda: {"passed": 0, "failed": []})
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -116,8 +117,43 @@ def run_job(
     keys: list[str] | None,
     summary: RunSummary,
     log_level: str = "INFO",
+    *,
+    single_run: bool = False,
 ) -> bool:
-    """Run one job in this process for `keys` (one run, a single-run range when several)."""
+    """Run one job in this process: one run per window, or the whole range in one run.
+
+    One run per window keeps windows apart: a window that fails its quality gate blocks only
+    its own layers below. A single run is faster for large backfills but a failed gate then
+    blocks the layers below for the whole range.
+    """
+    batches: list[list[str] | None] = [keys] if single_run or not keys else [[key] for key in keys]
+    ok = True
+    windowed_only = None
+    for batch in batches:
+        # unpartitioned tables (dimensions) are built by the first run only
+        ok = _execute(definitions, instance, job, batch, summary, log_level, windowed_only) and ok
+        windowed_only = _partitioned_keys(definitions, job)
+    return ok
+
+
+def _partitioned_keys(definitions: dg.Definitions, job: str) -> list[dg.AssetKey]:
+    graph = definitions.resolve_job_def(job).asset_layer.asset_graph
+    return [
+        key
+        for key in graph.get_all_asset_keys()
+        if graph.get(key).is_executable and graph.get(key).partitions_def
+    ]
+
+
+def _execute(
+    definitions: dg.Definitions,
+    instance: dg.DagsterInstance,
+    job: str,
+    keys: list[str] | None,
+    summary: RunSummary,
+    log_level: str,
+    selection: list[dg.AssetKey] | None = None,
+) -> bool:
     tags: dict[str, str] = {}
     if keys and len(keys) == 1:
         tags["dagster/partition"] = keys[0]
@@ -131,32 +167,31 @@ def run_job(
         instance=instance,
         tags=tags,
         raise_on_error=False,
+        asset_selection=selection,
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
     )
     summary.seconds += time.monotonic() - started
     summary.run_ids.append(result.run_id)
     summary.partitions += keys or []
-    _collect(result, summary)
+    _collect(result, summary, keys)
     return result.success
 
 
-def _collect(result: dg.ExecuteInProcessResult, summary: RunSummary) -> None:
+def _collect(
+    result: dg.ExecuteInProcessResult, summary: RunSummary, keys: list[str] | None
+) -> None:
+    window = (keys[0] if len(keys) == 1 else f"{keys[0]}..{keys[-1]}") if keys else None
     seen: set[tuple[str | None, str]] = (
         set()
     )  # a range run reports one event per window, same counts
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data is not None:
             error = event.step_failure_data.error
-            summary.errors.append(
-                f"{event.step_key}: {error.message.strip() if error else 'failed'}"
-            )
-        materialization = (
-            event.step_materialization_data.materialization
-            if event.is_step_materialization
-            else None
-        )
-        if materialization is None:
+            message = error.message.strip() if error else "failed"
+            summary.errors.append(f"{event.step_key}{f' [{window}]' if window else ''}: {message}")
+        if not event.is_step_materialization:
             continue
+        materialization = event.step_materialization_data.materialization
         name = "/".join(materialization.asset_key.path)
         if (event.step_key, name) in seen:
             continue
@@ -169,7 +204,37 @@ def _collect(result: dg.ExecuteInProcessResult, summary: RunSummary) -> None:
         locations = metadata.get("locations")
         if isinstance(locations, list):
             summary.artifacts += [
-                str(location) for location in locations if str(location) not in summary.artifacts
+                str(loc) for loc in locations if str(loc) not in summary.artifacts
             ]
-        if metadata.get("rows_quarantined"):
-            summary.warnings.append(f"{name}: {metadata['rows_quarantined']} row(s) quarantined")
+    for evaluation in result.get_asset_check_evaluations():
+        if evaluation.passed:
+            summary.checks["passed"] += 1
+            continue
+        summary.checks["failed"].append(
+            {
+                "asset": "/".join(evaluation.asset_key.path),
+                "check": evaluation.check_name,
+                "severity": evaluation.severity.value,
+                "window": evaluation.partition,
+            }
+        )
+
+
+def finish(summary: RunSummary, ok: bool) -> None:
+    """Derive the warnings, the status and the exit code once every run is collected."""
+    for name, entry in summary.metrics.items():
+        if entry.get("rows_quarantined"):
+            summary.warnings.append(f"{name}: {entry['rows_quarantined']} row(s) quarantined")
+    for failed in summary.checks["failed"]:
+        line = f"check {failed['check']} on {failed['asset']} failed ({failed['severity']})" + (
+            f" for {failed['window']}" if failed["window"] else ""
+        )
+        target = summary.errors if failed["severity"] == "ERROR" else summary.warnings
+        if line not in target:
+            target.append(line)
+    if not ok:
+        summary.status, summary.exit_code = "failed", EXIT_RUNTIME
+    elif summary.warnings:
+        summary.status, summary.exit_code = "success_with_warnings", EXIT_WARNINGS
+    else:
+        summary.status, summary.exit_code = "success", EXIT_OK

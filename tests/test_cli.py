@@ -69,18 +69,36 @@ def test_dagster_job_execute_for_one_partition(env: dict[str, str], tmp_path: Pa
 def test_dataplat_run_all_windows_prints_result_json(env: dict[str, str], tmp_path: Path) -> None:
     result = run(dataplat("run", "retail", "--all", "--json"), env)
     summary = json.loads(result.stdout)
-    assert result.returncode == 10, result.stderr[
-        -3000:
-    ]  # success with warnings: rows were quarantined
-    assert summary["status"] == "success_with_warnings"
+    # the demo's 2024-01-05 holds an order of an unknown customer: its ERROR gate fails
+    assert result.returncode == 30, result.stderr[-3000:]
+    assert summary["status"] == "failed"
     assert summary["partitions"] == [f"2024-01-0{d}" for d in range(1, 8)]
-    assert len(summary["run_ids"]) == 1
+    assert (
+        len(summary["run_ids"]) == 7
+    )  # one run per window: the failed gate blocks only its window
     assert summary["metrics"]["raw/retail/orders"]["rows_quarantined"] == 2
-    assert any(a.endswith("daily_revenue_20240107.csv") for a in summary["artifacts"])
-    assert summary["warnings"] == ["raw/retail/orders: 2 row(s) quarantined"]
+    exports = sorted(a.rsplit("/", 1)[-1] for a in summary["artifacts"] if a.endswith(".csv"))
+    assert exports == [f"daily_revenue_2024010{d}.csv" for d in (1, 2, 3, 4, 6, 7)]
+    failure = "check referential_customer_id on common/retail/orders_enriched failed (ERROR) for 2024-01-05"
+    assert failure in summary["errors"]
+    assert "raw/retail/orders: 2 row(s) quarantined" in summary["warnings"]
+    failed = {(c["check"], c["window"]) for c in summary["checks"]["failed"]}
+    assert ("not_null_order_id", "2024-01-02") in failed and (
+        "range_quantity",
+        "2024-01-04",
+    ) in failed
+    assert summary["checks"]["passed"] > 50
     assert (
         tmp_path / "dagster" / "storage"
     ).exists()  # runs are recorded in the persistent instance
+
+
+def test_dataplat_single_run_range_succeeds_without_the_bad_window(env: dict[str, str]) -> None:
+    args = ("run", "retail", "--from", "2024-01-01", "--to", "2024-01-03", "--single-run", "--json")
+    result = run(dataplat(*args), env)
+    summary = json.loads(result.stdout)
+    assert result.returncode == 10, result.stderr[-3000:]
+    assert len(summary["run_ids"]) == 1 and summary["status"] == "success_with_warnings"
 
 
 @pytest.mark.parametrize(

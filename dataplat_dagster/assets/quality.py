@@ -16,11 +16,17 @@ from dataplat_dagster.resources.metrics import MetricsResource
 from dataplat_dagster.resources.notifier import NotifierResource
 
 
-def windows_count(engine: Engine, frames: list[Any], keys: list[str | None]) -> dict[str | None, int]:
+def windows_count(
+    engine: Engine, frames: list[Any], keys: list[str | None]
+) -> dict[str | None, int]:
     """Rows per window over several frames (rows rejected before the gate)."""
     totals = dict.fromkeys(keys, 0)
     for frame in frames:
-        for key, count in zip(keys, engine.count_by_window(engine.window_codes(frame, keys), None, len(keys)), strict=True):
+        for key, count in zip(
+            keys,
+            engine.count_by_window(engine.window_codes(frame, keys), None, len(keys)),
+            strict=True,
+        ):
             totals[key] += count
     return totals
 
@@ -29,44 +35,90 @@ class Published:
     """What a gated table publishes, computed before anything is yielded."""
 
     def __init__(
-        self, plan: TablePlan, engine: Engine, frame: Any, rejects: list[Any], inputs: GateInputs, counts: Counts
+        self,
+        plan: TablePlan,
+        engine: Engine,
+        frame: Any,
+        rejects: list[Any],
+        inputs: GateInputs,
+        counts: Counts,
     ) -> None:
         gate = QualityGate(plan, engine)
         self.plan, self.engine, self.keys = plan, engine, inputs.keys
         self.result = gate.evaluate(frame, inputs) if gate.active else GateResult(frame)
         rows = [engine.as_text(r) for r in rejects] + self.result.quarantined
-        self.quarantine = engine.concat(rows) if rows else engine.quarantine(frame, engine.combine([], engine.row_count(frame)), "", "", None, "")
+        self.quarantine = (
+            engine.concat(rows)
+            if rows
+            else engine.quarantine(
+                frame, engine.combine([], engine.row_count(frame)), "", "", None, ""
+            )
+        )
         counts.rows_out = engine.row_count(self.result.frame)
         counts.rows_dropped += sum(self.result.dropped.values())
         counts.rows_quarantined = engine.row_count(self.quarantine) if rows else 0
-        counts.dropped_by_step.update({f"rule {name}": n for name, n in self.result.dropped.items() if n})
+        counts.dropped_by_step.update(
+            {f"rule {name}": n for name, n in self.result.dropped.items() if n}
+        )
         self.counts = counts
 
     def events(
-        self, context: dg.AssetExecutionContext, notifier: NotifierResource, metrics: MetricsResource,
-        *, with_quarantine: bool, metadata: dict[str, Any] | None = None, ui_base_url: str | None = None,
+        self,
+        context: dg.AssetExecutionContext,
+        notifier: NotifierResource,
+        metrics: MetricsResource,
+        *,
+        with_quarantine: bool,
+        metadata: dict[str, Any] | None = None,
+        ui_base_url: str | None = None,
     ) -> Iterator[Any]:
         failed = self.result.failed_gates()
         yield dg.Output(
-            self.result.frame, "table",
+            self.result.frame,
+            "table",
             metadata={
-                **self.counts.as_metadata(), **(metadata or {}),
+                **self.counts.as_metadata(),
+                **(metadata or {}),
                 "preview": preview(self.engine, self.result.frame),
                 FAILED_CHECKS: dg.MetadataValue.json({str(k): v for k, v in failed.items()}),
             },
         )
         if with_quarantine:
-            yield dg.Output(self.quarantine, QUARANTINE, metadata={"rows": self.counts.rows_quarantined, "preview": preview(self.engine, self.quarantine)})
+            yield dg.Output(
+                self.quarantine,
+                QUARANTINE,
+                metadata={
+                    "rows": self.counts.rows_quarantined,
+                    "preview": preview(self.engine, self.quarantine),
+                },
+            )
         self._alert(context, notifier, metrics, ui_base_url)
         yield from check_events(context, asset_key(self.plan.id), self.result.outcomes, self.keys)
 
-    def _alert(self, context: dg.AssetExecutionContext, notifier: NotifierResource, metrics: MetricsResource, ui_base_url: str | None) -> None:
+    def _alert(
+        self,
+        context: dg.AssetExecutionContext,
+        notifier: NotifierResource,
+        metrics: MetricsResource,
+        ui_base_url: str | None,
+    ) -> None:
         plan = self.plan
         for severity in ("warn", "error"):
             for check, _ in self.result.failed(severity):
                 metrics.record_check_failure(
-                    dataflow=plan.id.dataflow, layer=plan.layer, table=plan.id.name, check=check.name, severity=severity
+                    dataflow=plan.id.dataflow,
+                    layer=plan.layer,
+                    table=plan.id.name,
+                    check=check.name,
+                    severity=severity,
                 )
         failures = self.result.failed("error")
         if failures:
-            notifier.send(check_failure_notice(table=str(plan.id), failures=failures, run_id=context.run.run_id, ui_base_url=ui_base_url))
+            notifier.send(
+                check_failure_notice(
+                    table=str(plan.id),
+                    failures=failures,
+                    run_id=context.run.run_id,
+                    ui_base_url=ui_base_url,
+                )
+            )

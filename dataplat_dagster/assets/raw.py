@@ -47,7 +47,9 @@ class MissingLandingFiles(dg.Failure):
     """No file arrived for a window the run was asked to load."""
 
 
-def build_raw_asset(plan: TablePlan, tables: Plan, kinds: set[str], ui_base_url: str | None = None) -> dg.AssetsDefinition:
+def build_raw_asset(
+    plan: TablePlan, tables: Plan, kinds: set[str], ui_base_url: str | None = None
+) -> dg.AssetsDefinition:
     landing = tables[plan.inputs[0]]
     source = landing.spec
     windows = partitions_def(plan)
@@ -56,7 +58,11 @@ def build_raw_asset(plan: TablePlan, tables: Plan, kinds: set[str], ui_base_url:
     @dg.multi_asset(
         name=f"raw__{plan.id.dataflow}__{plan.id.name}",
         outs={
-            "table": dg.AssetOut(key=asset_key(plan.id), **common_asset_args(plan, kinds), metadata={"dataplat/description": plan.description}),
+            "table": dg.AssetOut(
+                key=asset_key(plan.id),
+                **common_asset_args(plan, kinds),
+                metadata={"dataplat/description": plan.description},
+            ),
             QUARANTINE: quarantine_out(plan, kinds, "that could not be read or failed its rules"),
         },
         deps=[asset_key(landing.id)],
@@ -66,16 +72,22 @@ def build_raw_asset(plan: TablePlan, tables: Plan, kinds: set[str], ui_base_url:
         check_specs=build_check_specs(plan, asset_key(plan.id), windows),
     )
     def raw_asset(
-        context: dg.AssetExecutionContext, engine: Engine, file_store: FileStore, metrics: MetricsResource,
-        notifier: NotifierResource, **inputs: Any,
+        context: dg.AssetExecutionContext,
+        engine: Engine,
+        file_store: FileStore,
+        metrics: MetricsResource,
+        notifier: NotifierResource,
+        **inputs: Any,
     ):
         counts = Counts()
         with recorded(context, plan, metrics, counts):
             keys = run_keys(context, plan)
             files = _files(file_store, landing, keys)
             bronze = {
-                "_load_ts": datetime.now(UTC), "_source_system": plan.spec.source_system,
-                "_source_host": file_store.source_host(), "_run_id": context.run.run_id,
+                "_load_ts": datetime.now(UTC),
+                "_source_system": plan.spec.source_system,
+                "_source_host": file_store.source_host(),
+                "_run_id": context.run.run_id,
                 "_extraction_method": plan.spec.extraction_method or f"file:{source.format}",
             }
             rows, rejects = [], []
@@ -91,14 +103,26 @@ def build_raw_asset(plan: TablePlan, tables: Plan, kinds: set[str], ui_base_url:
             read_by_window = _rows_by_window([table, bad], keys)
             rejected_by_window = _rows_by_window([bad], keys)
             gate_inputs = GateInputs(
-                keys, references={t: inputs[names[t]] for t in plan.check_inputs},
-                removed_before=rejected_by_window, quarantined_before=rejected_by_window, source_counts=read_by_window,
+                keys,
+                references={t: inputs[names[t]] for t in plan.check_inputs},
+                removed_before=rejected_by_window,
+                quarantined_before=rejected_by_window,
+                source_counts=read_by_window,
             )
             rejected = [engine.from_arrow(bad)] if bad.num_rows else []
-            published = Published(plan, engine, engine.from_arrow(table), rejected, gate_inputs, counts)
-        context.log.info(f"{plan.id}: read {len(files)} file(s), {counts.rows_out} rows, {counts.rows_quarantined} quarantined")
+            published = Published(
+                plan, engine, engine.from_arrow(table), rejected, gate_inputs, counts
+            )
+        context.log.info(
+            f"{plan.id}: read {len(files)} file(s), {counts.rows_out} rows, {counts.rows_quarantined} quarantined"
+        )
         yield from published.events(
-            context, notifier, metrics, with_quarantine=True, metadata={"files": len(files)}, ui_base_url=ui_base_url
+            context,
+            notifier,
+            metrics,
+            with_quarantine=True,
+            metadata={"files": len(files)},
+            ui_base_url=ui_base_url,
         )
 
     return raw_asset
@@ -240,5 +264,3 @@ def _in_run(table: pa.Table, keys: list[str | None]) -> pa.Table:
             pa.array([k for k in keys if k is not None], pa.string()),
         )
     )
-
-

@@ -41,7 +41,11 @@ def build_ins(plan: TablePlan, tables: Plan) -> dict[str, dg.AssetIn]:
             continue  # files are read by the raw asset itself
         both = plan.partitioned and tables[upstream].partitioned
         windowed = both and upstream not in plan.whole_inputs
-        mapping = dg.TimeWindowPartitionMapping() if windowed else (dg.AllPartitionMapping() if both else None)
+        mapping = (
+            dg.TimeWindowPartitionMapping()
+            if windowed
+            else (dg.AllPartitionMapping() if both else None)
+        )
         ins[input_name(upstream, plan.all_inputs)] = dg.AssetIn(
             key=asset_key(upstream), metadata={WINDOWED_READ: windowed}, partition_mapping=mapping
         )

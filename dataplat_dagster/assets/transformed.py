@@ -34,7 +34,8 @@ def has_quarantine(spec: CheckedTable) -> bool:
     """Tables whose steps or rules can reject rows get a `<table>__quarantine` companion."""
     steps = getattr(spec, "steps", [])
     rejecting_steps = any(
-        isinstance(step, CastStep) or (isinstance(step, ParseDatesStep) and step.parse_dates.on_error == "fail")
+        isinstance(step, CastStep)
+        or (isinstance(step, ParseDatesStep) and step.parse_dates.on_error == "fail")
         for step in steps
     )
     return rejecting_steps or any(rule.on_fail == "quarantine" for rule in spec.rules)
@@ -42,17 +43,27 @@ def has_quarantine(spec: CheckedTable) -> bool:
 
 def quarantine_out(plan: TablePlan, kinds: set[str], what: str) -> dg.AssetOut:
     return dg.AssetOut(
-        key=asset_key(plan.id.companion(QUARANTINE)), group_name=plan.layer, kinds=kinds,
+        key=asset_key(plan.id.companion(QUARANTINE)),
+        group_name=plan.layer,
+        kinds=kinds,
         tags={"layer": plan.layer, "dataflow": plan.id.dataflow},
         description=f"Rows of {plan.id} {what}, kept as text with _dq_rule and _dq_reason.",
     )
 
 
-def build_transformed_asset(plan: TablePlan, tables: Plan, kinds: set[str], ui_base_url: str | None = None) -> dg.AssetsDefinition:
+def build_transformed_asset(
+    plan: TablePlan, tables: Plan, kinds: set[str], ui_base_url: str | None = None
+) -> dg.AssetsDefinition:
     spec: TransformTable = plan.spec
     quarantine = has_quarantine(spec)
     windows = partitions_def(plan)
-    outs = {"table": dg.AssetOut(key=asset_key(plan.id), **common_asset_args(plan, kinds), metadata={"dataplat/description": plan.description})}
+    outs = {
+        "table": dg.AssetOut(
+            key=asset_key(plan.id),
+            **common_asset_args(plan, kinds),
+            metadata={"dataplat/description": plan.description},
+        )
+    }
     if quarantine:
         outs[QUARANTINE] = quarantine_out(plan, kinds, "rejected by its steps or rules")
     names = {table_id: input_name(table_id, plan.all_inputs) for table_id in plan.all_inputs}
@@ -68,13 +79,21 @@ def build_transformed_asset(plan: TablePlan, tables: Plan, kinds: set[str], ui_b
         check_specs=build_check_specs(plan, asset_key(plan.id), windows),
     )
     def transformed_asset(
-        context: dg.AssetExecutionContext, engine: Engine, metrics: MetricsResource, notifier: NotifierResource, **inputs: Any
+        context: dg.AssetExecutionContext,
+        engine: Engine,
+        metrics: MetricsResource,
+        notifier: NotifierResource,
+        **inputs: Any,
     ):
         body_inputs = {names[t]: inputs[names[t]] for t in plan.inputs}
         counts = Counts(rows_in=sum(engine.row_count(frame) for frame in body_inputs.values()))
         with recorded(context, plan, metrics, counts):
             keys = run_keys(context, plan)
-            frame = next(iter(body_inputs.values())) if spec.body == "steps" else _run_body(engine, plan, body_inputs, windowed, refs, keys)
+            frame = (
+                next(iter(body_inputs.values()))
+                if spec.body == "steps"
+                else _run_body(engine, plan, body_inputs, windowed, refs, keys)
+            )
             outcome = engine.apply_steps(frame, spec.steps, label=f"{plan.layer}.{plan.id.name}")
             counts.rows_dropped = sum(outcome.dropped.values())
             counts.dropped_by_step = {label: n for label, n in outcome.dropped.items() if n}
@@ -85,7 +104,9 @@ def build_transformed_asset(plan: TablePlan, tables: Plan, kinds: set[str], ui_b
                 quarantined_before=windows_count(engine, outcome.rejects, keys),
             )
             published = Published(plan, engine, outcome.frame, outcome.rejects, gate_inputs, counts)
-        yield from published.events(context, notifier, metrics, with_quarantine=quarantine, ui_base_url=ui_base_url)
+        yield from published.events(
+            context, notifier, metrics, with_quarantine=quarantine, ui_base_url=ui_base_url
+        )
 
     return transformed_asset
 
@@ -96,7 +117,12 @@ def _ref(table_id: Any, plan: TablePlan) -> str:
 
 
 def _run_body(
-    engine: Engine, plan: TablePlan, inputs: dict[str, Any], windowed: set[str], refs: dict[str, str], keys: list[str | None]
+    engine: Engine,
+    plan: TablePlan,
+    inputs: dict[str, Any],
+    windowed: set[str],
+    refs: dict[str, str],
+    keys: list[str | None],
 ) -> Any:
     """Run the SQL or Python body, window by window when the table is partitioned.
 
@@ -115,7 +141,9 @@ def _run_body(
     if not plan.partitioned:
         return run(inputs)
     results = []
-    sliced = {name: dict(engine.slices(frame, keys)) for name, frame in inputs.items() if name in windowed}
+    sliced = {
+        name: dict(engine.slices(frame, keys)) for name, frame in inputs.items() if name in windowed
+    }
     for key in keys:
         assert key is not None
         frames = {

@@ -35,7 +35,12 @@ class GateResult:
     outcomes: list[CheckOutcome] = field(default_factory=list)
 
     def failed(self, severity: str) -> list[tuple[CheckDef, Verdict]]:
-        return [(o.check, v) for o in self.outcomes for v in o.failed() if (v.severity or o.check.severity) == severity]
+        return [
+            (o.check, v)
+            for o in self.outcomes
+            for v in o.failed()
+            if (v.severity or o.check.severity) == severity
+        ]
 
     def failed_gates(self) -> dict[str | None, list[str]]:
         """Window -> names of the ERROR checks it failed (those windows must not feed the layers below)."""
@@ -51,7 +56,9 @@ class GateInputs:
 
     keys: list[str | None]
     references: dict[TableId, Any] = field(default_factory=dict)  # other tables read by rules
-    removed_before: dict[str | None, int] = field(default_factory=dict)  # by steps or parsing, per window
+    removed_before: dict[str | None, int] = field(
+        default_factory=dict
+    )  # by steps or parsing, per window
     quarantined_before: dict[str | None, int] = field(default_factory=dict)
     source_counts: dict[str | None, int] | None = None  # for raw: rows read per window
 
@@ -78,11 +85,17 @@ class QualityGate:
         rows_by_window = engine.count_by_window(codes, None, len(keys))
         result = GateResult(frame)
         masks: dict[str, Any] = {}
-        row_checks = [c for c in self.checks if c.rule_index is not None and self._rule(c).is_row_rule]
+        row_checks = [
+            c for c in self.checks if c.rule_index is not None and self._rule(c).is_row_rule
+        ]
         for check in row_checks:
             rule = self._rule(check)
-            reference = inputs.references.get(self._reference(rule)) if rule.kind == "referential" else None
-            failing = engine.rule_failures(frame, rule, reference, self.plan.rule_functions.get(check.rule_index))
+            reference = (
+                inputs.references.get(self._reference(rule)) if rule.kind == "referential" else None
+            )
+            failing = engine.rule_failures(
+                frame, rule, reference, self.plan.rule_functions.get(check.rule_index)
+            )
             if isinstance(failing, RuleFunctionResult):
                 verdicts = [Verdict(k, failing.passed, {**failing.metadata}) for k in keys]
                 result.outcomes.append(CheckOutcome(check, verdicts))
@@ -97,14 +110,34 @@ class QualityGate:
             if rule.on_fail == "quarantine" and check.name in masks:
                 mask = engine.combine([masks[check.name]], rows, exclude=quarantined)
                 prefix, column, suffix = _reason(check, rule)
-                result.quarantined.append(engine.quarantine(frame, mask, check.name, prefix, column, suffix))
-                result.quarantined_rows[check.name] = sum(engine.count_by_window(codes, mask, len(keys)))
+                result.quarantined.append(
+                    engine.quarantine(frame, mask, check.name, prefix, column, suffix)
+                )
+                result.quarantined_rows[check.name] = sum(
+                    engine.count_by_window(codes, mask, len(keys))
+                )
                 quarantined = engine.combine([quarantined, mask], rows)
-        dropped = engine.combine([masks[c.name] for c in row_checks if self._rule(c).on_fail == "drop" and c.name in masks], rows, exclude=quarantined)
+        dropped = engine.combine(
+            [
+                masks[c.name]
+                for c in row_checks
+                if self._rule(c).on_fail == "drop" and c.name in masks
+            ],
+            rows,
+            exclude=quarantined,
+        )
         for check in row_checks:
             if self._rule(check).on_fail == "drop" and check.name in masks:
-                result.dropped[check.name] = sum(engine.count_by_window(codes, engine.combine([masks[check.name]], rows, exclude=quarantined), len(keys)))
-        removed_now = engine.count_by_window(codes, engine.combine([quarantined, dropped], rows), len(keys))
+                result.dropped[check.name] = sum(
+                    engine.count_by_window(
+                        codes,
+                        engine.combine([masks[check.name]], rows, exclude=quarantined),
+                        len(keys),
+                    )
+                )
+        removed_now = engine.count_by_window(
+            codes, engine.combine([quarantined, dropped], rows), len(keys)
+        )
         quarantined_now = engine.count_by_window(codes, quarantined, len(keys))
         result.frame = engine.keep_rows(frame, engine.combine([quarantined, dropped], rows))
         self._judge_table(result, inputs, rows_by_window, removed_now, quarantined_now)
@@ -116,32 +149,53 @@ class QualityGate:
         return self.plan.spec.rules[check.rule_index]
 
     def _reference(self, rule: BaseRule) -> TableId:
-        parts = rule.params.to.split(".") if rule.kind == "referential" else (rule.params.source or "").split(".")
+        parts = (
+            rule.params.to.split(".")
+            if rule.kind == "referential"
+            else (rule.params.source or "").split(".")
+        )
         return TableId(self.plan.id.dataflow, *parts) if len(parts) == 2 else TableId(*parts)
 
     def _row_verdicts(
-        self, frame: Any, check: CheckDef, rule: BaseRule, failing: Any, codes: Any,
-        rows_by_window: list[int], keys: list[str | None],
+        self,
+        frame: Any,
+        check: CheckDef,
+        rule: BaseRule,
+        failing: Any,
+        codes: Any,
+        rows_by_window: list[int],
+        keys: list[str | None],
     ) -> list[Verdict]:
         engine = self.engine
         counts = engine.count_by_window(codes, failing, len(keys))
         columns = _rule_columns(rule)
-        samples = engine.sample_rows(frame, failing, [*columns, PARTITION], SAMPLE_SIZE * len(keys)) if any(counts) else []
+        samples = (
+            engine.sample_rows(frame, failing, [*columns, PARTITION], SAMPLE_SIZE * len(keys))
+            if any(counts)
+            else []
+        )
         min_ratio = rule.expression.min_ratio if rule.kind == "expression" else 1.0
         verdicts = []
         for index, key in enumerate(keys):
             rows, bad = rows_by_window[index], counts[index]
             ratio = bad / rows if rows else 0.0
             window_sample = [
-                {c: s[c] for c in columns if c in s} for s in samples if key is None or str(s.get(PARTITION)) == key
+                {c: s[c] for c in columns if c in s}
+                for s in samples
+                if key is None or str(s.get(PARTITION)) == key
             ][:SAMPLE_SIZE]
             metadata = {
-                "failing_rows": bad, "failing_ratio": round(ratio, 6), "rows": rows,
-                "sample": dg.MetadataValue.json(window_sample), "action": rule.on_fail,
+                "failing_rows": bad,
+                "failing_ratio": round(ratio, 6),
+                "rows": rows,
+                "sample": dg.MetadataValue.json(window_sample),
+                "action": rule.on_fail,
                 "threshold": f"pass ratio >= {min_ratio}" if min_ratio < 1 else "no failing rows",
                 "rule": dg.MetadataValue.json(check.declared),
             }
-            verdicts.append(Verdict(key, (1 - ratio) >= min_ratio if min_ratio < 1 else bad == 0, metadata))
+            verdicts.append(
+                Verdict(key, (1 - ratio) >= min_ratio if min_ratio < 1 else bad == 0, metadata)
+            )
         return verdicts
 
     def _fail_if_asked(self, result: GateResult) -> None:
@@ -163,14 +217,25 @@ class QualityGate:
                 )
 
     # -- table rules ----------------------------------------------------------------------------
-    def _judge_table(self, result: GateResult, inputs: GateInputs, rows_in: list[int], removed_now: list[int], quarantined_now: list[int]) -> None:
+    def _judge_table(
+        self,
+        result: GateResult,
+        inputs: GateInputs,
+        rows_in: list[int],
+        removed_now: list[int],
+        quarantined_now: list[int],
+    ) -> None:
         engine, keys = self.engine, inputs.keys
         kept_codes = engine.window_codes(result.frame, keys)
         kept = engine.count_by_window(kept_codes, None, len(keys))
         suites: dict[int, dict[str | None, list[Verdict]]] = {}
         for check in self.checks:
             if check.name == QUARANTINE_RATIO:
-                result.outcomes.append(CheckOutcome(check, self._quarantine_ratio(inputs, rows_in, removed_now, quarantined_now)))
+                result.outcomes.append(
+                    CheckOutcome(
+                        check, self._quarantine_ratio(inputs, rows_in, removed_now, quarantined_now)
+                    )
+                )
                 continue
             rule = self._rule(check)
             if rule.is_row_rule:
@@ -179,7 +244,9 @@ class QualityGate:
                 verdicts = [_row_count(key, kept[i], rule) for i, key in enumerate(keys)]
             elif rule.kind == "schema":
                 verdict = _schema(engine.column_types(result.frame), rule)
-                verdicts = [Verdict(key, verdict.passed, verdict.metadata, verdict.severity) for key in keys]
+                verdicts = [
+                    Verdict(key, verdict.passed, verdict.metadata, verdict.severity) for key in keys
+                ]
             elif rule.kind == "freshness":
                 verdicts = self._freshness(result.frame, rule, kept_codes, keys)
             elif rule.kind == "count_audit":
@@ -188,61 +255,106 @@ class QualityGate:
                 assert check.rule_index is not None and check.expectation_index is not None
                 if check.rule_index not in suites:
                     expectations = self.plan.expectations[check.rule_index]
-                    suites[check.rule_index] = gx_rules.validate_suite(engine, result.frame, expectations, keys)
+                    suites[check.rule_index] = gx_rules.validate_suite(
+                        engine, result.frame, expectations, keys
+                    )
                 verdicts = [suites[check.rule_index][key][check.expectation_index] for key in keys]
             result.outcomes.append(CheckOutcome(check, verdicts))
         order = {c.name: i for i, c in enumerate(self.checks)}
         result.outcomes.sort(key=lambda o: order[o.check.name])
         self._fail_if_asked(result)
 
-    def _quarantine_ratio(self, inputs: GateInputs, rows_in: list[int], removed_now: list[int], quarantined_now: list[int]) -> list[Verdict]:
+    def _quarantine_ratio(
+        self,
+        inputs: GateInputs,
+        rows_in: list[int],
+        removed_now: list[int],
+        quarantined_now: list[int],
+    ) -> list[Verdict]:
         policy = self.plan.spec.quarantine
         verdicts = []
         for i, key in enumerate(inputs.keys):
             quarantined = quarantined_now[i] + inputs.quarantined_before.get(key, 0)
             total = rows_in[i] + inputs.removed_before.get(key, 0)
             ratio = quarantined / total if total else 0.0
-            metadata = {"quarantined_rows": quarantined, "rows_in": total, "ratio": round(ratio, 6), "max_ratio": policy.max_ratio}
+            metadata = {
+                "quarantined_rows": quarantined,
+                "rows_in": total,
+                "ratio": round(ratio, 6),
+                "max_ratio": policy.max_ratio,
+            }
             verdicts.append(Verdict(key, ratio <= policy.max_ratio, metadata))
         return verdicts
 
-    def _freshness(self, frame: Any, rule: BaseRule, codes: Any, keys: list[str | None]) -> list[Verdict]:
+    def _freshness(
+        self, frame: Any, rule: BaseRule, codes: Any, keys: list[str | None]
+    ) -> list[Verdict]:
         params, now = rule.freshness, datetime.now(UTC)
         windows = build_partitions_def(self.plan.partitioning) if self.plan.partitioning else None
-        newest = self.engine.newest_by_window(frame, params.column, codes, len(keys)) if params.column else [None] * len(keys)
+        newest = (
+            self.engine.newest_by_window(frame, params.column, codes, len(keys))
+            if params.column
+            else [None] * len(keys)
+        )
         verdicts = []
         for i, key in enumerate(keys):
             end = windows.time_window_for_partition_key(key).end if windows and key else now
             if params.column:
                 value = newest[i]
-                moment = _aware(value, windows.timezone if windows else "UTC") if value is not None else None
+                moment = (
+                    _aware(value, windows.timezone if windows else "UTC")
+                    if value is not None
+                    else None
+                )
                 passed = moment is not None and moment >= end - params.max_age
-                metadata = {"newest": str(value) if value is not None else "no rows", "bound": str(end - params.max_age)}
+                metadata = {
+                    "newest": str(value) if value is not None else "no rows",
+                    "bound": str(end - params.max_age),
+                }
             else:
                 passed = end >= now - params.max_age
                 metadata = {"window_end": str(end), "bound": str(now - params.max_age)}
             verdicts.append(Verdict(key, passed, {**metadata, "max_age": str(params.max_age)}))
         return verdicts
 
-    def _count_audit(self, rule: BaseRule, inputs: GateInputs, kept: list[int], removed_now: list[int]) -> list[Verdict]:
+    def _count_audit(
+        self, rule: BaseRule, inputs: GateInputs, kept: list[int], removed_now: list[int]
+    ) -> list[Verdict]:
         params, keys = rule.count_audit, inputs.keys
-        if inputs.source_counts is not None and (params.source is None or params.source.split(".")[-2] == "landing"):
+        if inputs.source_counts is not None and (
+            params.source is None or params.source.split(".")[-2] == "landing"
+        ):
             source = [inputs.source_counts.get(k, 0) for k in keys]
             source_name = str(self.plan.inputs[0]) if self.plan.inputs else "landing"
         else:
             source_id = self._reference(rule) if params.source else self.plan.inputs[0]
             frame = inputs.references[source_id]
-            source = self.engine.count_by_window(self.engine.window_codes(frame, keys), None, len(keys))
+            source = self.engine.count_by_window(
+                self.engine.window_codes(frame, keys), None, len(keys)
+            )
             source_name = str(source_id)
         verdicts = []
         for i, key in enumerate(keys):
-            removed = removed_now[i] + inputs.removed_before.get(key, 0) if params.account_for_removed else 0
+            removed = (
+                removed_now[i] + inputs.removed_before.get(key, 0)
+                if params.account_for_removed
+                else 0
+            )
             expected = source[i] - removed
             difference = kept[i] - expected
-            percent = abs(difference) / expected * 100 if expected else (0.0 if difference == 0 else 100.0)
+            percent = (
+                abs(difference) / expected * 100
+                if expected
+                else (0.0 if difference == 0 else 100.0)
+            )
             metadata = {
-                "source": source_name, "source_count": source[i], "target_count": kept[i], "removed": removed,
-                "expected_count": expected, "difference": difference, "difference_pct": round(percent, 4),
+                "source": source_name,
+                "source_count": source[i],
+                "target_count": kept[i],
+                "removed": removed,
+                "expected_count": expected,
+                "difference": difference,
+                "difference_pct": round(percent, 4),
                 "tolerance_pct": params.tolerance_pct,
             }
             verdicts.append(Verdict(key, percent <= params.tolerance_pct, metadata))
@@ -277,7 +389,11 @@ def _reason(check: CheckDef, rule: BaseRule) -> tuple[str, str | None, str]:
         case "unique":
             return f"{check.name}: duplicate key ({', '.join(p)})=", p[0], ""
         case "accepted_values":
-            return f"{check.name}: {p.column}=", p.column, f" is not one of {', '.join(map(str, p.values))}"
+            return (
+                f"{check.name}: {p.column}=",
+                p.column,
+                f" is not one of {', '.join(map(str, p.values))}",
+            )
         case "range":
             return f"{check.name}: {p.column}=", p.column, f" is outside [{p.min}, {p.max}]"
         case "regex":
@@ -299,10 +415,17 @@ def _schema(actual: dict[str, str], rule: BaseRule) -> Verdict:
     """Drift judged by the policy: the worst finding sets the verdict's severity."""
     p = rule.params
     found = {
-        "new_columns": (sorted(c for c in actual if c not in p.columns and not c.startswith("_")), p.new_column),
+        "new_columns": (
+            sorted(c for c in actual if c not in p.columns and not c.startswith("_")),
+            p.new_column,
+        ),
         "missing_columns": (sorted(c for c in p.columns if c not in actual), p.missing_column),
         "changed_types": (
-            sorted(f"{c}: {p.columns[c]} -> {actual[c]}" for c in p.columns if c in actual and actual[c] != p.columns[c]),
+            sorted(
+                f"{c}: {p.columns[c]} -> {actual[c]}"
+                for c in p.columns
+                if c in actual and actual[c] != p.columns[c]
+            ),
             p.type_change,
         ),
     }

@@ -12,7 +12,12 @@ from dataplat_dagster.checks.verdicts import Verdict
 from dataplat_dagster.engines.base import Engine
 
 _RESULT_FIELDS = (
-    "element_count", "unexpected_count", "unexpected_percent", "missing_count", "observed_value", "partial_unexpected_list",
+    "element_count",
+    "unexpected_count",
+    "unexpected_percent",
+    "missing_count",
+    "observed_value",
+    "partial_unexpected_list",
 )
 
 
@@ -34,12 +39,16 @@ def _suite(expectations: list[dict[str, Any]]) -> Any:
     suite = ExpectationSuite(name="dataplat")
     for expectation in expectations:
         suite.add_expectation_configuration(
-            ExpectationConfiguration(type=expectation["type"], kwargs=expectation["kwargs"], meta=expectation["meta"])
+            ExpectationConfiguration(
+                type=expectation["type"], kwargs=expectation["kwargs"], meta=expectation["meta"]
+            )
         )
     return suite
 
 
-def validate_suite(engine: Engine, frame: Any, expectations: list[dict[str, Any]], keys: list[str | None]) -> dict[str | None, list[Verdict]]:
+def validate_suite(
+    engine: Engine, frame: Any, expectations: list[dict[str, Any]], keys: list[str | None]
+) -> dict[str | None, list[Verdict]]:
     """Validate every window's rows; window -> one verdict per expectation, in suite order."""
     suite = _suite(expectations)
     batch_definition = _batch_definition()
@@ -48,7 +57,11 @@ def validate_suite(engine: Engine, frame: Any, expectations: list[dict[str, Any]
         data = engine.to_pandas(engine.drop_columns(rows, ["_partition"]))
         result = batch_definition.get_batch(batch_parameters={"dataframe": data}).validate(suite)
         verdicts[key] = [
-            Verdict(key, bool(item.success), {**_details(item.result), "expectation": item.expectation_config.type})
+            Verdict(
+                key,
+                bool(item.success),
+                {**_details(item.result), "expectation": item.expectation_config.type},
+            )
             for item in result.results
         ]
     return verdicts

@@ -10,7 +10,12 @@ from dataplat_dagster.config.plan import TablePlan
 from dataplat_dagster.config.rules import BaseRule
 
 QUARANTINE_RATIO = "quarantine_ratio"
-ACTION_TEXT = {"warn": "", "drop": " (failing rows dropped)", "quarantine": " (failing rows quarantined)", "fail": " (the step fails)"}
+ACTION_TEXT = {
+    "warn": "",
+    "drop": " (failing rows dropped)",
+    "quarantine": " (failing rows quarantined)",
+    "fail": " (the step fails)",
+}
 
 
 @dataclass(frozen=True)
@@ -26,7 +31,9 @@ class CheckDef:
 
     @property
     def dagster_severity(self) -> dg.AssetCheckSeverity:
-        return dg.AssetCheckSeverity.ERROR if self.severity == "error" else dg.AssetCheckSeverity.WARN
+        return (
+            dg.AssetCheckSeverity.ERROR if self.severity == "error" else dg.AssetCheckSeverity.WARN
+        )
 
 
 def check_defs(plan: TablePlan) -> list[CheckDef]:
@@ -36,21 +43,37 @@ def check_defs(plan: TablePlan) -> list[CheckDef]:
     defs: list[CheckDef] = []
     taken: set[str] = set()
     for index, rule in enumerate(plan.spec.rules):
-        declared = rule.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
+        declared = rule.model_dump(
+            mode="json", by_alias=True, exclude_none=True, exclude_defaults=True
+        )
         if rule.kind == "great_expectations":
             for position, expectation in enumerate(plan.expectations[index]):
                 name = _unique(rule.name or expectation_check_name(expectation), taken)
                 severity = expectation["meta"].get("severity", rule.effective_severity)
                 text = f"Great Expectations: {expectation['type']} {json.dumps(expectation['kwargs'], default=str)}"
-                defs.append(CheckDef(name, severity, text, {"great_expectations": expectation}, index, position))
+                defs.append(
+                    CheckDef(
+                        name, severity, text, {"great_expectations": expectation}, index, position
+                    )
+                )
             continue
         taken.add(rule.check_name)
         text = rule.description or describe(rule, plan)
-        defs.append(CheckDef(rule.check_name, rule.effective_severity, text + ACTION_TEXT[rule.on_fail], declared, index))
+        defs.append(
+            CheckDef(
+                rule.check_name,
+                rule.effective_severity,
+                text + ACTION_TEXT[rule.on_fail],
+                declared,
+                index,
+            )
+        )
     policy = plan.spec.quarantine
     if policy is not None:
         text = f"At most {policy.max_ratio:.2%} of a window's rows are quarantined"
-        defs.append(CheckDef(QUARANTINE_RATIO, policy.severity, text, {"quarantine": policy.model_dump()}))
+        defs.append(
+            CheckDef(QUARANTINE_RATIO, policy.severity, text, {"quarantine": policy.model_dump()})
+        )
     return defs
 
 
@@ -77,7 +100,9 @@ def describe(rule: BaseRule, plan: TablePlan) -> str:
         case "not_null":
             return f"{p} is never null"
         case "unique":
-            return f"({', '.join(p)}) is unique" + (" within each window" if plan.partitioned else "")
+            return f"({', '.join(p)}) is unique" + (
+                " within each window" if plan.partitioned else ""
+            )
         case "accepted_values":
             return f"{p.column} is one of {', '.join(map(str, p.values))}"
         case "range":
@@ -95,7 +120,11 @@ def describe(rule: BaseRule, plan: TablePlan) -> str:
         case "schema":
             return f"columns {', '.join(f'{c}: {t}' for c, t in p.columns.items())} (new column: {p.new_column}, missing: {p.missing_column}, type change: {p.type_change})"
         case "freshness":
-            return f"newest {p.column or 'window'} no older than {p.max_age} at the window end" if plan.partitioned else f"newest {p.column} no older than {p.max_age}"
+            return (
+                f"newest {p.column or 'window'} no older than {p.max_age} at the window end"
+                if plan.partitioned
+                else f"newest {p.column} no older than {p.max_age}"
+            )
         case "count_audit":
             source = p.source or str(plan.inputs[0]) if plan.inputs else p.source
             removed = " minus rows dropped or quarantined" if p.account_for_removed else ""
@@ -105,7 +134,9 @@ def describe(rule: BaseRule, plan: TablePlan) -> str:
     return rule.kind
 
 
-def build_check_specs(plan: TablePlan, asset_key: dg.AssetKey, partitions_def: dg.PartitionsDefinition | None) -> list[dg.AssetCheckSpec]:
+def build_check_specs(
+    plan: TablePlan, asset_key: dg.AssetKey, partitions_def: dg.PartitionsDefinition | None
+) -> list[dg.AssetCheckSpec]:
     """One spec per check; ERROR checks block the layers below (blocking=True)."""
     return [
         dg.AssetCheckSpec(

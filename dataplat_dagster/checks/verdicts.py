@@ -29,7 +29,10 @@ class CheckOutcome:
 
 
 def check_events(
-    context: dg.AssetExecutionContext, asset_key: dg.AssetKey, outcomes: Sequence[CheckOutcome], keys: Sequence[str | None]
+    context: dg.AssetExecutionContext,
+    asset_key: dg.AssetKey,
+    outcomes: Sequence[CheckOutcome],
+    keys: Sequence[str | None],
 ) -> Iterator[Any]:
     """Report each check once per window.
 
@@ -45,17 +48,28 @@ def check_events(
         if len(keys) == 1:
             (verdict,) = outcome.verdicts
             yield dg.AssetCheckResult(
-                asset_key=asset_key, check_name=outcome.check.name, passed=verdict.passed,
-                metadata=verdict.metadata, severity=_severity(outcome, verdict), description=outcome.check.description,
+                asset_key=asset_key,
+                check_name=outcome.check.name,
+                passed=verdict.passed,
+                metadata=verdict.metadata,
+                severity=_severity(outcome, verdict),
+                description=outcome.check.description,
             )
             continue
         for verdict in outcome.verdicts:
             yield dg.AssetCheckEvaluation(
-                asset_key=asset_key, check_name=outcome.check.name, passed=verdict.passed,
-                metadata=verdict.metadata, severity=_severity(outcome, verdict), description=outcome.check.description,
-                blocking=outcome.check.severity == "error", partition=verdict.window,
+                asset_key=asset_key,
+                check_name=outcome.check.name,
+                passed=verdict.passed,
+                metadata=verdict.metadata,
+                severity=_severity(outcome, verdict),
+                description=outcome.check.description,
+                blocking=outcome.check.severity == "error",
+                partition=verdict.window,
             )
-        yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_check_key(check_key))
+        yield dg.Output(
+            None, output_name=context.assets_def.get_output_name_for_asset_check_key(check_key)
+        )
 
 
 def _severity(outcome: CheckOutcome, verdict: Verdict) -> dg.AssetCheckSeverity:

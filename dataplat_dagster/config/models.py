@@ -118,8 +118,12 @@ class LandingSource(TableBase):
 class CheckedTable(TableBase):
     """A table whose rows are judged by quality rules."""
 
-    rules: list[Rule] = Field(default_factory=list, description="quality rules, one asset check each")
-    quarantine: QuarantinePolicy | None = Field(None, description="bound on the share of rows quarantined")
+    rules: list[Rule] = Field(
+        default_factory=list, description="quality rules, one asset check each"
+    )
+    quarantine: QuarantinePolicy | None = Field(
+        None, description="bound on the share of rows quarantined"
+    )
 
     @field_validator("rules", mode="before")
     @classmethod

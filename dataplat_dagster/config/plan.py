@@ -14,12 +14,12 @@ from typing import Any
 from dataplat_dagster.config.loader import LoadedDataflow
 from dataplat_dagster.config.models import (
     LAYERS,
-    check_ref,
     LandingSource,
     OutputTable,
     Partitioning,
     RawTable,
     TransformTable,
+    check_ref,
 )
 from dataplat_dagster.config.path_pattern import PathPattern
 from dataplat_dagster.expectation_types import core_expectation_types
@@ -66,10 +66,14 @@ class TablePlan:
     dataflow: LoadedDataflow
     inputs: list[TableId] = field(default_factory=list)
     partitioning: Partitioning | None = None
-    check_inputs: list[TableId] = field(default_factory=list)  # read by rules only (referential, audits)
+    check_inputs: list[TableId] = field(
+        default_factory=list
+    )  # read by rules only (referential, audits)
     whole_inputs: set[TableId] = field(default_factory=set)  # read in full, not window by window
     audit_sources: set[TableId] = field(default_factory=set)
-    rule_functions: dict[int, Callable[..., Any]] = field(default_factory=dict)  # custom rules by index
+    rule_functions: dict[int, Callable[..., Any]] = field(
+        default_factory=dict
+    )  # custom rules by index
     expectations: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # GE rules by index
     sql: str | None = None
     python: Callable[..., Any] | None = None
@@ -176,25 +180,45 @@ def _resolve_rules(plan: TablePlan, tables: dict[TableId, TablePlan]) -> None:
     for index, rule in enumerate(plan.spec.rules):
         where = (plan.layer, plan.id.name, "rules", index, rule.kind)
         if rule.kind == "referential":
-            target = _rule_input(plan, tables, rule.referential.to, (*where, "to"), allowed=("raw", "staging", "common", "business"))
+            target = _rule_input(
+                plan,
+                tables,
+                rule.referential.to,
+                (*where, "to"),
+                allowed=("raw", "staging", "common", "business"),
+            )
             if target not in plan.inputs:  # keys may refer to any window of the referenced table
                 plan.whole_inputs.add(target)
         elif rule.kind == "count_audit":
             source = rule.count_audit.source
             if source is None and len(plan.inputs) != 1:
-                raise plan.dataflow.fail((*where,), "this table has several inputs: name the audit's `source`")
+                raise plan.dataflow.fail(
+                    (*where,), "this table has several inputs: name the audit's `source`"
+                )
             if source is not None:
-                audited = _rule_input(plan, tables, source, (*where, "source"), allowed=("landing", "raw", "staging", "common", "business"))
+                audited = _rule_input(
+                    plan,
+                    tables,
+                    source,
+                    (*where, "source"),
+                    allowed=("landing", "raw", "staging", "common", "business"),
+                )
                 plan.whole_inputs.discard(audited)
                 plan.audit_sources.add(audited)
         elif rule.kind == "custom":
-            plan.rule_functions[index] = _resolve_callable(plan, rule.custom.function, (*where, "function"))
+            plan.rule_functions[index] = _resolve_callable(
+                plan, rule.custom.function, (*where, "function")
+            )
         elif rule.kind == "great_expectations":
             plan.expectations[index] = _load_expectations(plan, rule.great_expectations, where)
 
 
 def _rule_input(
-    plan: TablePlan, tables: dict[TableId, TablePlan], ref: str, path: tuple[str | int, ...], allowed: tuple[str, ...]
+    plan: TablePlan,
+    tables: dict[TableId, TablePlan],
+    ref: str,
+    path: tuple[str | int, ...],
+    allowed: tuple[str, ...],
 ) -> TableId:
     try:
         table_id = _ref_to_id(check_ref(ref), plan)
@@ -203,22 +227,35 @@ def _rule_input(
     if table_id not in tables:
         raise plan.dataflow.fail(path, _unknown_table(ref, table_id, tables))
     if table_id.layer not in allowed or table_id == plan.id:
-        raise plan.dataflow.fail(path, f"a rule cannot read {ref} (it may read {', '.join(allowed)} tables other than itself)")
-    if table_id.layer != "landing" and table_id not in plan.check_inputs and table_id not in plan.inputs:
+        raise plan.dataflow.fail(
+            path,
+            f"a rule cannot read {ref} (it may read {', '.join(allowed)} tables other than itself)",
+        )
+    if (
+        table_id.layer != "landing"
+        and table_id not in plan.check_inputs
+        and table_id not in plan.inputs
+    ):
         plan.check_inputs.append(table_id)
     return table_id
 
 
-def _load_expectations(plan: TablePlan, params: Any, where: tuple[str | int, ...]) -> list[dict[str, Any]]:
+def _load_expectations(
+    plan: TablePlan, params: Any, where: tuple[str | int, ...]
+) -> list[dict[str, Any]]:
     """Expectations as `{type, kwargs, meta}`, from an inline list or a suite JSON file (GE 1.x or 0.x)."""
     if params.suite is not None:
         path = (plan.dataflow.folder / params.suite).resolve()
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise plan.dataflow.fail((*where, "suite"), f"suite file {params.suite} not found next to the dataflow file") from None
+            raise plan.dataflow.fail(
+                (*where, "suite"), f"suite file {params.suite} not found next to the dataflow file"
+            ) from None
         except json.JSONDecodeError as exc:
-            raise plan.dataflow.fail((*where, "suite"), f"suite file {params.suite} is not valid JSON: {exc}") from None
+            raise plan.dataflow.fail(
+                (*where, "suite"), f"suite file {params.suite} is not valid JSON: {exc}"
+            ) from None
         items = raw.get("expectations") if isinstance(raw, dict) else raw
     else:
         items = params.expectations
@@ -228,12 +265,19 @@ def _load_expectations(plan: TablePlan, params: Any, where: tuple[str | int, ...
     for number, item in enumerate(items):
         kind = item.get("type") or item.get("expectation_type") if isinstance(item, dict) else None
         if not isinstance(kind, str) or not kind.startswith("expect_"):
-            raise plan.dataflow.fail(where, f"expectation {number}: needs a `type` such as expect_column_values_to_not_be_null")
+            raise plan.dataflow.fail(
+                where,
+                f"expectation {number}: needs a `type` such as expect_column_values_to_not_be_null",
+            )
         if kind not in core_expectation_types():
-            raise plan.dataflow.fail(where, f"expectation {number}: {kind} is not a Great Expectations core expectation")
+            raise plan.dataflow.fail(
+                where, f"expectation {number}: {kind} is not a Great Expectations core expectation"
+            )
         kwargs = item.get("kwargs", {})
         if not isinstance(kwargs, dict):
-            raise plan.dataflow.fail(where, f"expectation {number} ({kind}): kwargs must be a mapping")
+            raise plan.dataflow.fail(
+                where, f"expectation {number} ({kind}): kwargs must be a mapping"
+            )
         expectations.append({"type": kind, "kwargs": kwargs, "meta": item.get("meta") or {}})
     return expectations
 
@@ -264,7 +308,9 @@ def _sql_text(plan: TablePlan) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def _resolve_callable(plan: TablePlan, dotted: str, where: tuple[str | int, ...] | None = None) -> Callable[..., Any]:
+def _resolve_callable(
+    plan: TablePlan, dotted: str, where: tuple[str | int, ...] | None = None
+) -> Callable[..., Any]:
     module_name, _, attribute = dotted.replace(":", ".").rpartition(".")
     where = where or (plan.layer, plan.id.name, "python")
     if not module_name:

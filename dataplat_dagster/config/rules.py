@@ -15,13 +15,26 @@ from dataplat_dagster.config.schema import ColumnType
 
 Severity = Literal["warn", "error"]
 Action = Literal["warn", "drop", "quarantine", "fail"]
-ROW_KINDS = ("not_null", "unique", "accepted_values", "range", "regex", "referential", "expression", "custom")
+ROW_KINDS = (
+    "not_null",
+    "unique",
+    "accepted_values",
+    "range",
+    "regex",
+    "referential",
+    "expression",
+    "custom",
+)
 _CHECK_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 class BaseRule(StrictModel):
-    severity: Severity | None = Field(None, description="default: warn when rows are dropped or quarantined, else error")
-    on_fail: Action = Field("warn", description="what happens to failing rows (row rules) or the step")
+    severity: Severity | None = Field(
+        None, description="default: warn when rows are dropped or quarantined, else error"
+    )
+    on_fail: Action = Field(
+        "warn", description="what happens to failing rows (row rules) or the step"
+    )
     name: str | None = Field(None, description="check name; default <rule>_<column>")
     description: str | None = None
 
@@ -60,7 +73,9 @@ class BaseRule(StrictModel):
     @model_validator(mode="after")
     def _action_fits(self) -> "BaseRule":
         if not self.is_row_rule and self.on_fail in ("drop", "quarantine"):
-            raise ValueError(f"{self.kind} judges the whole table: on_fail may be warn or fail, not {self.on_fail}")
+            raise ValueError(
+                f"{self.kind} judges the whole table: on_fail may be warn or fail, not {self.on_fail}"
+            )
         return self
 
 
@@ -146,7 +161,9 @@ class RegexRule(BaseRule):
 
 class ReferentialParams(StrictModel):
     column: str
-    to: str = Field(description="the referenced table, <layer>.<table> or <dataflow>.<layer>.<table>")
+    to: str = Field(
+        description="the referenced table, <layer>.<table> or <dataflow>.<layer>.<table>"
+    )
     to_column: str | None = Field(None, description="default: the same name as column")
 
 
@@ -158,7 +175,9 @@ class ReferentialRule(BaseRule):
 
 
 class ExpressionParams(StrictModel):
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="names the check: expression_<name>")
+    name: str = Field(
+        pattern=r"^[a-z][a-z0-9_]*$", description="names the check: expression_<name>"
+    )
     sql: str = Field(min_length=1, description="boolean SQL over the row; false or null fails")
     min_ratio: float = Field(1.0, ge=0, le=1, description="share of rows that must pass")
 
@@ -213,7 +232,9 @@ class SchemaRule(BaseRule):
 
 class FreshnessParams(StrictModel):
     column: str | None = Field(None, description="event time column; default: the window itself")
-    max_age: Duration = Field(description="newest event no older than this before the window end (or now)")
+    max_age: Duration = Field(
+        description="newest event no older than this before the window end (or now)"
+    )
 
 
 class FreshnessRule(BaseRule):
@@ -224,9 +245,15 @@ class FreshnessRule(BaseRule):
 
 
 class CountAuditParams(StrictModel):
-    source: str | None = Field(None, description="the table counted against; default: the only input")
-    tolerance_pct: float = Field(0.0, ge=0, description="allowed difference, percent of the expected count")
-    account_for_removed: bool = Field(True, description="expect source - dropped - quarantined rows")
+    source: str | None = Field(
+        None, description="the table counted against; default: the only input"
+    )
+    tolerance_pct: float = Field(
+        0.0, ge=0, description="allowed difference, percent of the expected count"
+    )
+    account_for_removed: bool = Field(
+        True, description="expect source - dropped - quarantined rows"
+    )
 
 
 class CountAuditRule(BaseRule):
@@ -241,7 +268,9 @@ class CountAuditRule(BaseRule):
 
 
 class CustomParams(StrictModel):
-    function: str = Field(description="dotted path; gets the frame and params, returns bool, dict or a row mask")
+    function: str = Field(
+        description="dotted path; gets the frame and params, returns bool, dict or a row mask"
+    )
     params: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -254,7 +283,9 @@ class CustomRule(BaseRule):
 
 class GreatExpectationsParams(StrictModel):
     suite: str | None = Field(None, description="suite JSON file next to dataflow.yaml")
-    expectations: list[dict[str, Any]] | None = Field(None, description="expectations written inline")
+    expectations: list[dict[str, Any]] | None = Field(
+        None, description="expectations written inline"
+    )
 
     @model_validator(mode="after")
     def _one(self) -> "GreatExpectationsParams":

@@ -107,7 +107,9 @@ class Engine(dg.ConfigurableResource, ABC):
 
     # -- quality rules: masks are the engine's own type, only passed back to the engine ------
     @abstractmethod
-    def rule_failures(self, frame: Any, rule: Any, reference: Any | None, function: Callable[..., Any] | None) -> Any:
+    def rule_failures(
+        self, frame: Any, rule: Any, reference: Any | None, function: Callable[..., Any] | None
+    ) -> Any:
         """A mask of the rows breaking a row rule, or a RuleFunctionResult for a table verdict."""
 
     @abstractmethod
@@ -122,14 +124,18 @@ class Engine(dg.ConfigurableResource, ABC):
         """Rows in any of `masks` and not in `exclude`."""
 
     @abstractmethod
-    def sample_rows(self, frame: Any, mask: Any, columns: Sequence[str], limit: int) -> list[dict[str, Any]]: ...
+    def sample_rows(
+        self, frame: Any, mask: Any, columns: Sequence[str], limit: int
+    ) -> list[dict[str, Any]]: ...
 
     @abstractmethod
     def keep_rows(self, frame: Any, remove: Any) -> Any:
         """The frame without the rows in mask `remove`."""
 
     @abstractmethod
-    def quarantine(self, frame: Any, mask: Any, rule: str, prefix: str, column: str | None, suffix: str) -> Any:
+    def quarantine(
+        self, frame: Any, mask: Any, rule: str, prefix: str, column: str | None, suffix: str
+    ) -> Any:
         """The masked rows as text, with `_dq_rule` and `_dq_reason` = prefix + value + suffix."""
 
     @abstractmethod

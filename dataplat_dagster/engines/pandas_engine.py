@@ -112,22 +112,36 @@ class PandasEngine(Engine):
     def window_codes(self, frame: pd.DataFrame, keys: Sequence[str | None]) -> np.ndarray:
         return pandas_rules.window_codes(frame, list(keys))
 
-    def count_by_window(self, codes: np.ndarray, mask: np.ndarray | None, windows: int) -> list[int]:
+    def count_by_window(
+        self, codes: np.ndarray, mask: np.ndarray | None, windows: int
+    ) -> list[int]:
         return pandas_rules.count_by_window(codes, mask, windows).tolist()
 
-    def combine(self, masks: Sequence[np.ndarray], rows: int, *, exclude: np.ndarray | None = None) -> np.ndarray:
+    def combine(
+        self, masks: Sequence[np.ndarray], rows: int, *, exclude: np.ndarray | None = None
+    ) -> np.ndarray:
         combined = np.zeros(rows, dtype=bool)
         for mask in masks:
             combined |= mask
         return combined & ~exclude if exclude is not None else combined
 
-    def sample_rows(self, frame: pd.DataFrame, mask: np.ndarray, columns: Sequence[str], limit: int) -> list[dict[str, Any]]:
+    def sample_rows(
+        self, frame: pd.DataFrame, mask: np.ndarray, columns: Sequence[str], limit: int
+    ) -> list[dict[str, Any]]:
         return pandas_rules.sample(frame, mask, list(columns), limit)
 
     def keep_rows(self, frame: pd.DataFrame, remove: np.ndarray) -> pd.DataFrame:
         return frame[~remove] if remove.any() else frame
 
-    def quarantine(self, frame: pd.DataFrame, mask: np.ndarray, rule: str, prefix: str, column: str | None, suffix: str) -> pd.DataFrame:
+    def quarantine(
+        self,
+        frame: pd.DataFrame,
+        mask: np.ndarray,
+        rule: str,
+        prefix: str,
+        column: str | None,
+        suffix: str,
+    ) -> pd.DataFrame:
         reasons = pandas_rules.reasons_for(frame, mask, prefix, column, suffix)
         return pandas_rules.quarantine_rows(frame, mask, rule, reasons)
 
@@ -137,7 +151,9 @@ class PandasEngine(Engine):
     def column_types(self, frame: pd.DataFrame) -> dict[str, str]:
         return pandas_rules.column_types(frame)
 
-    def newest_by_window(self, frame: pd.DataFrame, column: str, codes: np.ndarray, windows: int) -> list[Any]:
+    def newest_by_window(
+        self, frame: pd.DataFrame, column: str, codes: np.ndarray, windows: int
+    ) -> list[Any]:
         return pandas_rules.max_by_window(frame, column, codes, windows)
 
     def to_pandas(self, frame: pd.DataFrame) -> pd.DataFrame:

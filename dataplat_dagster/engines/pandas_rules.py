@@ -20,18 +20,25 @@ class RuleColumnError(KeyError):
 def _column(frame: pd.DataFrame, name: str, rule: BaseRule) -> pd.Series:
     if name not in frame.columns:
         available = ", ".join(c for c in frame.columns if c != PARTITION)
-        raise RuleColumnError(f"rule {rule.check_name}: column {name!r} not found (columns: {available})")
+        raise RuleColumnError(
+            f"rule {rule.check_name}: column {name!r} not found (columns: {available})"
+        )
     return frame[name]
 
 
 def _bound(series: pd.Series, value: Any) -> Any:
-    if pd.api.types.is_datetime64_any_dtype(series.dtype) or isinstance(series.dtype, pd.ArrowDtype):
+    if pd.api.types.is_datetime64_any_dtype(series.dtype) or isinstance(
+        series.dtype, pd.ArrowDtype
+    ):
         return pd.Timestamp(value) if isinstance(value, str) else value
     return value
 
 
 def failing_rows(
-    frame: pd.DataFrame, rule: BaseRule, reference: pd.DataFrame | None, function: Callable[..., Any] | None
+    frame: pd.DataFrame,
+    rule: BaseRule,
+    reference: pd.DataFrame | None,
+    function: Callable[..., Any] | None,
 ) -> np.ndarray | RuleFunctionResult:
     """The rows that break `rule` as a boolean array (or a table verdict from a custom function).
 
@@ -70,7 +77,9 @@ def failing_rows(
         known = _column(reference, params.to_column or params.column, rule).dropna().unique()
         return (values.notna() & ~values.isin(known)).to_numpy()
     if kind == "expression":
-        result = eval_expressions(frame.drop(columns=[PARTITION], errors="ignore"), {"ok": rule.expression.sql})
+        result = eval_expressions(
+            frame.drop(columns=[PARTITION], errors="ignore"), {"ok": rule.expression.sql}
+        )
         return ~result["ok"].fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
     if kind == "custom":
         assert function is not None
@@ -78,10 +87,14 @@ def failing_rows(
     raise ValueError(f"{kind} is not a row rule")
 
 
-def _custom(frame: pd.DataFrame, rule: BaseRule, function: Callable[..., Any]) -> np.ndarray | RuleFunctionResult:
+def _custom(
+    frame: pd.DataFrame, rule: BaseRule, function: Callable[..., Any]
+) -> np.ndarray | RuleFunctionResult:
     outcome = function(frame.drop(columns=[PARTITION], errors="ignore"), **rule.custom.params)
     if isinstance(outcome, pd.Series | np.ndarray) and len(outcome) == len(frame):
-        return ~np.asarray(pd.Series(outcome).fillna(False), dtype=bool)  # the function marks rows that pass
+        return ~np.asarray(
+            pd.Series(outcome).fillna(False), dtype=bool
+        )  # the function marks rows that pass
     if isinstance(outcome, bool | np.bool_):
         return RuleFunctionResult(bool(outcome), {})
     if isinstance(outcome, dict) and "passed" in outcome:
@@ -97,10 +110,20 @@ def window_codes(frame: pd.DataFrame, keys: Sequence[str | None]) -> np.ndarray:
     if PARTITION not in frame.columns or keys == [None]:
         return np.zeros(len(frame), dtype=np.int64)
     values = frame[PARTITION]
-    categories = values.cat.categories if isinstance(values.dtype, pd.CategoricalDtype) else pd.Index(values.unique())
+    categories = (
+        values.cat.categories
+        if isinstance(values.dtype, pd.CategoricalDtype)
+        else pd.Index(values.unique())
+    )
     position = {str(c): i for i, c in enumerate(categories)}
-    remap = np.array([keys.index(str(c)) if str(c) in keys else -1 for c in categories] + [-1], dtype=np.int64)
-    codes = values.cat.codes.to_numpy() if isinstance(values.dtype, pd.CategoricalDtype) else values.map(position).to_numpy()
+    remap = np.array(
+        [keys.index(str(c)) if str(c) in keys else -1 for c in categories] + [-1], dtype=np.int64
+    )
+    codes = (
+        values.cat.codes.to_numpy()
+        if isinstance(values.dtype, pd.CategoricalDtype)
+        else values.map(position).to_numpy()
+    )
     return remap[np.asarray(codes, dtype=np.int64)]
 
 
@@ -109,7 +132,9 @@ def count_by_window(codes: np.ndarray, mask: np.ndarray | None, windows: int) ->
     return np.bincount(selected[selected >= 0], minlength=windows)
 
 
-def sample(frame: pd.DataFrame, mask: np.ndarray, columns: list[str], limit: int) -> list[dict[str, Any]]:
+def sample(
+    frame: pd.DataFrame, mask: np.ndarray, columns: list[str], limit: int
+) -> list[dict[str, Any]]:
     rows = frame.loc[mask, [c for c in columns if c in frame.columns]].head(limit)
     return [{k: _plain(v) for k, v in row.items()} for row in rows.to_dict(orient="records")]
 
@@ -131,7 +156,9 @@ def as_text(rows: pd.DataFrame) -> pd.DataFrame:
     return rows.assign(**text)
 
 
-def quarantine_rows(frame: pd.DataFrame, mask: np.ndarray, rule: str, reasons: pd.Series) -> pd.DataFrame:
+def quarantine_rows(
+    frame: pd.DataFrame, mask: np.ndarray, rule: str, reasons: pd.Series
+) -> pd.DataFrame:
     """The failing rows as text (the values as seen) with `_dq_rule` and `_dq_reason`."""
     rows = frame.loc[mask]
     out = as_text(rows)
@@ -140,7 +167,9 @@ def quarantine_rows(frame: pd.DataFrame, mask: np.ndarray, rule: str, reasons: p
     return out
 
 
-def reasons_for(frame: pd.DataFrame, mask: np.ndarray, prefix: str, column: str | None, suffix: str) -> pd.Series:
+def reasons_for(
+    frame: pd.DataFrame, mask: np.ndarray, prefix: str, column: str | None, suffix: str
+) -> pd.Series:
     """`prefix + <value> + suffix` for the failing rows only (reasons are built lazily)."""
     index = frame.index[mask]
     if column is None or column not in frame.columns:

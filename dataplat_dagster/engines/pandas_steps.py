@@ -50,9 +50,13 @@ def _count_removed(outcome: StepOutcome, removed: np.ndarray) -> None:
     frame = outcome.frame
     if PARTITION in frame.columns:
         for key, count in frame.loc[removed, PARTITION].value_counts().items():
-            outcome.removed_by_window[str(key)] = outcome.removed_by_window.get(str(key), 0) + int(count)
+            outcome.removed_by_window[str(key)] = outcome.removed_by_window.get(str(key), 0) + int(
+                count
+            )
     else:
-        outcome.removed_by_window[None] = outcome.removed_by_window.get(None, 0) + int(removed.sum())
+        outcome.removed_by_window[None] = outcome.removed_by_window.get(None, 0) + int(
+            removed.sum()
+        )
 
 
 def _drop(outcome: StepOutcome, keep: pd.Series | np.ndarray, where: str) -> None:

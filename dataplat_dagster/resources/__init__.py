@@ -33,7 +33,9 @@ LOCAL_PATH_FIELDS = ("root", "path", "folder")
 def build_resources(profile: Profile) -> dict[str, Any]:
     """Instantiate every resource of the profile (nothing connects until a run uses it)."""
     missing = [key for key in RESOURCE_KEYS if key not in profile.resources]
-    unknown = [key for key in profile.resources if key not in RESOURCE_KEYS]  # every key is required
+    unknown = [
+        key for key in profile.resources if key not in RESOURCE_KEYS
+    ]  # every key is required
     if missing or unknown:
         problems = [
             Problem(f"resources.{k}", "required resource is not configured") for k in missing

@@ -52,7 +52,9 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
                 )
             ]
         write_id = f"{context.run_id[:8]}-{uuid.uuid4().hex[:8]}"
-        written = storage.write(key_path, parts, write_id=write_id, failed_checks=_failed_checks(context))
+        written = storage.write(
+            key_path, parts, write_id=write_id, failed_checks=_failed_checks(context)
+        )
         schema = parts[0][1].schema
         location = storage.uri(storage.table_path(key_path))
         description = (
@@ -99,7 +101,9 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
         table, counts = storage.read(key_path, keys, failed_gates="refuse" if windowed else "skip")
         if not windowed and len(counts) < len(keys):
             skipped = sorted(set(keys) - {key for key, _ in counts})
-            context.log.warning(f"{'/'.join(key_path)}: left out windows that failed their quality gate: {', '.join(skipped)}")
+            context.log.warning(
+                f"{'/'.join(key_path)}: left out windows that failed their quality gate: {', '.join(skipped)}"
+            )
         if windowed:
             table = _with_partition_column(table, counts)
         return self.engine.from_arrow(table)

@@ -42,7 +42,9 @@ class Manifest:
     schema: pa.Schema
     written_at: str
     write_id: str
-    failed_checks: tuple[str, ...] = ()  # ERROR checks this version failed: it must not feed layers below
+    failed_checks: tuple[
+        str, ...
+    ] = ()  # ERROR checks this version failed: it must not feed layers below
 
     def to_json(self) -> bytes:
         return json.dumps(
@@ -62,7 +64,12 @@ class Manifest:
         raw = json.loads(data)
         schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(raw["schema"])))
         return cls(
-            raw["files"], raw["rows"], schema, raw["written_at"], raw["write_id"], tuple(raw.get("failed_checks", ()))
+            raw["files"],
+            raw["rows"],
+            schema,
+            raw["written_at"],
+            raw["write_id"],
+            tuple(raw.get("failed_checks", ())),
         )
 
 
@@ -132,7 +139,11 @@ class TableStorage:
                 pq.write_table(table, sink, compression="snappy")
                 size = sink.tell()
             manifest = Manifest(
-                [file_name], table.num_rows, table.schema, datetime.now(UTC).isoformat(), write_id,
+                [file_name],
+                table.num_rows,
+                table.schema,
+                datetime.now(UTC).isoformat(),
+                write_id,
                 tuple((failed_checks or {}).get(partition, ())),
             )
             staged.append((partition, folder, manifest, size))
@@ -233,7 +244,9 @@ class TableStorage:
             if manifest.failed_checks and failed_gates != "read":
                 if failed_gates == "skip":
                     continue
-                what = "/".join(key_path) + (f" window {partition}" if partition is not None else "")
+                what = "/".join(key_path) + (
+                    f" window {partition}" if partition is not None else ""
+                )
                 raise FailedGateError(
                     f"{what} failed its quality gate ({', '.join(manifest.failed_checks)} with ERROR severity); "
                     "the layers below are not built from it. Fix the data and re-run that window."

@@ -23,3 +23,17 @@ def customer_value(orders_enriched: pd.DataFrame, top: int = 10) -> pd.DataFrame
         daily.groupby("order_date")["spend"].rank(method="first", ascending=False).astype("int64")
     )
     return daily[daily["rank"] <= top].sort_values(["order_date", "rank"]).reset_index(drop=True)
+
+
+def revenue_adds_up(daily_revenue: pd.DataFrame, tolerance: float = 0.01) -> dict:
+    """A custom check: every revenue figure is positive and orders are counted.
+
+    Returns:
+        `{"passed": bool, "metadata": {...}}`, shown on the check in the UI.
+    """
+    negative = int((daily_revenue["revenue"] < -tolerance).sum())
+    zero_orders = int((daily_revenue["orders"] <= 0).sum())
+    return {
+        "passed": negative == 0 and zero_orders == 0,
+        "metadata": {"negative_revenue_rows": negative, "rows_without_orders": zero_orders},
+    }

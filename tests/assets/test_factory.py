@@ -12,7 +12,14 @@ RAW = {"orders", "customers", "products"}
 TABLES = {
     "landing": RAW,
     "raw": RAW | {f"{t}__quarantine" for t in RAW},
-    "staging": {"orders", "customers", "products", "customers__quarantine", "products__quarantine"},
+    "staging": {
+        "orders",
+        "customers",
+        "products",
+        "orders__quarantine",
+        "customers__quarantine",
+        "products__quarantine",
+    },
     "common": {"customers", "orders_enriched"},
     "business": {"daily_revenue", "customer_value"},
     "output": {"daily_revenue_csv", "daily_revenue_table"},

@@ -135,28 +135,31 @@ def test_catalogue_and_metrics_record_each_table(demo_defs, instance, local_env:
 def test_range_in_one_run_writes_every_window_and_quarantines_bad_rows(
     demo_defs, instance, local_env: Path
 ) -> None:
-    result = run_demo(demo_defs, instance, DEMO_WINDOWS)
+    windows = ["2024-01-06", "2024-01-07"]
+    result = run_demo(demo_defs, instance, windows)
     assert result.success
     assert len(instance.get_runs()) == 1
-    assert warehouse(local_env).existing_partitions(["staging", "retail", "orders"]) == DEMO_WINDOWS
-    quarantine = read(local_env, "raw", "orders__quarantine", DEMO_WINDOWS)
+    assert (
+        warehouse(local_env).existing_partitions(["business", "retail", "daily_revenue"]) == windows
+    )
+    quarantine = read(local_env, "raw", "orders__quarantine", windows)
     reasons = sorted(quarantine["_dq_reason"].to_pylist())
     assert reasons == [
         "retail/orders_20240106.csv line 18: ordered_at: '2024-13-45T10:00:00' is not a valid timestamp",
         "retail/orders_20240107.csv line 20: quantity: 'two' is not a valid int32",
     ]
     with sqlite3.connect(local_env / "reporting.db") as db:
-        windows = [
+        written = [
             w for (w,) in db.execute("select distinct _partition from daily_revenue order by 1")
         ]
-    assert windows == DEMO_WINDOWS
+    assert written == windows
 
 
 def test_a_range_gives_the_same_rows_as_single_windows(
     tmp_path, monkeypatch, instance, landing_copy
 ) -> None:
     states = {}
-    for name, keys in (("range", DEMO_WINDOWS), ("single", ["2024-01-05"])):
+    for name, keys in (("range", DEMO_WINDOWS[:4]), ("single", ["2024-01-03"])):
         monkeypatch.setenv("DATAPLAT_HOME", str(tmp_path / name))
         monkeypatch.setenv("DATAPLAT_LANDING_ROOT", str(landing_copy))
         assert run_demo(build_definitions(PROJECT_ROOT), instance, keys).success
@@ -167,10 +170,10 @@ def test_a_range_gives_the_same_rows_as_single_windows(
         ("business", "customer_value"),
     ):
         ranged = decoded(
-            read(states["range"], layer, table, ["2024-01-05"]), drop=("_load_ts", "_run_id")
+            read(states["range"], layer, table, ["2024-01-03"]), drop=("_load_ts", "_run_id")
         )
         single = decoded(
-            read(states["single"], layer, table, ["2024-01-05"]), drop=("_load_ts", "_run_id")
+            read(states["single"], layer, table, ["2024-01-03"]), drop=("_load_ts", "_run_id")
         )
         assert ranged.num_rows > 0
         assert ranged.equals(single), (layer, table)
