@@ -193,6 +193,8 @@ def run(
     try:
         ok = True
         for job, keys in jobs.items():
+            if keys == []:
+                continue  # the requested windows are outside this job's partitioning
             ok = (
                 runner.run_job(
                     definitions, instance, job, keys, summary, log_level, single_run=single_run

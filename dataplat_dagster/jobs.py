@@ -1,46 +1,85 @@
-"""One job per dataflow (and per partitioning, when a dataflow mixes several)."""
+"""Jobs: one per dataflow, or one per partitioning when a dataflow mixes several.
+
+A Dagster job holds one partitioning. A dataflow with several (the TPC-H one: lineitem by
+84 months, orders by 80) gets a job per partitioning, named after its first table, plus an
+`<dataflow>_aggregates_job` for the unpartitioned tables built from them, run last.
+"""
+
+from dataclasses import dataclass
 
 import dagster as dg
 
-from dataplat_dagster.config.plan import Plan
+from dataplat_dagster.config.models import Partitioning
+from dataplat_dagster.config.plan import Plan, TablePlan
 from dataplat_dagster.hooks import build_failure_hook
 
 
-def job_name(dataflow: str, index: int = 0) -> str:
-    return f"{dataflow}_job" if index == 0 else f"{dataflow}_{index + 1}_job"
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    dataflow: str
+    partitioning: Partitioning | None
+    tables: tuple[TablePlan, ...]
+
+
+def job_specs(plan: Plan, dataflow: str) -> list[JobSpec]:
+    """The dataflow's jobs in the order they must run."""
+    tables = [t for t in plan.of_dataflow(dataflow) if t.layer != "landing"]
+    windows = list(dict.fromkeys(t.partitioning for t in tables if t.partitioning is not None))
+    if len(windows) <= 1:
+        return [
+            JobSpec(f"{dataflow}_job", dataflow, windows[0] if windows else None, tuple(tables))
+        ]
+    aggregates = tuple(
+        t for t in tables if t.partitioning is None and _has_partitioned_ancestor(t, plan)
+    )
+    dimensions = tuple(t for t in tables if t.partitioning is None and t not in aggregates)
+    specs = []
+    for partitioning in windows:
+        own = tuple(t for t in tables if t.partitioning == partitioning)
+        first = (
+            next(t for t in own if t.layer == "raw")
+            if any(t.layer == "raw" for t in own)
+            else own[0]
+        )
+        specs.append(
+            JobSpec(f"{dataflow}_{first.id.name}_job", dataflow, partitioning, dimensions + own)
+        )
+    if aggregates:
+        specs.append(JobSpec(f"{dataflow}_aggregates_job", dataflow, None, aggregates))
+    return specs
+
+
+def _has_partitioned_ancestor(table: TablePlan, plan: Plan) -> bool:
+    pending, seen = list(table.all_inputs), set()
+    while pending:
+        upstream = plan[pending.pop()]
+        if upstream.partitioned:
+            return True
+        if upstream.id not in seen:
+            seen.add(upstream.id)
+            pending += upstream.all_inputs
+    return False
 
 
 def build_jobs(plan: Plan, ui_base_url: str | None = None) -> list:
-    """A job materializing every table of a dataflow, landing excepted (files are observed).
-
-    Dagster jobs hold one partitioning; a dataflow whose tables have several gets one job
-    per partitioning, each with the dataflow's unpartitioned tables in the first.
-    """
-    jobs = []
+    """Jobs materializing every table of each dataflow, landing excepted (files are observed)."""
     hooks = {build_failure_hook(ui_base_url)}
+    jobs = []
     for dataflow in sorted({table.id.dataflow for table in plan}):
-        tables = [t for t in plan.of_dataflow(dataflow) if t.layer != "landing"]
-        windows = list(
-            dict.fromkeys(t.partitioning for t in tables if t.partitioning is not None)
-        ) or [None]
-        for index, partitioning in enumerate(windows):
-            selected = [
-                t
-                for t in tables
-                if t.partitioning == partitioning or (index == 0 and t.partitioning is None)
-            ]
-            keys = [dg.AssetKey(t.id.key_path) for t in selected]
+        for spec in job_specs(plan, dataflow):
+            keys = [dg.AssetKey(t.id.key_path) for t in spec.tables]
             keys += [
                 dg.AssetKey(t.id.companion("quarantine").key_path)
-                for t in selected
+                for t in spec.tables
                 if _has_companion(t)
             ]
             jobs.append(
                 dg.define_asset_job(
-                    job_name(dataflow, index),
+                    spec.name,
                     selection=dg.AssetSelection.assets(*keys),
                     description=f"Materialize dataflow {dataflow}"
-                    + (f" (partitioning {index + 1})" if index else ""),
+                    + ("" if spec.name == f"{dataflow}_job" else f" ({spec.name})"),
                     tags={"dataflow": dataflow},
                     hooks=hooks,
                 )
@@ -48,7 +87,7 @@ def build_jobs(plan: Plan, ui_base_url: str | None = None) -> list:
     return jobs
 
 
-def _has_companion(table) -> bool:
+def _has_companion(table: TablePlan) -> bool:
     from dataplat_dagster.assets.transformed import has_quarantine
 
     return table.layer == "raw" or (

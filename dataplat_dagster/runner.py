@@ -14,7 +14,7 @@ from typing import Any
 import dagster as dg
 
 from dataplat_dagster.config.plan import Plan
-from dataplat_dagster.jobs import job_name
+from dataplat_dagster.jobs import job_specs
 from dataplat_dagster.partitions import build_partitions_def
 
 EXIT_OK = 0
@@ -71,43 +71,56 @@ def select_windows(
     end: str | None,
     every: bool,
 ) -> dict[str, list[str] | None]:
-    """Job name -> the windows to run (None for a job without partitions)."""
-    tables = [t for t in plan.of_dataflow(dataflow) if t.layer != "landing"]
-    if not tables:
+    """Job name -> the windows to run (None for a job without partitions), in run order."""
+    specs = job_specs(plan, dataflow) if any(t.id.dataflow == dataflow for t in plan) else []
+    if not specs or not any(spec.tables for spec in specs):
         known = ", ".join(sorted({t.id.dataflow for t in plan})) or "none"
         raise InvalidRequest(f"no dataflow named {dataflow!r} (dataflows: {known})")
-    windows = list(dict.fromkeys(t.partitioning for t in tables if t.partitioning is not None))
-    if not windows:
-        if partition or start or end:
-            raise InvalidRequest(
-                f"dataflow {dataflow} is not partitioned; run it without --partition/--from/--to"
-            )
-        return {job_name(dataflow): None}
-    if not (partition or start or end or every):
+    partitioned = [spec for spec in specs if spec.partitioning is not None]
+    if not partitioned and (partition or start or end):
+        raise InvalidRequest(
+            f"dataflow {dataflow} is not partitioned; run it without --partition/--from/--to"
+        )
+    if partitioned and not (partition or start or end or every):
         raise InvalidRequest(
             f"dataflow {dataflow} is partitioned: give --partition KEY, --from/--to or --all"
         )
     selected: dict[str, list[str] | None] = {}
-    for index, partitioning in enumerate(windows):
-        partitions_def = build_partitions_def(partitioning)
-        keys = list(partitions_def.get_partition_keys())
-        for name, value in (("--partition", partition), ("--from", start), ("--to", end)):
-            if value and value not in keys:
-                raise InvalidRequest(
-                    f"{name} {value} is not a window of {dataflow} (windows {keys[0]} .. {keys[-1]}, format {partitions_def.fmt})"
-                    if keys
-                    else f"{dataflow} has no windows yet"
-                )
-        if partition:
-            chosen = [partition]
-        else:
-            first = keys.index(start) if start else 0
-            last = keys.index(end) if end else len(keys) - 1
-            if first > last:
-                raise InvalidRequest(f"--from {start} is after --to {end}")
-            chosen = keys[first : last + 1]
-        selected[job_name(dataflow, index)] = chosen
+    for spec in specs:
+        if spec.partitioning is None:
+            selected[spec.name] = None
+            continue
+        keys = list(build_partitions_def(spec.partitioning).get_partition_keys())
+        selected[spec.name] = _chosen(
+            dataflow, keys, partition, start, end, several=len(partitioned) > 1
+        )
     return selected
+
+
+def _chosen(
+    dataflow: str,
+    keys: list[str],
+    partition: str | None,
+    start: str | None,
+    end: str | None,
+    *,
+    several: bool,
+) -> list[str]:
+    """The requested windows among `keys`; with several partitionings, a range is clipped to each."""
+    if not keys:
+        raise InvalidRequest(f"{dataflow} has no windows yet")
+    for name, value in (("--partition", partition), ("--from", start), ("--to", end)):
+        if value and value not in keys and not (several and name != "--partition"):
+            raise InvalidRequest(
+                f"{name} {value} is not a window of {dataflow} (windows {keys[0]} .. {keys[-1]})"
+            )
+    if partition:
+        return [partition] if partition in keys else []
+    first = start or keys[0]
+    last = end or keys[-1]
+    if first > last:
+        raise InvalidRequest(f"--from {start} is after --to {end}")
+    return [key for key in keys if first <= key <= last]
 
 
 def run_job(

@@ -138,4 +138,4 @@ def test_dataplat_validate_reports_the_bad_declaration(env: dict[str, str], tmp_
     assert result.returncode == 20
     assert "assets/shop/dataflow.yaml, line 3: landing.orders.formt: unknown field" in result.stderr
     good = run(dataplat("validate"), env)
-    assert good.returncode == 0 and "valid: 1 dataflow(s): retail" in good.stdout
+    assert good.returncode == 0 and "valid: 2 dataflow(s): retail, tpch" in good.stdout

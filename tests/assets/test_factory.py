@@ -6,7 +6,6 @@ Builds the demo's definitions on temporary state; nothing is materialized here.
 import dagster as dg
 import pytest
 
-from dataplat_dagster.jobs import job_name
 
 RAW = {"orders", "customers", "products"}
 TABLES = {
@@ -28,7 +27,11 @@ TABLES = {
 
 @pytest.fixture
 def specs(demo_defs: dg.Definitions) -> dict[dg.AssetKey, dg.AssetSpec]:
-    return {spec.key: spec for spec in demo_defs.resolve_all_asset_specs()}
+    return {
+        spec.key: spec
+        for spec in demo_defs.resolve_all_asset_specs()
+        if spec.key.path[1] == "retail"
+    }
 
 
 def test_one_asset_per_declared_table_keyed_layer_dataflow_table(specs: dict) -> None:
@@ -91,7 +94,7 @@ def test_partitioned_tables_share_the_daily_windows_dimensions_do_not(specs: dic
 def test_one_job_per_dataflow_selects_everything_but_landing(
     demo_defs: dg.Definitions, specs: dict
 ) -> None:
-    job = demo_defs.resolve_job_def(job_name("retail"))
+    job = demo_defs.resolve_job_def("retail_job")
     selected = {
         key
         for key in job.asset_layer.asset_graph.get_all_asset_keys()
@@ -102,3 +105,15 @@ def test_one_job_per_dataflow_selects_everything_but_landing(
 
 def test_definitions_are_loadable(demo_defs: dg.Definitions) -> None:
     dg.Definitions.validate_loadable(demo_defs)
+
+
+def test_a_dataflow_with_two_partitionings_gets_a_job_per_partitioning_then_aggregates(
+    demo_defs: dg.Definitions,
+) -> None:
+    names = {job.name for job in demo_defs.resolve_all_job_defs() if job.name.startswith("tpch")}
+    assert names == {"tpch_lineitem_job", "tpch_orders_job", "tpch_aggregates_job"}
+    lineitem = demo_defs.resolve_job_def("tpch_lineitem_job").partitions_def
+    orders = demo_defs.resolve_job_def("tpch_orders_job").partitions_def
+    assert len(lineitem.get_partition_keys()) == 84 and len(orders.get_partition_keys()) == 80
+    aggregates = demo_defs.resolve_job_def("tpch_aggregates_job")
+    assert aggregates.partitions_def is None
