@@ -1,5 +1,6 @@
 """Publishing a table through its quality gate: outputs, quarantine, check events, alerts."""
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -45,7 +46,9 @@ class Published:
     ) -> None:
         gate = QualityGate(plan, engine)
         self.plan, self.engine, self.keys = plan, engine, inputs.keys
+        started = time.perf_counter()
         self.result = gate.evaluate(frame, inputs) if gate.active else GateResult(frame)
+        counts.checks_seconds = time.perf_counter() - started if gate.active else None
         rows = [engine.as_text(r) for r in rejects] + self.result.quarantined
         self.quarantine = (
             engine.concat(rows)

@@ -102,6 +102,7 @@ class Counts:
     rows_dropped: int = 0
     rows_quarantined: int = 0
     dropped_by_step: dict[str, int] = field(default_factory=dict)
+    checks_seconds: float | None = None  # time spent evaluating the quality rules
 
     def as_metrics(self) -> dict[str, int]:
         return {
@@ -115,6 +116,8 @@ class Counts:
         metadata: dict[str, Any] = dict(self.as_metrics())
         if self.dropped_by_step:
             metadata["rows_dropped_by_step"] = dg.MetadataValue.json(self.dropped_by_step)
+        if self.checks_seconds is not None:
+            metadata["checks_seconds"] = round(self.checks_seconds, 4)
         return metadata
 
 
@@ -125,12 +128,11 @@ def recorded(
     """Time the body and record its counts as metrics once it succeeded."""
     started = time.monotonic()
     yield
-    keys = context.partition_keys if plan.partitioned else []
     metrics.record_materialization(
         dataflow=plan.id.dataflow,
         layer=plan.layer,
         table=plan.id.name,
         counts=counts.as_metrics(),
         seconds=time.monotonic() - started,
-        partition=f"{keys[0]}..{keys[-1]}" if keys else None,
+        checks_seconds=counts.checks_seconds,
     )

@@ -95,7 +95,16 @@ def _trim(outcome: StepOutcome, step: TrimStep, where: str) -> None:
     outcome.frame = frame.assign(**trimmed)
 
 
+def _has_type(values: pd.Series, target: str) -> bool:
+    """The column already holds the target type: a cast is then a no-op (and costs nothing)."""
+    if target == "timestamp":
+        return pd.api.types.is_datetime64_dtype(values.dtype)
+    return values.dtype == PANDAS_TYPES[target]
+
+
 def _convert(values: pd.Series, target: str) -> pd.Series:
+    if _has_type(values, target):
+        return values
     if target in ("date", "timestamp"):
         converted = pd.to_datetime(
             values, errors="coerce", format="ISO8601" if _is_text(values) else None
@@ -132,6 +141,9 @@ def _cast(outcome: StepOutcome, step: CastStep, where: str) -> None:
     for column, target in step.cast.items():
         before = outcome.frame[column]
         after = _convert(before, target)
+        if after is before:
+            converted[column] = after
+            continue
         bad = before.notna() & after.isna()
         if bad.any():
             reasons = (

@@ -36,21 +36,15 @@ class MetricsResource(dg.ConfigurableResource, ABC):
         """Record metrics (implementations batch as their backend requires)."""
 
     def record_materialization(
-        self,
-        *,
-        dataflow: str,
-        layer: str,
-        table: str,
-        counts: dict[str, int],
-        seconds: float,
-        partition: str | None = None,
+        self, *, dataflow: str, layer: str, table: str, counts: dict[str, int], seconds: float,
+        checks_seconds: float | None = None,
     ) -> None:
-        """One materialization's row counts and duration, dimensioned by dataflow, layer, table."""
+        """One materialization's row counts and durations, dimensioned by dataflow, layer, table."""
         dimensions = {"dataflow": dataflow, "layer": layer, "table": table}
-        metrics = [
-            Metric(name, float(value), "Count", dimensions) for name, value in counts.items()
-        ]
+        metrics = [Metric(name, float(value), "Count", dimensions) for name, value in counts.items()]
         metrics.append(Metric("duration", seconds, "Seconds", dimensions))
+        if checks_seconds is not None:
+            metrics.append(Metric("checks_duration", checks_seconds, "Seconds", dimensions))
         self.put(metrics)
 
     def record_check_failure(

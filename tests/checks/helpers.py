@@ -24,24 +24,44 @@ from dataplat_dagster.resources.storage import TableStorage
 from tests.conftest import write_project
 
 DAY1, DAY2, DAY3 = "2024-01-02", "2024-01-03", "2024-01-04"
-ORDER_COLUMNS = ("order_id", "customer_id", "status", "quantity", "price", "code", "ordered_at")
+ORDER_COLUMNS = (
+    "order_id",
+    "customer_id",
+    "status",
+    "quantity",
+    "price",
+    "code",
+    "ordered_at",
+    "shipped_on",
+)
 ORDER_SCHEMA = (
     "{order_id: int64, customer_id: int64, status: string, quantity: int32, "
-    "price: float64, code: string, ordered_at: timestamp}"
+    "price: float64, code: string, ordered_at: timestamp, shipped_on: date}"
 )
+STAGING_TYPES = {
+    "order_id": "int64",
+    "customer_id": "int64",
+    "status": "string",
+    "quantity": "int32",
+    "price": "float64",
+    "code": "string",
+    "ordered_at": "timestamp",
+    "shipped_on": "date",
+}
 CUSTOMERS = [{"customer_id": 1, "name": "Ann"}, {"customer_id": 2, "name": "Bob"}]
 
 
-def order(order_id: int, day: str = DAY1, **values: Any) -> dict[str, Any]:
+def order(number: int, day: str = DAY1, **values: Any) -> dict[str, Any]:
     """A valid order row of `day`; keyword arguments override columns (None: empty cell)."""
     row = {
-        "order_id": order_id,
+        "order_id": number,
         "customer_id": 1,
         "status": "paid",
         "quantity": 2,
         "price": 9.5,
-        "code": f"AB-{order_id:03d}",
+        "code": f"AB-{number:03d}",
         "ordered_at": f"{day}T10:00:00",
+        "shipped_on": day,
     }
     return {**row, **values}
 
@@ -59,10 +79,12 @@ def shop_yaml(
     *,
     quarantine: dict[str, Any] | None = None,
     staging_extra: str = "",
-    business_rules: Sequence[dict[str, Any]] = (),
-    tables: str = "",
+    business_extra: str = "",
 ) -> str:
-    """The `shop` dataflow; `rules` (and the rest) go on staging.orders, written as flow YAML."""
+    """The `shop` dataflow; `rules` and `quarantine` go on staging.orders (as flow YAML).
+
+    `staging_extra` / `business_extra`: more tables of those layers, as indented YAML text.
+    """
     policy_line = f"    quarantine: {json.dumps(quarantine)}\n" if quarantine else ""
     return f"""\
 dataflow: shop
@@ -87,8 +109,7 @@ staging:
 {policy_line}{staging_extra}business:
   totals:
     sql: "select status, count(*) as n from {{{{ staging.orders }}}} group by all"
-    rules: {json.dumps(list(business_rules))}
-{tables}"""
+{business_extra}"""
 
 
 @dataclass
@@ -102,6 +123,9 @@ class Shop:
     def land(self, day: str, rows: Sequence[dict[str, Any]]) -> Path:
         """Write the landing CSV of `day` (None values become empty cells)."""
         return write_csv(self.landing / "shop" / f"orders_{day.replace('-', '')}.csv", rows)
+
+    def land_customers(self, rows: Sequence[dict[str, Any]]) -> Path:
+        return write_csv(self.landing / "shop" / "customers.csv", rows)
 
     def definitions(self) -> dg.Definitions:
         return build_definitions(self.root)
@@ -144,6 +168,12 @@ class Shop:
     def read(self, layer: str, table: str, keys: Sequence[str | None], **kwargs: Any) -> pa.Table:
         rows, _ = self.storage().read([layer, "shop", table], list(keys), **kwargs)
         return rows
+
+    def failed_checks(self, layer: str, table: str, key: str) -> tuple[str, ...]:
+        """The ERROR checks recorded in a window's manifest."""
+        manifest = self.storage().manifest([layer, "shop", table], key)
+        assert manifest is not None, f"{layer}.{table} {key} was never published"
+        return manifest.failed_checks
 
     def outbox(self, kind: str) -> list[Any]:
         """Messages of one kind (`X-Dataplat-Kind`) in the outbox."""
@@ -216,10 +246,14 @@ def materialized(result: dg.ExecuteInProcessResult, *path: str) -> list[Any]:
     ]
 
 
+def step_started(result: dg.ExecuteInProcessResult, step_key: str) -> bool:
+    return any(e.is_step_start and e.step_key == step_key for e in result.all_events)
+
+
 def step_failures(result: dg.ExecuteInProcessResult) -> dict[str, str]:
-    """step key -> error message of every failed step."""
+    """step key -> error of every failed step, with its causes."""
     return {
-        e.step_key: e.step_failure_data.error.message
+        e.step_key: e.step_failure_data.error.to_string()
         for e in result.all_events
         if e.is_step_failure
     }

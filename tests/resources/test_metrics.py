@@ -55,18 +55,19 @@ def test_record_materialization_counts_and_duration(metrics: LocalMetrics) -> No
         table="orders",
         counts={"rows_in": 10, "rows_out": 8, "rows_dropped": 2},
         seconds=0.25,
-        partition="2024-01-01",
+        checks_seconds=0.05,
     )
 
     recorded = {m.name: m for m in metrics.query()}
-    assert set(recorded) == {"rows_in", "rows_out", "rows_dropped", "duration"}
+    assert set(recorded) == {"rows_in", "rows_out", "rows_dropped", "duration", "checks_duration"}
     assert {name: m.value for name, m in recorded.items()} == {
         "rows_in": 10.0,
         "rows_out": 8.0,
         "rows_dropped": 2.0,
         "duration": 0.25,
+        "checks_duration": 0.05,
     }
-    assert recorded["duration"].unit == "Seconds"
+    assert recorded["duration"].unit == recorded["checks_duration"].unit == "Seconds"
     assert {recorded[n].unit for n in ("rows_in", "rows_out", "rows_dropped")} == {"Count"}
     for metric in recorded.values():
         assert metric.dimensions == {"dataflow": "retail", "layer": "staging", "table": "orders"}

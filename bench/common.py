@@ -1,0 +1,39 @@
+"""Benchmark helpers: TPC-H data, timing, medians."""
+
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+DATA = BENCH / "data"
+
+
+def tpch_data(scale: float) -> Path:
+    """The landing root holding tpch/lineitem.csv and tpch/orders.csv, generated when missing."""
+    root = DATA / f"sf{scale:g}"
+    target = root / "tpch"
+    if not (target / "lineitem.csv").exists() or not (target / "orders.csv").exists():
+        target.mkdir(parents=True, exist_ok=True)
+        cli = shutil.which("tpchgen-cli") or str(Path(sys.executable).parent / "tpchgen-cli")
+        print(f"generating TPC-H scale factor {scale:g} into {target} ...", flush=True)
+        subprocess.run(
+            [cli, "csv", "-s", f"{scale:g}", "--tables", "orders,lineitem", "--output-dir", str(target), "--no-progress"],
+            check=True,
+        )
+    return root
+
+
+def timed(function: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    value = function()
+    return time.perf_counter() - started, value
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
