@@ -21,6 +21,7 @@ RESOURCE_KEYS = (
     "file_store",
     "exports",
     "databases",
+    "aws",
 )
 
 

@@ -59,6 +59,8 @@ def substitute(
         eager_env: read every `{env: NAME}` now (for values that build paths, not secrets).
     """
     if isinstance(data, dict):
+        if set(data) == {"ssm"} and isinstance(data["ssm"], str):
+            return f"ssm:{data['ssm']}"  # read from Parameter Store when the resource uses it
         if is_env_mapping(data):
             value = resolve_env(data, file, path, lines)
             if eager_env and isinstance(value, EnvRef):

@@ -10,12 +10,14 @@ from dataplat_dagster.config.errors import DeclarationError, Problem
 from dataplat_dagster.config.profile import RESOURCE_KEYS, Profile
 from dataplat_dagster.config.substitution import EnvRef
 from dataplat_dagster.engines.pandas_engine import PandasEngine
+from dataplat_dagster.resources.aws import AwsResource
 from dataplat_dagster.resources.catalog import LocalCatalog
 from dataplat_dagster.resources.databases import DatabasesResource
-from dataplat_dagster.resources.file_store import LocalFileStore
-from dataplat_dagster.resources.io_managers import LocalParquetIOManager
-from dataplat_dagster.resources.metrics import LocalMetrics
-from dataplat_dagster.resources.notifier import OutboxNotifier
+from dataplat_dagster.resources.file_store import LocalFileStore, S3FileStore
+from dataplat_dagster.resources.glue_catalog import GlueCatalog
+from dataplat_dagster.resources.io_managers import LocalParquetIOManager, S3ParquetIOManager
+from dataplat_dagster.resources.metrics import CloudWatchMetrics, LocalMetrics
+from dataplat_dagster.resources.notifier import OutboxNotifier, SesNotifier, SmtpNotifier
 
 # `type:` in resources/<env>.yaml -> class. Local paths in these fields are anchored at the project root.
 RESOURCE_TYPES: dict[str, type[dg.ConfigurableResource] | type[dg.ConfigurableIOManager]] = {
@@ -26,16 +28,22 @@ RESOURCE_TYPES: dict[str, type[dg.ConfigurableResource] | type[dg.ConfigurableIO
     "outbox": OutboxNotifier,
     "local_files": LocalFileStore,
     "databases": DatabasesResource,
+    "aws": AwsResource,
+    "s3_parquet": S3ParquetIOManager,
+    "glue_catalog": GlueCatalog,
+    "cloudwatch_metrics": CloudWatchMetrics,
+    "ses": SesNotifier,
+    "smtp": SmtpNotifier,
+    "s3_files": S3FileStore,
 }
+OPTIONAL_KEYS: tuple[str, ...] = ()
 LOCAL_PATH_FIELDS = ("root", "path", "folder")
 
 
 def build_resources(profile: Profile) -> dict[str, Any]:
     """Instantiate every resource of the profile (nothing connects until a run uses it)."""
     missing = [key for key in RESOURCE_KEYS if key not in profile.resources]
-    unknown = [
-        key for key in profile.resources if key not in RESOURCE_KEYS
-    ]  # every key is required
+    unknown = [key for key in profile.resources if key not in (*RESOURCE_KEYS, *OPTIONAL_KEYS)]
     if missing or unknown:
         problems = [
             Problem(f"resources.{k}", "required resource is not configured") for k in missing
@@ -46,14 +54,10 @@ def build_resources(profile: Profile) -> dict[str, Any]:
         ]
         raise DeclarationError(f"resources/{profile.env}.yaml", problems)
     built: dict[str, Any] = {}
+    built["aws"] = _instantiate("aws", {"type": "aws", **profile.resources["aws"]}, profile, {})
     for key in ("engine", "catalog", "metrics", "notifier", "file_store", "exports", "databases"):
-        built[key] = _instantiate(key, profile.resources[key], profile, {})
-    built["io_manager"] = _instantiate(
-        "io_manager",
-        profile.resources["io_manager"],
-        profile,
-        {"engine": built["engine"], "catalog": built["catalog"]},
-    )
+        built[key] = _instantiate(key, profile.resources[key], profile, built)
+    built["io_manager"] = _instantiate("io_manager", profile.resources["io_manager"], profile, built)
     return built
 
 
@@ -83,8 +87,13 @@ def _instantiate(
         fields["connections"] = {
             name: _local_sqlite(c, profile) for name, c in (fields.get("connections") or {}).items()
         }
+    cls = RESOURCE_TYPES[kind]
+    # nested resources a class declares (aws, engine, catalog) are injected from those built
+    wanted = {name: dependencies[name] for name in ("aws", "engine", "catalog") if name in cls.model_fields and name in dependencies}
+    if "aws" in cls.model_fields and "aws" not in dependencies and cls.model_fields["aws"].is_required():
+        raise DeclarationError.single(where, f"resources.{key}", f"{kind} needs the `aws` resource (region, endpoint) in the profile")
     try:
-        return RESOURCE_TYPES[kind](**fields, **dependencies)
+        return cls(**fields, **wanted)
     except Exception as exc:  # pydantic's message names the field
         raise DeclarationError.single(where, f"resources.{key}", f"{kind}: {exc}") from None
 

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
+
+from dataplat_dagster.resources.aws import AwsResource
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 
@@ -22,9 +24,10 @@ class DatabaseConnection(dg.Config):
 
 
 class DatabasesResource(dg.ConfigurableResource):
-    """SQLAlchemy engines by connection name; passwords come from the environment."""
+    """SQLAlchemy engines by connection name; passwords from the environment or SSM."""
 
     connections: dict[str, DatabaseConnection] = Field(default_factory=dict)
+    aws: dg.ResourceDependency[AwsResource]
     _engines: dict[str, Engine] = PrivateAttr(default_factory=dict)
 
     def engine(self, name: str) -> Engine:
@@ -35,7 +38,7 @@ class DatabasesResource(dg.ConfigurableResource):
             connection = self.connections[name]
             url = make_url(connection.url)
             if connection.password:
-                url = url.set(password=connection.password)
+                url = url.set(password=self.aws.secret(connection.password))
             url = url.set(drivername=_DEFAULT_DRIVERS.get(url.drivername, url.drivername))
             if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
                 Path(url.database).parent.mkdir(parents=True, exist_ok=True)

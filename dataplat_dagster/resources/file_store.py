@@ -15,6 +15,8 @@ import dagster as dg
 import pyarrow.fs as pa_fs
 from pydantic import Field
 
+from dataplat_dagster.resources.aws import AwsResource
+
 
 @dataclass(frozen=True)
 class FileInfo:
@@ -98,3 +100,39 @@ class LocalFileStore(FileStore):
 
     def source_host(self) -> str:
         return socket.gethostname()
+
+
+class S3FileStore(FileStore):
+    """Files under `s3://<bucket>/<prefix>/`; listing goes through dagster-aws's get_objects."""
+
+    bucket: str = Field(description="S3 bucket")
+    prefix: str = Field("", description="key prefix of the tree")
+    aws: dg.ResourceDependency[AwsResource]
+
+    def _key(self, path: str) -> str:
+        return "/".join(part for part in (self.prefix.strip("/"), path.strip("/")) if part)
+
+    def list_files(self, prefix: str = "") -> list[FileInfo]:
+        from dagster_aws.s3.sensor import get_objects
+
+        root = self._key("")
+        start = self._key(prefix)
+        objects = get_objects(self.bucket, prefix=start, client=self.aws.client("s3"))
+        files = []
+        for item in objects:
+            key = item["Key"]
+            relative = key[len(root) :].lstrip("/") if root else key
+            if key.endswith("/") or relative.rsplit("/", 1)[-1].startswith("."):
+                continue
+            files.append(FileInfo(relative, int(item["Size"]), item["LastModified"].timestamp(), item.get("ETag", "").strip('"') or None))
+        return sorted(files, key=lambda info: info.path)
+
+    def arrow_filesystem(self) -> tuple[pa_fs.FileSystem, str]:
+        filesystem = pa_fs.PyFileSystem(pa_fs.FSSpecHandler(self.aws.s3fs()))
+        return filesystem, f"{self.bucket}/{self.prefix.strip('/')}".rstrip("/")
+
+    def uri(self, path: str) -> str:
+        return f"s3://{self.bucket}/{self._key(path)}"
+
+    def source_host(self) -> str:
+        return f"s3://{self.bucket}"

@@ -12,6 +12,7 @@ import pyarrow.fs as pa_fs
 from pydantic import Field
 
 from dataplat_dagster.engines.base import PARTITION, Engine
+from dataplat_dagster.resources.aws import AwsResource
 from dataplat_dagster.resources.catalog import CatalogResource
 from dataplat_dagster.resources.storage import PARTITION_DIR, TableStorage
 from dataplat_dagster.types import declared_type
@@ -133,3 +134,16 @@ def _failed_checks(context: dg.OutputContext) -> dict[str | None, list[str]]:
     value = (context.output_metadata or {}).get(FAILED_CHECKS)
     raw = getattr(value, "value", value) or {}
     return {None if key == "None" else key: list(names) for key, names in raw.items()}
+
+
+class S3ParquetIOManager(ParquetIOManager):
+    """Parquet under `s3://<bucket>/<prefix>/`, through s3fs; manifests make writes atomic."""
+
+    bucket: str = Field(description="S3 bucket of the warehouse")
+    prefix: str = Field("warehouse", description="key prefix of the warehouse")
+    aws: dg.ResourceDependency[AwsResource]
+
+    def storage(self) -> TableStorage:
+        filesystem = pa_fs.PyFileSystem(pa_fs.FSSpecHandler(self.aws.s3fs()))
+        base = f"{self.bucket}/{self.prefix.strip('/')}".rstrip("/")
+        return TableStorage(filesystem, base, "s3://", atomic_rename=False)

@@ -14,6 +14,8 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from dataplat_dagster.resources.aws import AwsResource
+
 NAMESPACE = "DataPlat"
 
 
@@ -102,3 +104,25 @@ class LocalMetrics(MetricsResource):
             rows = connection.execute(sql + " order by rowid", args).fetchall()
         connection.close()
         return [Metric(n, v, u, json.loads(d), datetime.fromisoformat(t)) for t, n, v, u, d in rows]
+
+
+class CloudWatchMetrics(MetricsResource):
+    """Metrics to CloudWatch with `put_metric_data`, batched within the API's limits."""
+
+    aws: dg.ResourceDependency[AwsResource]
+    batch_size: int = Field(1000, ge=1, le=1000, description="metrics per request (the API takes 1000)")
+
+    def put(self, metrics: list[Metric]) -> None:
+        client = self.aws.client("cloudwatch")
+        data = [
+            {
+                "MetricName": m.name,
+                "Dimensions": [{"Name": k, "Value": str(v)} for k, v in sorted(m.dimensions.items())],
+                "Timestamp": m.timestamp,
+                "Value": m.value,
+                "Unit": m.unit,
+            }
+            for m in metrics
+        ]
+        for start in range(0, len(data), self.batch_size):
+            client.put_metric_data(Namespace=self.namespace, MetricData=data[start : start + self.batch_size])

@@ -4,6 +4,7 @@
 writes `.eml` files to a local folder, the AWS profile sends through SES or SMTP.
 """
 
+import smtplib
 import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
+
+from dataplat_dagster.resources.aws import AwsResource
 
 
 @dataclass(frozen=True)
@@ -77,3 +80,40 @@ class OutboxNotifier(NotifierResource):
             message_from_bytes(path.read_bytes(), policy=policy.default)  # type: ignore[misc]
             for path in sorted(Path(self.folder).glob("*.eml"))
         ]
+
+
+class SesNotifier(NotifierResource):
+    """Sends each message through Amazon SES (`send_raw_email`); the sender must be verified."""
+
+    aws: dg.ResourceDependency[AwsResource]
+    configuration_set: str | None = None
+
+    def _deliver(self, message: EmailMessage) -> None:
+        recipients = [address.strip() for address in message["To"].split(",")]
+        extra = {"ConfigurationSetName": self.configuration_set} if self.configuration_set else {}
+        self.aws.client("ses").send_raw_email(
+            Source=self.sender, Destinations=recipients, RawMessage={"Data": bytes(message)}, **extra
+        )
+
+
+class SmtpNotifier(NotifierResource):
+    """Sends each message to an SMTP server (standard library); the password from env or SSM."""
+
+    host: str
+    port: int = 587
+    username: str | None = None
+    password: str | None = Field(None, description="{env: NAME} or {ssm: /parameter/name}")
+    starttls: bool = True
+    ssl: bool = False
+    timeout: float = 30.0
+    aws: dg.ResourceDependency[AwsResource]
+
+    def _deliver(self, message: EmailMessage) -> None:
+        password = self.aws.secret(self.password)
+        connect = smtplib.SMTP_SSL if self.ssl else smtplib.SMTP
+        with connect(self.host, self.port, timeout=self.timeout) as server:
+            if self.starttls and not self.ssl:
+                server.starttls()
+            if self.username:
+                server.login(self.username, password or "")
+            server.send_message(message)

@@ -69,9 +69,7 @@ def order(number: int, day: str = DAY1, **values: Any) -> dict[str, Any]:
 def orders(day: str, count: int = 3, **changes: dict[str, Any]) -> list[dict[str, Any]]:
     """`count` valid orders of `day` with ids day*100+1..; `changes` maps 'row<N>' to overrides."""
     base = int(day[-2:]) * 100
-    return [
-        order(base + n, day, **changes.get(f"row{n}", {})) for n in range(1, count + 1)
-    ]
+    return [order(base + n, day, **changes.get(f"row{n}", {})) for n in range(1, count + 1)]
 
 
 def shop_yaml(
@@ -215,9 +213,7 @@ def make_shop(
     return Shop(root, state, landing)
 
 
-def evaluations(
-    result: dg.ExecuteInProcessResult, check: str, table: str = "orders"
-) -> list[Any]:
+def evaluations(result: dg.ExecuteInProcessResult, check: str, table: str = "orders") -> list[Any]:
     """The check's evaluations in this run, on `<layer>/shop/<table>` (any layer)."""
     return [
         e
@@ -251,7 +247,7 @@ def step_started(result: dg.ExecuteInProcessResult, step_key: str) -> bool:
 
 
 def step_failures(result: dg.ExecuteInProcessResult) -> dict[str, str]:
-    """step key -> error of every failed step, with its causes."""
+    """The error of every failed step (with its causes), by step key."""
     return {
         e.step_key: e.step_failure_data.error.to_string()
         for e in result.all_events

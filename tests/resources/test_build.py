@@ -18,6 +18,7 @@ from dataplat_dagster.config.errors import DeclarationError
 from dataplat_dagster.config.profile import load_profile
 from dataplat_dagster.engines.pandas_engine import PandasEngine
 from dataplat_dagster.resources import build_resources, kinds_of
+from dataplat_dagster.resources.aws import AwsResource
 from dataplat_dagster.resources.catalog import LocalCatalog
 from dataplat_dagster.resources.databases import DatabasesResource
 from dataplat_dagster.resources.file_store import LocalFileStore
@@ -35,6 +36,7 @@ EXPECTED_CLASSES = {
     "file_store": LocalFileStore,
     "exports": LocalFileStore,
     "databases": DatabasesResource,
+    "aws": AwsResource,  # shared AWS settings; unused (never connects) by the local classes
 }
 
 
