@@ -23,7 +23,17 @@ def tpch_data(scale: float) -> Path:
         cli = shutil.which("tpchgen-cli") or str(Path(sys.executable).parent / "tpchgen-cli")
         print(f"generating TPC-H scale factor {scale:g} into {target} ...", flush=True)
         subprocess.run(
-            [cli, "csv", "-s", f"{scale:g}", "--tables", "orders,lineitem", "--output-dir", str(target), "--no-progress"],
+            [
+                cli,
+                "csv",
+                "-s",
+                f"{scale:g}",
+                "--tables",
+                "orders,lineitem",
+                "--output-dir",
+                str(target),
+                "--no-progress",
+            ],
             check=True,
         )
     return root

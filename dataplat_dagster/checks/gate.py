@@ -97,8 +97,9 @@ class QualityGate:
                 frame, rule, reference, self.plan.rule_functions.get(check.rule_index)
             )
             if isinstance(failing, RuleFunctionResult):
-                verdicts = [Verdict(k, failing.passed, {**failing.metadata}) for k in keys]
-                result.outcomes.append(CheckOutcome(check, verdicts))
+                result.outcomes.append(
+                    CheckOutcome(check, self._table_verdicts(frame, rule, check, failing, keys))
+                )
                 continue
             masks[check.name] = failing
             verdicts = self._row_verdicts(frame, check, rule, failing, codes, rows_by_window, keys)
@@ -168,7 +169,7 @@ class QualityGate:
     ) -> list[Verdict]:
         engine = self.engine
         counts = engine.count_by_window(codes, failing, len(keys))
-        columns = _rule_columns(rule)
+        columns = _rule_columns(rule, engine.column_names(frame))
         samples = (
             engine.sample_rows(frame, failing, [*columns, PARTITION], SAMPLE_SIZE * len(keys))
             if any(counts)
@@ -198,6 +199,30 @@ class QualityGate:
             )
         return verdicts
 
+    def _table_verdicts(
+        self,
+        frame: Any,
+        rule: BaseRule,
+        check: CheckDef,
+        whole: RuleFunctionResult,
+        keys: list[str | None],
+    ) -> list[Verdict]:
+        """A custom verdict per window: the function is called again on each window's rows."""
+        if len(keys) == 1:
+            return [Verdict(keys[0], whole.passed, dict(whole.metadata))]
+        function = self.plan.rule_functions[check.rule_index]
+        verdicts = []
+        for key, rows in self.engine.slices(frame, keys):
+            outcome = self.engine.rule_failures(
+                self.engine.drop_columns(rows, [PARTITION]), rule, None, function
+            )
+            if not isinstance(outcome, RuleFunctionResult):
+                raise TypeError(
+                    f"custom rule {check.name} returned a verdict for the table but a row mask for a window"
+                )
+            verdicts.append(Verdict(key, outcome.passed, dict(outcome.metadata)))
+        return verdicts
+
     def _fail_if_asked(self, result: GateResult) -> None:
         for outcome in result.outcomes:
             rule = self._rule(outcome.check) if outcome.check.rule_index is not None else None
@@ -207,11 +232,16 @@ class QualityGate:
             if failed:
                 where = ", ".join(str(v.window) for v in failed if v.window) or "the table"
                 first = failed[0].metadata
+                if "failing_rows" in first:
+                    found = f"{sum(v.metadata['failing_rows'] for v in failed)} failing row(s) in {where}"
+                    found += f"; sample: {first['sample'].value}"
+                else:  # a table rule: say what it measured
+                    shown = {k: getattr(v, "value", v) for k, v in first.items() if k != "rule"}
+                    found = f"a failure in {where}: {shown}"
                 raise RuleFailure(
                     description=(
-                        f"{self.plan.id}: rule {outcome.check.name} (on_fail: fail) found "
-                        f"{sum(v.metadata.get('failing_rows', 0) for v in failed)} failing row(s) in {where}; "
-                        f"nothing was published. Sample: {first.get('sample').value if first.get('sample') else []}"
+                        f"{self.plan.id}: rule {outcome.check.name} (on_fail: fail) found {found}; "
+                        "nothing was published."
                     ),
                     allow_retries=False,
                 )
@@ -368,7 +398,8 @@ def _aware(value: Any, timezone: str) -> datetime:
     return (stamp.tz_localize(timezone) if stamp.tzinfo is None else stamp).to_pydatetime()
 
 
-def _rule_columns(rule: BaseRule) -> list[str]:
+def _rule_columns(rule: BaseRule, frame_columns: list[str]) -> list[str]:
+    """Columns shown in a failing sample: the rule's own, or every data column when it has none."""
     p = rule.params
     match rule.kind:
         case "not_null":
@@ -377,17 +408,17 @@ def _rule_columns(rule: BaseRule) -> list[str]:
             return list(p)
         case "accepted_values" | "range" | "regex" | "referential":
             return [p.column]
-    return []
+    return [c for c in frame_columns if not c.startswith("_")][:12]
 
 
-def _reason(check: CheckDef, rule: BaseRule) -> tuple[str, str | None, str]:
-    """(prefix, column, suffix) of `_dq_reason` = prefix + the row's value + suffix."""
+def _reason(check: CheckDef, rule: BaseRule) -> tuple[str, str | list[str] | None, str]:
+    """(prefix, column(s), suffix) of `_dq_reason` = prefix + the row's value(s) + suffix."""
     p = rule.params
     match rule.kind:
         case "not_null":
             return f"{check.name}: {p} is null", None, ""
         case "unique":
-            return f"{check.name}: duplicate key ({', '.join(p)})=", p[0], ""
+            return f"{check.name}: duplicate key ({', '.join(p)})=(", list(p), ")"
         case "accepted_values":
             return (
                 f"{check.name}: {p.column}=",
@@ -395,7 +426,9 @@ def _reason(check: CheckDef, rule: BaseRule) -> tuple[str, str | None, str]:
                 f" is not one of {', '.join(map(str, p.values))}",
             )
         case "range":
-            return f"{check.name}: {p.column}=", p.column, f" is outside [{p.min}, {p.max}]"
+            low, high = ("[", "]") if p.inclusive else ("(", ")")
+            bounds = f"{low}{'-inf' if p.min is None else p.min}, {'inf' if p.max is None else p.max}{high}"
+            return f"{check.name}: {p.column}=", p.column, f" is outside {bounds}"
         case "regex":
             return f"{check.name}: {p.column}=", p.column, f" does not match {p.pattern}"
         case "referential":

@@ -40,12 +40,25 @@ def _yaml_path(loc: tuple[Any, ...], data: Any = None) -> tuple[str | int, ...]:
     `function-after[...]`, and discriminated-union tags, which repeat the key that follows.
     """
     del data
+    from dataplat_dagster.config.rules import RULE_MODELS
+    from dataplat_dagster.config.steps import STEP_MODELS
+
+    tags = set(RULE_MODELS) | set(STEP_MODELS)
     parts = list(loc)
     path: list[str | int] = []
     for index, part in enumerate(parts):
         if isinstance(part, str) and "[" in part:
             continue
         if index + 1 < len(parts) and parts[index + 1] == part:
+            continue
+        # a tag right after a list index names the union member (a step or rule kind) whose
+        # fields sit beside it in the YAML mapping: `rules[1].severity`, not `rules[1].range.severity`
+        if (
+            index > 0
+            and isinstance(parts[index - 1], int)
+            and part in tags
+            and index + 1 < len(parts)
+        ):
             continue
         path.append(part)
     return tuple(path)

@@ -134,7 +134,13 @@ class Engine(dg.ConfigurableResource, ABC):
 
     @abstractmethod
     def quarantine(
-        self, frame: Any, mask: Any, rule: str, prefix: str, column: str | None, suffix: str
+        self,
+        frame: Any,
+        mask: Any,
+        rule: str,
+        prefix: str,
+        column: str | list[str] | None,
+        suffix: str,
     ) -> Any:
         """The masked rows as text, with `_dq_rule` and `_dq_reason` = prefix + value + suffix."""
 

@@ -139,7 +139,7 @@ class PandasEngine(Engine):
         mask: np.ndarray,
         rule: str,
         prefix: str,
-        column: str | None,
+        column: str | list[str] | None,
         suffix: str,
     ) -> pd.DataFrame:
         reasons = pandas_rules.reasons_for(frame, mask, prefix, column, suffix)

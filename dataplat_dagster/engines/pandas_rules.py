@@ -168,13 +168,17 @@ def quarantine_rows(
 
 
 def reasons_for(
-    frame: pd.DataFrame, mask: np.ndarray, prefix: str, column: str | None, suffix: str
+    frame: pd.DataFrame, mask: np.ndarray, prefix: str, column: str | list[str] | None, suffix: str
 ) -> pd.Series:
-    """`prefix + <value> + suffix` for the failing rows only (reasons are built lazily)."""
+    """`prefix + <value(s)> + suffix` for the failing rows only (reasons are built lazily)."""
     index = frame.index[mask]
-    if column is None or column not in frame.columns:
+    columns = [column] if isinstance(column, str) else list(column or [])
+    if not columns or any(c not in frame.columns for c in columns):
         return pd.Series(prefix + suffix, index=index, dtype="string")
-    values = frame.loc[mask, column].astype("string").fillna("null")
+    parts = [frame.loc[mask, c].astype("string").fillna("null") for c in columns]
+    values = parts[0]
+    for part in parts[1:]:
+        values = values + ", " + part
     return (prefix + values + suffix).astype("string")
 
 

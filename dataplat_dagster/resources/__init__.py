@@ -57,7 +57,9 @@ def build_resources(profile: Profile) -> dict[str, Any]:
     built["aws"] = _instantiate("aws", {"type": "aws", **profile.resources["aws"]}, profile, {})
     for key in ("engine", "catalog", "metrics", "notifier", "file_store", "exports", "databases"):
         built[key] = _instantiate(key, profile.resources[key], profile, built)
-    built["io_manager"] = _instantiate("io_manager", profile.resources["io_manager"], profile, built)
+    built["io_manager"] = _instantiate(
+        "io_manager", profile.resources["io_manager"], profile, built
+    )
     return built
 
 
@@ -89,9 +91,21 @@ def _instantiate(
         }
     cls = RESOURCE_TYPES[kind]
     # nested resources a class declares (aws, engine, catalog) are injected from those built
-    wanted = {name: dependencies[name] for name in ("aws", "engine", "catalog") if name in cls.model_fields and name in dependencies}
-    if "aws" in cls.model_fields and "aws" not in dependencies and cls.model_fields["aws"].is_required():
-        raise DeclarationError.single(where, f"resources.{key}", f"{kind} needs the `aws` resource (region, endpoint) in the profile")
+    wanted = {
+        name: dependencies[name]
+        for name in ("aws", "engine", "catalog")
+        if name in cls.model_fields and name in dependencies
+    }
+    if (
+        "aws" in cls.model_fields
+        and "aws" not in dependencies
+        and cls.model_fields["aws"].is_required()
+    ):
+        raise DeclarationError.single(
+            where,
+            f"resources.{key}",
+            f"{kind} needs the `aws` resource (region, endpoint) in the profile",
+        )
     try:
         return cls(**fields, **wanted)
     except Exception as exc:  # pydantic's message names the field

@@ -20,7 +20,9 @@ class AwsResource(dg.ConfigurableResource):
     """Region, endpoint, retries and credentials for the AWS clients of one profile."""
 
     region_name: str = Field("eu-west-1", description="AWS region")
-    endpoint_url: str | None = Field(None, description="a local AWS endpoint (moto); empty: the real one")
+    endpoint_url: str | None = Field(
+        None, description="a local AWS endpoint (moto); empty: the real one"
+    )
     retry_mode: Literal["standard", "adaptive", "legacy"] = "standard"
     max_attempts: int = Field(8, ge=1, description="attempts per request, retries included")
     aws_access_key_id: str | None = None
@@ -46,9 +48,12 @@ class AwsResource(dg.ConfigurableResource):
             session = boto3.session.Session(region_name=self.region_name, **self._credentials())
             config = BotoConfig(
                 retries={"mode": self.retry_mode, "max_attempts": self.max_attempts},
-                connect_timeout=10, read_timeout=60,
+                connect_timeout=10,
+                read_timeout=60,
             )
-            self._clients[service] = session.client(service, endpoint_url=self.endpoint, config=config)
+            self._clients[service] = session.client(
+                service, endpoint_url=self.endpoint, config=config
+            )
         return self._clients[service]
 
     def s3fs(self) -> Any:
@@ -58,7 +63,9 @@ class AwsResource(dg.ConfigurableResource):
         credentials = self._credentials()
         options: dict[str, Any] = {
             "client_kwargs": {"region_name": self.region_name},
-            "config_kwargs": {"retries": {"mode": self.retry_mode, "max_attempts": self.max_attempts}},
+            "config_kwargs": {
+                "retries": {"mode": self.retry_mode, "max_attempts": self.max_attempts}
+            },
         }
         if self.endpoint:
             options["endpoint_url"] = self.endpoint

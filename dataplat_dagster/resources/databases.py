@@ -4,10 +4,10 @@ from pathlib import Path
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
-
-from dataplat_dagster.resources.aws import AwsResource
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
+
+from dataplat_dagster.resources.aws import AwsResource
 
 # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3 and mysql:// to mysqlclient; the
 # drivers this project installs are psycopg2 and PyMySQL.

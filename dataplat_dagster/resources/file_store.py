@@ -124,7 +124,14 @@ class S3FileStore(FileStore):
             relative = key[len(root) :].lstrip("/") if root else key
             if key.endswith("/") or relative.rsplit("/", 1)[-1].startswith("."):
                 continue
-            files.append(FileInfo(relative, int(item["Size"]), item["LastModified"].timestamp(), item.get("ETag", "").strip('"') or None))
+            files.append(
+                FileInfo(
+                    relative,
+                    int(item["Size"]),
+                    item["LastModified"].timestamp(),
+                    item.get("ETag", "").strip('"') or None,
+                )
+            )
         return sorted(files, key=lambda info: info.path)
 
     def arrow_filesystem(self) -> tuple[pa_fs.FileSystem, str]:

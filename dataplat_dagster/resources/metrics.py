@@ -38,12 +38,20 @@ class MetricsResource(dg.ConfigurableResource, ABC):
         """Record metrics (implementations batch as their backend requires)."""
 
     def record_materialization(
-        self, *, dataflow: str, layer: str, table: str, counts: dict[str, int], seconds: float,
+        self,
+        *,
+        dataflow: str,
+        layer: str,
+        table: str,
+        counts: dict[str, int],
+        seconds: float,
         checks_seconds: float | None = None,
     ) -> None:
         """One materialization's row counts and durations, dimensioned by dataflow, layer, table."""
         dimensions = {"dataflow": dataflow, "layer": layer, "table": table}
-        metrics = [Metric(name, float(value), "Count", dimensions) for name, value in counts.items()]
+        metrics = [
+            Metric(name, float(value), "Count", dimensions) for name, value in counts.items()
+        ]
         metrics.append(Metric("duration", seconds, "Seconds", dimensions))
         if checks_seconds is not None:
             metrics.append(Metric("checks_duration", checks_seconds, "Seconds", dimensions))
@@ -110,14 +118,18 @@ class CloudWatchMetrics(MetricsResource):
     """Metrics to CloudWatch with `put_metric_data`, batched within the API's limits."""
 
     aws: dg.ResourceDependency[AwsResource]
-    batch_size: int = Field(1000, ge=1, le=1000, description="metrics per request (the API takes 1000)")
+    batch_size: int = Field(
+        1000, ge=1, le=1000, description="metrics per request (the API takes 1000)"
+    )
 
     def put(self, metrics: list[Metric]) -> None:
         client = self.aws.client("cloudwatch")
         data = [
             {
                 "MetricName": m.name,
-                "Dimensions": [{"Name": k, "Value": str(v)} for k, v in sorted(m.dimensions.items())],
+                "Dimensions": [
+                    {"Name": k, "Value": str(v)} for k, v in sorted(m.dimensions.items())
+                ],
                 "Timestamp": m.timestamp,
                 "Value": m.value,
                 "Unit": m.unit,
@@ -125,4 +137,6 @@ class CloudWatchMetrics(MetricsResource):
             for m in metrics
         ]
         for start in range(0, len(data), self.batch_size):
-            client.put_metric_data(Namespace=self.namespace, MetricData=data[start : start + self.batch_size])
+            client.put_metric_data(
+                Namespace=self.namespace, MetricData=data[start : start + self.batch_size]
+            )

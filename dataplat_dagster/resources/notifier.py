@@ -92,7 +92,10 @@ class SesNotifier(NotifierResource):
         recipients = [address.strip() for address in message["To"].split(",")]
         extra = {"ConfigurationSetName": self.configuration_set} if self.configuration_set else {}
         self.aws.client("ses").send_raw_email(
-            Source=self.sender, Destinations=recipients, RawMessage={"Data": bytes(message)}, **extra
+            Source=self.sender,
+            Destinations=recipients,
+            RawMessage={"Data": bytes(message)},
+            **extra,
         )
 
 

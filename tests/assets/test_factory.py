@@ -6,7 +6,6 @@ Builds the demo's definitions on temporary state; nothing is materialized here.
 import dagster as dg
 import pytest
 
-
 RAW = {"orders", "customers", "products"}
 TABLES = {
     "landing": RAW,

@@ -146,7 +146,7 @@ class Shop:
                 "dagster/asset_partition_range_start": keys[0],
                 "dagster/asset_partition_range_end": keys[-1],
             }
-        selection = [dg.AssetKey(f"{layer_table}".split(".")) for layer_table in only or ()]
+        selection = [dg.AssetKey(name.split(".")) for name in only or ()]
         return (
             self.definitions()
             .resolve_job_def("shop_job")

@@ -117,6 +117,43 @@ def test_a_row_failing_two_quarantine_rules_is_quarantined_once(
     assert meta(evaluation(result, "range_quantity"))["failing_rows"] == 2
 
 
+P = pytest.param
+REFERENTIAL = {"referential": {"column": "customer_id", "to": "staging.customers"}}
+
+
+@pytest.mark.parametrize(
+    ("rule", "changes", "check", "needles", "untrue"),
+    [
+        P({"not_null": "code"}, {"row2": {"code": None}}, "not_null_code", ["code is null"], [],
+          id="not_null"),
+        P(QUANTITY, {"row2": {"quantity": 50}}, "range_quantity",
+          ["quantity=50", "outside [1, 20]"], [], id="range"),
+        P({"range": {**QUANTITY["range"], "max": 5, "inclusive": False}},
+          {"row2": {"quantity": 5}}, "range_quantity", ["quantity=5"], ["outside [1, 5]"],
+          id="range_exclusive"),
+        P({"regex": {"column": "code", "pattern": "^AB-"}}, {"row2": {"code": "XY-9"}},
+          "regex_code", ["code=XY-9", "does not match ^AB-"], [], id="regex"),
+        P(REFERENTIAL, {"row2": {"customer_id": 7}}, "referential_customer_id",
+          ["customer_id=7", "staging.customers"], [], id="referential"),
+        P({"unique": ["customer_id", "status"]}, {"row3": {"status": "shipped"}},
+          "unique_customer_id_status", ["(customer_id, status)", "paid"], [],
+          id="unique_two_columns"),
+    ],
+)  # fmt: skip
+def test_quarantine_reason_names_the_column_and_value(
+    tmp_path, monkeypatch, instance, rule, changes, check, needles, untrue
+) -> None:
+    shop = make_shop(tmp_path, monkeypatch, shop_yaml([{**rule, "on_fail": "quarantine"}]))
+    shop.land(DAY1, orders(DAY1, **changes))
+    assert shop.run(instance, [DAY1]).success
+    (row,) = shop.read("staging", "orders__quarantine", [DAY1]).to_pylist()
+    assert row["order_id"] == "202" and row["_dq_rule"] == check
+    reason = row["_dq_reason"]
+    assert reason.startswith(f"{check}: ")
+    assert [n for n in needles if n not in reason] == [], reason
+    assert [u for u in untrue if u in reason] == [], reason
+
+
 @pytest.mark.parametrize(("max_ratio", "passed"), [(0.5, True), (0.2, False)])
 def test_quarantine_ratio_check_bounds_the_share(
     tmp_path, monkeypatch, instance, max_ratio, passed
@@ -150,6 +187,20 @@ def test_fail_stops_the_step_and_publishes_nothing(tmp_path, monkeypatch, instan
     assert not materialized(result, "staging", "shop", "orders")
     with pytest.raises(MissingPartitionError):
         shop.read("staging", "orders", [DAY1])
+
+
+def test_fail_on_a_table_rule_reports_what_the_rule_found(tmp_path, monkeypatch, instance) -> None:
+    """A failed row_count has no failing rows; its message must not claim it found none."""
+    shop = make_shop(
+        tmp_path, monkeypatch, shop_yaml([{"row_count": {"min": 4}, "on_fail": "fail"}])
+    )
+    shop.land(DAY1, orders(DAY1))
+    result = shop.run(instance, [DAY1])
+    message = step_failures(result)["staging__shop__orders"]
+    assert "rule row_count (on_fail: fail)" in message and DAY1 in message
+    with pytest.raises(MissingPartitionError):
+        shop.read("staging", "orders", [DAY1])
+    assert "found 0 failing row(s)" not in message
 
 
 def test_fail_keeps_the_previous_version_of_the_window(tmp_path, monkeypatch, instance) -> None:
