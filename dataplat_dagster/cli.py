@@ -127,9 +127,8 @@ def ui(context: click.Context) -> None:
 
     root = _project_dir(context.obj["project_dir"])
     project = load_project(root, get_environment())
-    runner.ensure_dagster_home(
-        project.profile.local_path(project.profile.globals_.get("home", ".dataplat")), root
-    )
+    home = project.profile.local_path(project.profile.globals_.get("home", ".dataplat"))
+    runner.ensure_dagster_home(home, root, project.profile.env)
     sys.exit(
         subprocess.call(
             ["dagster", "dev", "-w", str(root / "workspace.yaml")], cwd=root, env=os.environ.copy()
@@ -184,7 +183,7 @@ def run(
         _fail(runner.EXIT_INVALID, str(exc), as_json)
     summary = runner.RunSummary(dataflow=dataflow)
     home = project.profile.local_path(project.profile.globals_.get("home", ".dataplat"))
-    runner.ensure_dagster_home(home, root)
+    runner.ensure_dagster_home(home, root, project.profile.env)
     instance = dg.DagsterInstance.get()
     started = time.monotonic()
     if timeout:

@@ -49,13 +49,17 @@ class RunSummary:
         return asdict(self)
 
 
-def ensure_dagster_home(home: Path, project_root: Path) -> Path:
-    """DAGSTER_HOME, or `<home>/dagster` holding the project's dagster.yaml (so the UI shows CLI runs)."""
+def ensure_dagster_home(home: Path, project_root: Path, env: str = "local") -> Path:
+    """DAGSTER_HOME, or `<home>/dagster` holding the environment's instance settings.
+
+    The local profile uses `dagster.yaml` (SQLite under DAGSTER_HOME), the aws profile
+    `dagster.aws.yaml` (PostgreSQL), so the UI and `dataplat` share one instance.
+    """
     if os.environ.get("DAGSTER_HOME"):
         return Path(os.environ["DAGSTER_HOME"])
     dagster_home = (home / "dagster").resolve()
     dagster_home.mkdir(parents=True, exist_ok=True)
-    template = project_root / "dagster.yaml"
+    template = project_root / ("dagster.yaml" if env == "local" else f"dagster.{env}.yaml")
     if template.exists():
         shutil.copyfile(template, dagster_home / "dagster.yaml")
     os.environ["DAGSTER_HOME"] = str(dagster_home)

@@ -82,3 +82,84 @@ def write_project(
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_text(text)
     return root
+
+
+# -- real AWS endpoints on this machine: a moto server per test session -----------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A moto server (S3, Glue, CloudWatch, SES, SSM) on a free port, stopped after the session."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/moto-api/", timeout=2)
+            break
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                raise RuntimeError("moto server did not start") from None
+            time.sleep(0.2)
+    yield url
+    server.terminate()
+    server.wait(timeout=30)
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> str:
+    """Fake keys and the local endpoint; moto's state is reset for every test."""
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST"))
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "eu-west-1",
+        "AWS_DEFAULT_REGION": "eu-west-1", "DATAPLAT_AWS_ENDPOINT_URL": moto_endpoint,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    return moto_endpoint
+
+
+def moto_data(endpoint: str) -> dict:
+    """Everything moto holds (sent SES messages among it)."""
+    import json
+    import urllib.request
+
+    return json.load(urllib.request.urlopen(f"{endpoint}/moto-api/data.json"))
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[str]:
+    """A fresh database on the machine's PostgreSQL (127.0.0.1:5432, trust), dropped after."""
+    import uuid
+
+    import psycopg2
+
+    name = f"dataplat_test_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
+    admin.autocommit = True
+    admin.cursor().execute(f"create database {name}")
+    try:
+        yield name
+    finally:
+        admin.cursor().execute(f"drop database if exists {name} with (force)")
+        admin.close()

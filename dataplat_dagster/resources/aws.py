@@ -47,7 +47,7 @@ class AwsResource(dg.ConfigurableResource):
         if service not in self._clients:
             session = boto3.session.Session(region_name=self.region_name, **self._credentials())
             config = BotoConfig(
-                retries={"mode": self.retry_mode, "max_attempts": self.max_attempts},
+                retries={"mode": self.retry_mode, "total_max_attempts": self.max_attempts},
                 connect_timeout=10,
                 read_timeout=60,
             )
@@ -64,7 +64,7 @@ class AwsResource(dg.ConfigurableResource):
         options: dict[str, Any] = {
             "client_kwargs": {"region_name": self.region_name},
             "config_kwargs": {
-                "retries": {"mode": self.retry_mode, "max_attempts": self.max_attempts}
+                "retries": {"mode": self.retry_mode, "total_max_attempts": self.max_attempts}
             },
         }
         if self.endpoint:
