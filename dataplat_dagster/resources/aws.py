@@ -73,7 +73,11 @@ class AwsResource(dg.ConfigurableResource):
             options["key"] = credentials["aws_access_key_id"]
             options["secret"] = credentials.get("aws_secret_access_key")
             options["token"] = credentials.get("aws_session_token")
-        return UPath("s3://", **options).fs
+        filesystem = UPath("s3://", **options).fs
+        # botocore does the retrying (mode and attempts above); s3fs's own loop on top would
+        # multiply the attempts and the waits
+        filesystem.retries = 1
+        return filesystem
 
     def secret(self, value: str | None) -> str | None:
         """`ssm:<parameter name>` is read (decrypted) from Parameter Store; other values pass through."""

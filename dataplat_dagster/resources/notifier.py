@@ -9,6 +9,7 @@ import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
@@ -17,6 +18,11 @@ import dagster as dg
 from pydantic import Field
 
 from dataplat_dagster.resources.aws import AwsResource
+
+
+# Header lines up to RFC 5322's 998 characters: folding a long subject right after "Subject:"
+# makes some clients (and Python's own parser) show it with a leading space.
+MESSAGE_POLICY = policy.default.clone(max_line_length=998)
 
 
 @dataclass(frozen=True)
@@ -43,7 +49,7 @@ class NotifierResource(dg.ConfigurableResource, ABC):
             raise ValueError(
                 f"notice {notice.subject!r} has no recipients: set notifier.recipients in the profile"
             )
-        message = EmailMessage()
+        message = EmailMessage(policy=MESSAGE_POLICY)
         message["From"] = self.sender
         message["To"] = ", ".join(recipients)
         message["Subject"] = f"{self.subject_prefix} {notice.subject}".strip()
@@ -74,8 +80,6 @@ class OutboxNotifier(NotifierResource):
 
     def messages(self) -> list[EmailMessage]:
         """The messages in the outbox, oldest first."""
-        from email import message_from_bytes, policy
-
         return [
             message_from_bytes(path.read_bytes(), policy=policy.default)  # type: ignore[misc]
             for path in sorted(Path(self.folder).glob("*.eml"))

@@ -31,6 +31,10 @@ class MissingPartitionError(LookupError):
     """A partition was read before it was ever written."""
 
 
+class StorageWriteError(OSError):
+    """A data file could not be written (after the filesystem's own retries)."""
+
+
 class FailedGateError(RuntimeError):
     """A partition whose ERROR checks failed was read by a layer below (its gate is closed)."""
 
@@ -133,11 +137,18 @@ class TableStorage:
         staged: list[tuple[str | None, str, Manifest, int]] = []
         for partition, table in partitions:
             folder = self.partition_path(key_path, partition)
-            self.fs.create_dir(folder, recursive=True)
             file_name = f"part-{write_id}.parquet"
-            with self.fs.open_output_stream(f"{folder}/{file_name}") as sink:
-                pq.write_table(table, sink, compression="snappy")
-                size = sink.tell()
+            try:
+                self.fs.create_dir(folder, recursive=True)
+                with self.fs.open_output_stream(f"{folder}/{file_name}") as sink:
+                    pq.write_table(table, sink, compression="snappy")
+                    size = sink.tell()
+            except OSError as exc:
+                window = f" window {partition}" if partition is not None else ""
+                raise StorageWriteError(
+                    f"writing {'/'.join(key_path)}{window} to {self.uri(folder)} failed: {exc}. "
+                    "Nothing of this write was published; every window keeps its previous version."
+                ) from exc
             manifest = Manifest(
                 [file_name],
                 table.num_rows,
