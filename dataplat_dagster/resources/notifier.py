@@ -19,7 +19,6 @@ from pydantic import Field
 
 from dataplat_dagster.resources.aws import AwsResource
 
-
 # Header lines up to RFC 5322's 998 characters: folding a long subject right after "Subject:"
 # makes some clients (and Python's own parser) show it with a leading space.
 MESSAGE_POLICY = policy.default.clone(max_line_length=998)

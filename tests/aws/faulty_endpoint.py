@@ -14,7 +14,15 @@ SLOW_DOWN = (
     b'<?xml version="1.0" encoding="UTF-8"?>'
     b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
 )
-HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-connection",
+}
 
 
 class FaultyEndpoint:
@@ -63,8 +71,14 @@ class FaultyEndpoint:
                     self.end_headers()
                     self.wfile.write(SLOW_DOWN)
                     return
-                upstream = http.client.HTTPConnection(endpoint.target.hostname, endpoint.target.port, timeout=60)
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP and k.lower() != "expect"}
+                upstream = http.client.HTTPConnection(
+                    endpoint.target.hostname, endpoint.target.port, timeout=60
+                )
+                headers = {
+                    k: v
+                    for k, v in self.headers.items()
+                    if k.lower() not in HOP_BY_HOP and k.lower() != "expect"
+                }
                 upstream.request(self.command, self.path, body=body, headers=headers)
                 response = upstream.getresponse()
                 data = response.read()
@@ -73,13 +87,17 @@ class FaultyEndpoint:
                     if key.lower() not in HOP_BY_HOP and key.lower() != "content-length":
                         self.send_header(key, value)
                 # a HEAD answer has no body but tells the object's size
-                size = response.getheader("Content-Length") if self.command == "HEAD" else str(len(data))
+                size = (
+                    response.getheader("Content-Length")
+                    if self.command == "HEAD"
+                    else str(len(data))
+                )
                 self.send_header("Content-Length", size or "0")
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)
                 upstream.close()
 
-            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward  # noqa: N815
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
 
         return Handler

@@ -4,7 +4,6 @@ A proxy in front of the moto server (tests/aws/faulty_endpoint.py) answers chose
 requests with 503 SlowDown, as an overloaded S3 does.
 """
 
-
 import dagster as dg
 import pyarrow.fs as pa_fs
 import pytest
@@ -12,13 +11,11 @@ import pytest
 from dataplat_dagster.definitions_builder import build_definitions
 from dataplat_dagster.resources.aws import AwsResource
 from dataplat_dagster.resources.storage import TableStorage
+from tests.aws.conftest import BUCKET
 from tests.aws.faulty_endpoint import FaultyEndpoint
-from tests.aws.test_profile import BUCKET
 from tests.conftest import PROJECT_ROOT, run_demo
 
 pytestmark = pytest.mark.integration
-
-from tests.aws.test_profile import aws_env  # noqa: E402,F401 - the aws profile fixture
 
 
 def staging_orders(aws: AwsResource) -> TableStorage:
@@ -27,7 +24,10 @@ def staging_orders(aws: AwsResource) -> TableStorage:
 
 
 def test_transient_s3_errors_are_retried_and_the_run_succeeds(
-    aws_env: AwsResource, aws_credentials: str, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+    aws_env: AwsResource,
+    aws_credentials: str,
+    instance: dg.DagsterInstance,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     def every_third_s3_request(method: str, path: str, number: int) -> bool:
         return path.startswith(f"/{BUCKET}") and number % 3 == 0
@@ -42,7 +42,10 @@ def test_transient_s3_errors_are_retried_and_the_run_succeeds(
 
 
 def test_a_lasting_s3_failure_fails_the_step_clearly_and_keeps_the_previous_version(
-    aws_env: AwsResource, aws_credentials: str, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+    aws_env: AwsResource,
+    aws_credentials: str,
+    instance: dg.DagsterInstance,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     definitions = build_definitions(PROJECT_ROOT)
     assert run_demo(definitions, instance, ["2024-01-03"]).success
@@ -51,17 +54,28 @@ def test_a_lasting_s3_failure_fails_the_step_clearly_and_keeps_the_previous_vers
     manifest = storage.manifest(["staging", "retail", "orders"], "2024-01-03")
 
     def staging_data_files(method: str, path: str, number: int) -> bool:
-        return method in ("PUT", "POST") and "/warehouse/staging/retail/orders/" in path and "part-" in path
+        return (
+            method in ("PUT", "POST")
+            and "/warehouse/staging/retail/orders/" in path
+            and "part-" in path
+        )
 
     with FaultyEndpoint(aws_credentials, staging_data_files) as endpoint:
         monkeypatch.setenv("DATAPLAT_AWS_ENDPOINT_URL", endpoint.url)
-        monkeypatch.setenv("DATAPLAT_AWS_MAX_ATTEMPTS", "3")  # fewer, shorter waits than production's 8
-        result = run_demo(build_definitions(PROJECT_ROOT), instance, ["2024-01-03"], raise_on_error=False)
+        monkeypatch.setenv(
+            "DATAPLAT_AWS_MAX_ATTEMPTS", "3"
+        )  # fewer, shorter waits than production's 8
+        result = run_demo(
+            build_definitions(PROJECT_ROOT), instance, ["2024-01-03"], raise_on_error=False
+        )
     assert not result.success
     (failure,) = [e for e in result.all_events if e.is_step_failure]
     assert failure.step_key == "staging__retail__orders"
     message = failure.step_failure_data.error.to_string()  # Dagster's wrapper, then the cause
-    assert "writing staging/retail/orders window 2024-01-03 to s3://dataplat-demo/warehouse/staging/retail/orders/dt=2024-01-03 failed" in message
+    assert (
+        "writing staging/retail/orders window 2024-01-03 to s3://dataplat-demo/warehouse/staging/retail/orders/dt=2024-01-03 failed"
+        in message
+    )
     assert "every window keeps its previous version" in message
     assert len(endpoint.failed) == 3  # every attempt of the retry policy, each answered 503
     after, _ = storage.read(["staging", "retail", "orders"], ["2024-01-03"])

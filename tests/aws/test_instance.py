@@ -18,13 +18,19 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def postgres_instance(postgres_database: str, local_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def postgres_instance(
+    postgres_database: str, local_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copyfile(PROJECT_ROOT / "dagster.aws.yaml", home / "dagster.yaml")
     for name, value in {
-        "DAGSTER_HOME": str(home), "DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": "5432",
-        "DAGSTER_PG_DB": postgres_database, "DAGSTER_PG_USER": "postgres", "DAGSTER_PG_PASSWORD": "",
+        "DAGSTER_HOME": str(home),
+        "DAGSTER_PG_HOST": "127.0.0.1",
+        "DAGSTER_PG_PORT": "5432",
+        "DAGSTER_PG_DB": postgres_database,
+        "DAGSTER_PG_USER": "postgres",
+        "DAGSTER_PG_PASSWORD": "",
     }.items():
         monkeypatch.setenv(name, value)
     instance = dg.DagsterInstance.get()
@@ -32,14 +38,19 @@ def postgres_instance(postgres_database: str, local_env: Path, tmp_path: Path, m
     instance.dispose()
 
 
-def test_runs_and_events_land_in_postgres(postgres_instance: dg.DagsterInstance, postgres_database: str) -> None:
+def test_runs_and_events_land_in_postgres(
+    postgres_instance: dg.DagsterInstance, postgres_database: str
+) -> None:
     assert type(postgres_instance.run_storage).__name__ == "PostgresRunStorage"
     assert type(postgres_instance.event_log_storage).__name__ == "PostgresEventLogStorage"
     assert postgres_instance.run_monitoring_enabled
     assert postgres_instance.run_retries_enabled and postgres_instance.run_retries_max_retries == 2
     result = run_demo(build_definitions(PROJECT_ROOT), postgres_instance, ["2024-01-03"])
     assert result.success
-    with psycopg2.connect(host="127.0.0.1", user="postgres", dbname=postgres_database) as db, db.cursor() as cursor:
+    with (
+        psycopg2.connect(host="127.0.0.1", user="postgres", dbname=postgres_database) as db,
+        db.cursor() as cursor,
+    ):
         cursor.execute("select status from runs where run_id = %s", (result.run_id,))
         assert cursor.fetchone() == ("SUCCESS",)
         cursor.execute(
@@ -47,6 +58,8 @@ def test_runs_and_events_land_in_postgres(postgres_instance: dg.DagsterInstance,
             (result.run_id,),
         )
         (materializations,) = cursor.fetchone()
-        cursor.execute("select count(*) from asset_check_executions where run_id = %s", (result.run_id,))
+        cursor.execute(
+            "select count(*) from asset_check_executions where run_id = %s", (result.run_id,)
+        )
         (checks,) = cursor.fetchone()
     assert materializations >= 15 and checks >= 10

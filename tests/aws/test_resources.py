@@ -25,7 +25,9 @@ TABLE = ["staging", "shop", "orders"]
 @pytest.fixture
 def aws(aws_credentials: str) -> AwsResource:
     resource = AwsResource(region_name="eu-west-1", endpoint_url=aws_credentials)
-    resource.client("s3").create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    resource.client("s3").create_bucket(
+        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
     return resource
 
 
@@ -39,7 +41,9 @@ def keys(aws: AwsResource, prefix: str) -> list[str]:
     return sorted(item["Key"] for item in listed)
 
 
-def test_clients_use_the_endpoint_region_and_standard_retries(aws: AwsResource, aws_credentials: str) -> None:
+def test_clients_use_the_endpoint_region_and_standard_retries(
+    aws: AwsResource, aws_credentials: str
+) -> None:
     client = aws.client("glue")
     assert client.meta.endpoint_url == aws_credentials
     assert client.meta.region_name == "eu-west-1"
@@ -50,7 +54,9 @@ def test_clients_use_the_endpoint_region_and_standard_retries(aws: AwsResource, 
 
 def test_s3_storage_writes_reads_and_overwrites_partitions(aws: AwsResource) -> None:
     storage = s3_storage(aws)
-    written = storage.write(TABLE, [("2024-01-01", pa.table({"id": [1, 2]})), ("2024-01-02", pa.table({"id": [3]}))])
+    written = storage.write(
+        TABLE, [("2024-01-01", pa.table({"id": [1, 2]})), ("2024-01-02", pa.table({"id": [3]}))]
+    )
     assert [w.location for w in written] == [
         "s3://dataplat-test/warehouse/staging/shop/orders/dt=2024-01-01",
         "s3://dataplat-test/warehouse/staging/shop/orders/dt=2024-01-02",
@@ -63,7 +69,9 @@ def test_s3_storage_writes_reads_and_overwrites_partitions(aws: AwsResource) -> 
     assert storage.existing_partitions(TABLE) == ["2024-01-01", "2024-01-02"]
 
 
-def test_a_failed_s3_write_publishes_nothing(aws: AwsResource, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_s3_write_publishes_nothing(
+    aws: AwsResource, monkeypatch: pytest.MonkeyPatch
+) -> None:
     storage = s3_storage(aws)
     storage.write(TABLE, [("2024-01-01", pa.table({"id": [1]}))])
     real_write = storage_module.pq.write_table
@@ -75,31 +83,53 @@ def test_a_failed_s3_write_publishes_nothing(aws: AwsResource, monkeypatch: pyte
 
     monkeypatch.setattr(storage_module.pq, "write_table", fail_on_second_window)
     with pytest.raises(OSError, match="connection reset"):
-        storage.write(TABLE, [("2024-01-01", pa.table({"id": [2]})), ("2024-01-02", pa.table({"id": [3]}))])
+        storage.write(
+            TABLE, [("2024-01-01", pa.table({"id": [2]})), ("2024-01-02", pa.table({"id": [3]}))]
+        )
     rows, _ = storage.read(TABLE, ["2024-01-01"])
     assert rows["id"].to_pylist() == [1]  # the previous version, still published
     assert storage.existing_partitions(TABLE) == ["2024-01-01"]
 
 
-def test_glue_tables_and_partitions_are_idempotent_and_follow_schema_changes(aws: AwsResource) -> None:
+def test_glue_tables_and_partitions_are_idempotent_and_follow_schema_changes(
+    aws: AwsResource,
+) -> None:
     glue = GlueCatalog(aws=aws)
     schema = pa.schema([("id", pa.int64()), ("amount", pa.float64())])
     location = "s3://dataplat-test/warehouse/staging/shop/orders"
     for _ in range(2):
-        glue.register_table(key_path=TABLE, schema=schema, location=location, partition_key="dt", description="Orders")
+        glue.register_table(
+            key_path=TABLE,
+            schema=schema,
+            location=location,
+            partition_key="dt",
+            description="Orders",
+        )
     table = glue.get_table(key_path=TABLE)
     assert table is not None
     assert (table.database, table.name) == ("dataplat_staging", "shop__orders")
     assert table.columns == [("id", "bigint"), ("amount", "double")]
     assert table.partition_keys == ["dt"] and table.location == location + "/"
-    glue.register_table(key_path=TABLE, schema=schema.append(pa.field("note", pa.string())), location=location, partition_key="dt", description="Orders")
+    glue.register_table(
+        key_path=TABLE,
+        schema=schema.append(pa.field("note", pa.string())),
+        location=location,
+        partition_key="dt",
+        description="Orders",
+    )
     assert glue.get_table(key_path=TABLE).columns[-1] == ("note", "string")
 
-    windows = [(f"2024-{m:02d}-{d:02d}", f"{location}/dt=2024-{m:02d}-{d:02d}") for m in range(1, 10) for d in range(1, 29)]
+    windows = [
+        (f"2024-{m:02d}-{d:02d}", f"{location}/dt=2024-{m:02d}-{d:02d}")
+        for m in range(1, 10)
+        for d in range(1, 29)
+    ]
     glue.register_partitions(key_path=TABLE, partitions=windows)  # 252 partitions: three batches
     glue.register_partitions(key_path=TABLE, partitions=windows[:5])
     assert glue.list_partitions(key_path=TABLE) == sorted(w for w, _ in windows)
-    described = aws.client("glue").get_partition(DatabaseName="dataplat_staging", TableName="shop__orders", PartitionValues=["2024-01-01"])
+    described = aws.client("glue").get_partition(
+        DatabaseName="dataplat_staging", TableName="shop__orders", PartitionValues=["2024-01-01"]
+    )
     assert described["Partition"]["StorageDescriptor"]["Location"] == f"{location}/dt=2024-01-01/"
     assert [t.name for t in glue.list_tables()] == ["shop__orders"]
     assert glue.get_table(key_path=["raw", "shop", "missing"]) is None
@@ -110,22 +140,41 @@ def test_cloudwatch_metrics_are_batched_within_the_api_limit(aws: AwsResource) -
 
     client = aws.client("cloudwatch")
     calls: list[int] = []
-    client.meta.events.register("before-call.cloudwatch.PutMetricData", lambda params, **_: calls.append(len(params["body"])))
+    client.meta.events.register(
+        "before-call.cloudwatch.PutMetricData",
+        lambda params, **_: calls.append(len(params["body"])),
+    )
     # AWS takes 1000 metrics a request (the default); moto's server parses fewer form fields, so
     # the batching is shown here with smaller batches
     metrics = CloudWatchMetrics(aws=aws, batch_size=50)
     metrics.put([Metric("rows_out", float(i), "Count", {"table": f"t{i % 3}"}) for i in range(120)])
     assert len(calls) == 3
-    metrics.record_materialization(dataflow="shop", layer="staging", table="orders", counts={"rows_out": 42}, seconds=1.5, checks_seconds=0.2)
+    metrics.record_materialization(
+        dataflow="shop",
+        layer="staging",
+        table="orders",
+        counts={"rows_out": 42},
+        seconds=1.5,
+        checks_seconds=0.2,
+    )
     names = {m["MetricName"] for m in client.list_metrics(Namespace="DataPlat")["Metrics"]}
     assert {"rows_out", "duration", "checks_duration"} <= names
-    dims = [{"Name": "dataflow", "Value": "shop"}, {"Name": "layer", "Value": "staging"}, {"Name": "table", "Value": "orders"}]
+    dims = [
+        {"Name": "dataflow", "Value": "shop"},
+        {"Name": "layer", "Value": "staging"},
+        {"Name": "table", "Value": "orders"},
+    ]
     import datetime as dt
 
     now = dt.datetime.now(dt.UTC)
     stats = client.get_metric_statistics(
-        Namespace="DataPlat", MetricName="rows_out", Dimensions=dims, StartTime=now - dt.timedelta(hours=1),
-        EndTime=now + dt.timedelta(minutes=5), Period=3600, Statistics=["Sum"],
+        Namespace="DataPlat",
+        MetricName="rows_out",
+        Dimensions=dims,
+        StartTime=now - dt.timedelta(hours=1),
+        EndTime=now + dt.timedelta(minutes=5),
+        Period=3600,
+        Statistics=["Sum"],
     )
     assert sum(p["Sum"] for p in stats["Datapoints"]) == 42.0
 
@@ -137,18 +186,26 @@ def test_ses_sends_the_message_through_the_endpoint(aws: AwsResource, aws_creden
     (sent,) = moto_data(aws_credentials)["ses"]["RawMessage"]
     assert sent["source"] == "dataplat@example.com"
     assert {"ops@example.com", "owner@example.com"} <= set(sent["destinations"])
-    assert "Subject: [dataplat] FAILED: step x" in sent["raw_data"] and "the body" in sent["raw_data"]
+    assert (
+        "Subject: [dataplat] FAILED: step x" in sent["raw_data"] and "the body" in sent["raw_data"]
+    )
 
 
 def test_secrets_come_from_ssm_parameter_store(aws: AwsResource) -> None:
-    aws.client("ssm").put_parameter(Name="/dataplat/smtp/password", Value="s3cret", Type="SecureString")
+    aws.client("ssm").put_parameter(
+        Name="/dataplat/smtp/password", Value="s3cret", Type="SecureString"
+    )
     assert aws.secret("ssm:/dataplat/smtp/password") == "s3cret"
     assert aws.secret("plain") == "plain" and aws.secret(None) is None
 
 
 def test_s3_file_store_lists_reads_and_writes(aws: AwsResource) -> None:
     s3 = aws.client("s3")
-    for key, body in (("landing/shop/orders_20240101.csv", b"a\n1\n"), ("landing/shop/.hidden", b"x"), ("other/x.csv", b"y")):
+    for key, body in (
+        ("landing/shop/orders_20240101.csv", b"a\n1\n"),
+        ("landing/shop/.hidden", b"x"),
+        ("other/x.csv", b"y"),
+    ):
         s3.put_object(Bucket=BUCKET, Key=key, Body=body)
     store = S3FileStore(aws=aws, bucket=BUCKET, prefix="landing")
     (info,) = store.list_files()

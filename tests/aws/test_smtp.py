@@ -21,7 +21,7 @@ class Inbox:
         self.messages: list[tuple[list[str], bytes]] = []
         self.logins: list[tuple[str, str]] = []
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
+    async def handle_DATA(self, server, session, envelope) -> str:
         self.messages.append((list(envelope.rcpt_tos), envelope.content))
         return "250 OK"
 
@@ -36,28 +36,52 @@ class Inbox:
 def smtp_server():
     inbox = Inbox()
     controller = Controller(
-        inbox, hostname="127.0.0.1", port=free_port(), authenticator=inbox.authenticate,
-        auth_required=True, auth_require_tls=False,
+        inbox,
+        hostname="127.0.0.1",
+        port=free_port(),
+        authenticator=inbox.authenticate,
+        auth_required=True,
+        auth_require_tls=False,
     )
     controller.start()
     yield controller, inbox
     controller.stop()
 
 
-def test_notices_go_out_over_smtp_with_the_password_from_ssm(smtp_server, aws_credentials: str) -> None:
+def test_notices_go_out_over_smtp_with_the_password_from_ssm(
+    smtp_server, aws_credentials: str
+) -> None:
     controller, inbox = smtp_server
     aws = AwsResource(region_name="eu-west-1", endpoint_url=aws_credentials)
-    aws.client("ssm").put_parameter(Name="/dataplat/smtp/password", Value="mail-s3cret", Type="SecureString")
-    notifier = SmtpNotifier(
-        aws=aws, host=controller.hostname, port=controller.port, starttls=False, username="dataplat",
-        password="ssm:/dataplat/smtp/password", sender="dataplat@example.com", recipients=["ops@example.com"],
+    aws.client("ssm").put_parameter(
+        Name="/dataplat/smtp/password", Value="mail-s3cret", Type="SecureString"
     )
-    notifier.send(Notice("output", "output ready: retail.output.daily_revenue_csv for 2024-01-03", "Rows: 12", ("finance@example.com",)))
+    notifier = SmtpNotifier(
+        aws=aws,
+        host=controller.hostname,
+        port=controller.port,
+        starttls=False,
+        username="dataplat",
+        password="ssm:/dataplat/smtp/password",
+        sender="dataplat@example.com",
+        recipients=["ops@example.com"],
+    )
+    notifier.send(
+        Notice(
+            "output",
+            "output ready: retail.output.daily_revenue_csv for 2024-01-03",
+            "Rows: 12",
+            ("finance@example.com",),
+        )
+    )
     assert inbox.logins == [("dataplat", "mail-s3cret")]
     ((recipients, content),) = inbox.messages
     assert recipients == ["ops@example.com", "finance@example.com"]
     message = message_from_bytes(content, policy=policy.default)
-    assert message["Subject"] == "[dataplat] output ready: retail.output.daily_revenue_csv for 2024-01-03"
+    assert (
+        message["Subject"]
+        == "[dataplat] output ready: retail.output.daily_revenue_csv for 2024-01-03"
+    )
     assert message.get_content().strip() == "Rows: 12"
 
 
@@ -67,8 +91,14 @@ def test_a_wrong_password_fails_clearly(smtp_server, aws_credentials: str) -> No
     controller, _ = smtp_server
     aws = AwsResource(region_name="eu-west-1", endpoint_url=aws_credentials)
     notifier = SmtpNotifier(
-        aws=aws, host=controller.hostname, port=controller.port, starttls=False, username="dataplat",
-        password="wrong", sender="dataplat@example.com", recipients=["ops@example.com"],
+        aws=aws,
+        host=controller.hostname,
+        port=controller.port,
+        starttls=False,
+        username="dataplat",
+        password="wrong",
+        sender="dataplat@example.com",
+        recipients=["ops@example.com"],
     )
     with pytest.raises(smtplib.SMTPAuthenticationError):
         notifier.send(Notice("failure", "FAILED", "body"))
