@@ -13,7 +13,11 @@ from dataplat_dagster.resources.aws import AwsResource
 from dataplat_dagster.resources.notifier import Notice, SmtpNotifier
 from tests.conftest import free_port
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    # the test server accepts a login without TLS on purpose: it runs on 127.0.0.1 only
+    pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning"),
+]
 
 
 class Inbox:
