@@ -147,6 +147,7 @@ def ui(context: click.Context) -> None:
     is_flag=True,
     help="run a range in one run (faster; a failed gate blocks all of it)",
 )
+@click.option("--windows-per-run", type=int, help="run a range in runs of at most N windows")
 @click.option("--timeout", type=float, help="seconds before the run is stopped (exit code 40)")
 @click.option("--json", "as_json", is_flag=True, help="print the result object as JSON")
 @click.option(
@@ -164,6 +165,7 @@ def run(
     end: str | None,
     every: bool,
     single_run: bool,
+    windows_per_run: int | None,
     timeout: float | None,
     as_json: bool,
     log_level: str,
@@ -196,7 +198,15 @@ def run(
                 continue  # the requested windows are outside this job's partitioning
             ok = (
                 runner.run_job(
-                    definitions, instance, job, keys, summary, log_level, single_run=single_run
+                    definitions,
+                    instance,
+                    job,
+                    keys,
+                    summary,
+                    log_level,
+                    single_run=single_run,
+                    windows_per_run=windows_per_run,
+                    ui_base_url=project.profile.run.ui_base_url,
                 )
                 and ok
             )

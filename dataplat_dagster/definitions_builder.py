@@ -5,12 +5,15 @@ from pathlib import Path
 
 import dagster as dg
 
+from dataplat_dagster.alerts import build_run_failure_sensor
 from dataplat_dagster.assets import build_assets
 from dataplat_dagster.config.loader import Project, load_project
 from dataplat_dagster.config.plan import Plan, build_plan
 from dataplat_dagster.environment import Environment, get_environment
 from dataplat_dagster.jobs import build_jobs
 from dataplat_dagster.resources import build_resources, kinds_of
+from dataplat_dagster.schedules import build_schedules
+from dataplat_dagster.sensors import build_sensors
 
 
 def build_definitions(project_root: Path, env: Environment | None = None) -> dg.Definitions:
@@ -42,7 +45,9 @@ def definitions_from(project: Project, plan: Plan) -> dg.Definitions:
     )
     return dg.Definitions(
         assets=assets,
-        jobs=build_jobs(plan, profile.run.ui_base_url),
+        jobs=build_jobs(plan),
+        schedules=build_schedules(plan),
+        sensors=[*build_sensors(plan), build_run_failure_sensor(profile.run.ui_base_url)],
         resources=build_resources(profile),
         executor=executor,
     )

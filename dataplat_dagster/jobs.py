@@ -11,7 +11,6 @@ import dagster as dg
 
 from dataplat_dagster.config.models import Partitioning
 from dataplat_dagster.config.plan import Plan, TablePlan
-from dataplat_dagster.hooks import build_failure_hook
 
 
 @dataclass(frozen=True)
@@ -62,9 +61,17 @@ def _has_partitioned_ancestor(table: TablePlan, plan: Plan) -> bool:
     return False
 
 
-def build_jobs(plan: Plan, ui_base_url: str | None = None) -> list:
+def run_tags(plan: Plan, dataflow: str) -> dict[str, str]:
+    """Tags of every run of a dataflow: its name, and its maximum runtime for run monitoring."""
+    tags = {"dataflow": dataflow}
+    spec = next(t for t in plan if t.id.dataflow == dataflow).dataflow.spec
+    if spec.max_runtime:
+        tags["dagster/max_runtime"] = str(int(spec.max_runtime.total_seconds()))
+    return tags
+
+
+def build_jobs(plan: Plan) -> list:
     """Jobs materializing every table of each dataflow, landing excepted (files are observed)."""
-    hooks = {build_failure_hook(ui_base_url)}
     jobs = []
     for dataflow in sorted({table.id.dataflow for table in plan}):
         for spec in job_specs(plan, dataflow):
@@ -72,7 +79,7 @@ def build_jobs(plan: Plan, ui_base_url: str | None = None) -> list:
             keys += [
                 dg.AssetKey(t.id.companion("quarantine").key_path)
                 for t in spec.tables
-                if _has_companion(t)
+                if has_companion(t)
             ]
             jobs.append(
                 dg.define_asset_job(
@@ -80,14 +87,13 @@ def build_jobs(plan: Plan, ui_base_url: str | None = None) -> list:
                     selection=dg.AssetSelection.assets(*keys),
                     description=f"Materialize dataflow {dataflow}"
                     + ("" if spec.name == f"{dataflow}_job" else f" ({spec.name})"),
-                    tags={"dataflow": dataflow},
-                    hooks=hooks,
+                    tags=run_tags(plan, dataflow),
                 )
             )
     return jobs
 
 
-def _has_companion(table: TablePlan) -> bool:
+def has_companion(table: TablePlan) -> bool:
     from dataplat_dagster.assets.transformed import has_quarantine
 
     return table.layer == "raw" or (

@@ -98,3 +98,23 @@ _SHOWN = (
     "newest",
     "ratio",
 )
+
+
+def arrival_notice(*, source: str, arrivals: Any) -> Notice:
+    """One notice per sensor tick: the runs requested and the files nobody can place."""
+    lines = [f"Files arrived for {source}.", ""]
+    for window, files in sorted(arrivals.batches.items(), key=lambda item: str(item[0])):
+        lines.append(f"Window {window or 'all data'}: run requested for {len(files)} file(s)")
+        lines += [f"  {f.path} ({f.size} bytes)" for f in files[:20]]
+        if len(files) > 20:
+            lines.append(f"  ... and {len(files) - 20} more")
+    if arrivals.unmatched:
+        lines += ["", "Files that match no window (not loaded):"]
+        lines += [f"  {u.path}: {u.reason}" for u in arrivals.unmatched[:50]]
+    if arrivals.more:
+        lines += ["", "More files are waiting: the next tick continues the listing."]
+    requested = len(arrivals.batches)
+    subject = f"files arrived: {source}, {requested} run(s) requested" + (
+        f", {len(arrivals.unmatched)} unmatched" if arrivals.unmatched else ""
+    )
+    return Notice("file_arrival", subject, "\n".join(lines))

@@ -2,7 +2,7 @@
 
 import functools
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -86,10 +86,17 @@ def key_of_moment(
     partitions_def: dg.TimeWindowPartitionsDefinition, moment: datetime
 ) -> str | None:
     """The key of the window holding `moment` (naive moments are in the partitions' timezone)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=ZoneInfo(partitions_def.timezone))
-    keys = window_keys_covering(partitions_def, moment, moment)
-    return keys[0] if keys else None
+    index = window_index(partitions_def)
+    key = index.key_of(moment)
+    if key is None and partitions_def.end is None and index.after_last(moment):
+        window_index.cache_clear()  # an open-ended definition has grown since the index was built
+        key = window_index(partitions_def).key_of(moment)
+    return key
+
+
+@functools.lru_cache(maxsize=64)
+def window_index(partitions_def: dg.TimeWindowPartitionsDefinition) -> "WindowIndex":
+    return WindowIndex(partitions_def)
 
 
 def assign_windows(
@@ -131,3 +138,72 @@ def assign_windows(
     codes = np.clip(np.searchsorted(starts, nanos, side="right") - 1, 0, len(keys) - 1)
     outside = null | (nanos < starts[codes]) | (nanos >= ends[codes])
     return codes.astype(np.int32), keys, outside
+
+
+class WindowNotEligible(dg.Failure):
+    """A window that is still open, or closed less than the declared lag ago."""
+
+
+def eligible_at(
+    partitions_def: dg.TimeWindowPartitionsDefinition, key: str, lag: timedelta
+) -> datetime:
+    """When a window may be built: its end plus the stability lag (timezone-aware)."""
+    return partitions_def.time_window_for_partition_key(key).end + lag
+
+
+def ensure_eligible(
+    partitioning: Partitioning, keys: list[str], now: datetime | None = None
+) -> None:
+    """Refuse windows that are not stable yet, naming each and when it becomes eligible.
+
+    Raises:
+        WindowNotEligible: a window ends in the future or less than `lag` ago (not retried).
+    """
+    now = now or datetime.now(ZoneInfo("UTC"))
+    partitions_def = build_partitions_def(partitioning)
+    early = [(key, eligible_at(partitions_def, key, partitioning.lag)) for key in keys]
+    early = [(key, moment) for key, moment in early if moment > now]
+    if early:
+        listed = "; ".join(
+            f"window {key} becomes eligible at {moment.isoformat()}" for key, moment in early[:5]
+        )
+        raise WindowNotEligible(
+            description=(
+                f"{len(early)} window(s) are still open or closed less than the lag "
+                f"({partitioning.lag}) ago: {listed}. Run them once they are eligible."
+            ),
+            allow_retries=False,
+        )
+
+
+class WindowIndex:
+    """Moment -> window key by binary search over the declared windows (fast for many files)."""
+
+    def __init__(self, partitions_def: dg.TimeWindowPartitionsDefinition) -> None:
+        self.partitions_def = partitions_def
+        self.timezone = ZoneInfo(partitions_def.timezone)
+        keys = list(partitions_def.get_partition_keys())  # chronological
+        windows = sorted(
+            partitions_def.time_windows_for_partition_keys(frozenset(keys)), key=lambda w: w.start
+        )
+        self.keys = keys
+        # compared in UTC: within one zone Python compares wall times, which repeat on DST fall-back
+        self.starts = [w.start.astimezone(UTC) for w in windows]
+        self.ends = [w.end.astimezone(UTC) for w in windows]
+
+    def after_last(self, moment: datetime) -> bool:
+        moment = moment.replace(tzinfo=self.timezone) if moment.tzinfo is None else moment
+        return not self.ends or moment.astimezone(UTC) >= self.ends[-1]
+
+    def key_of(self, moment: datetime) -> str | None:
+        import bisect
+
+        if moment.tzinfo is None:
+            moment = moment.replace(
+                tzinfo=self.timezone
+            )  # an ambiguous wall time is its first occurrence
+        moment = moment.astimezone(UTC)
+        index = bisect.bisect_right(self.starts, moment) - 1
+        if index < 0 or not moment < self.ends[index]:
+            return None
+        return self.keys[index]

@@ -13,6 +13,7 @@ from typing import Any
 
 import dagster as dg
 
+from dataplat_dagster import alerts
 from dataplat_dagster.config.plan import Plan
 from dataplat_dagster.jobs import job_specs
 from dataplat_dagster.partitions import build_partitions_def
@@ -136,6 +137,8 @@ def run_job(
     log_level: str = "INFO",
     *,
     single_run: bool = False,
+    windows_per_run: int | None = None,
+    ui_base_url: str | None = None,
 ) -> bool:
     """Run one job in this process: one run per window, or the whole range in one run.
 
@@ -143,12 +146,21 @@ def run_job(
     its own layers below. A single run is faster for large backfills but a failed gate then
     blocks the layers below for the whole range.
     """
-    batches: list[list[str] | None] = [keys] if single_run or not keys else [[key] for key in keys]
+    if not keys or single_run:
+        batches: list[list[str] | None] = [keys]
+    else:
+        size = windows_per_run or 1
+        batches = [keys[start : start + size] for start in range(0, len(keys), size)]
     ok = True
     windowed_only = None
     for batch in batches:
         # unpartitioned tables (dimensions) are built by the first run only
-        ok = _execute(definitions, instance, job, batch, summary, log_level, windowed_only) and ok
+        ok = (
+            _execute(
+                definitions, instance, job, batch, summary, log_level, windowed_only, ui_base_url
+            )
+            and ok
+        )
         windowed_only = _partitioned_keys(definitions, job)
     return ok
 
@@ -170,6 +182,7 @@ def _execute(
     summary: RunSummary,
     log_level: str,
     selection: list[dg.AssetKey] | None = None,
+    ui_base_url: str | None = None,
 ) -> bool:
     tags: dict[str, str] = {}
     if keys and len(keys) == 1:
@@ -191,7 +204,33 @@ def _execute(
     summary.run_ids.append(result.run_id)
     summary.partitions += keys or []
     _collect(result, summary, keys)
+    if not result.success:
+        _report(definitions, instance, result, ui_base_url)
     return result.success
+
+
+def _report(
+    definitions: dg.Definitions,
+    instance: dg.DagsterInstance,
+    result: dg.ExecuteInProcessResult,
+    ui_base_url: str | None,
+) -> None:
+    """Tell people about a failed run, unless the daemon's run-failure sensor will."""
+    if alerts.daemon_is_watching(instance):
+        return
+    run = instance.get_run_by_id(result.run_id)
+    if run is None:
+        return
+    failures = alerts.step_failures(result.all_events)
+    with dg.build_resources(dict(definitions.resources)) as resources:
+        alerts.report_run_failure(
+            notifier=resources.notifier,
+            metrics=resources.metrics,
+            run=run,
+            failures=failures,
+            run_error=None,
+            ui_base_url=ui_base_url,
+        )
 
 
 def _collect(

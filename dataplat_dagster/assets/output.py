@@ -14,6 +14,7 @@ from dataplat_dagster.assets.support import (
     asset_key,
     build_ins,
     common_asset_args,
+    operations,
     partitions_def,
     recorded,
     run_keys,
@@ -41,7 +42,7 @@ def build_output_asset(
         key=asset_key(plan.id),
         ins=build_ins(plan, tables),
         partitions_def=partitions_def(plan),
-        backfill_policy=dg.BackfillPolicy.single_run(),
+        **operations(plan),
         **common_asset_args(plan, {spec.format, *kinds}),
     )
     def output_asset(

@@ -17,6 +17,7 @@ from dataplat_dagster.assets.support import (
     build_ins,
     common_asset_args,
     input_name,
+    operations,
     partitions_def,
     recorded,
     run_keys,
@@ -26,10 +27,11 @@ from dataplat_dagster.checks.gate import GateInputs
 from dataplat_dagster.checks.specs import build_check_specs
 from dataplat_dagster.config.plan import Plan, TablePlan
 from dataplat_dagster.engines.base import PARTITION, REASON, RULE, Engine
-from dataplat_dagster.engines.landing import read_landing_file
+from dataplat_dagster.engines.landing import empty_read, read_landing_file
 from dataplat_dagster.landing_files import files_by_window
 from dataplat_dagster.partitions import assign_windows
 from dataplat_dagster.resources.file_store import FileInfo, FileStore
+from dataplat_dagster.resources.io_managers import WINDOW_PROPERTIES
 from dataplat_dagster.resources.metrics import MetricsResource
 from dataplat_dagster.resources.notifier import NotifierResource
 
@@ -68,7 +70,7 @@ def build_raw_asset(
         deps=[asset_key(landing.id)],
         ins=build_ins(plan, tables),
         partitions_def=windows,
-        backfill_policy=dg.BackfillPolicy.single_run(),
+        **operations(plan),
         check_specs=build_check_specs(plan, asset_key(plan.id), windows),
     )
     def raw_asset(
@@ -95,6 +97,11 @@ def build_raw_asset(
                 read = read_landing_file(source, file_store.open_input(info.path), info.path)
                 rows.append(_with_bronze(read.rows, bronze, info, key))
                 rejects.append(_with_bronze(read.rejects, bronze, info, key))
+            if not files:  # if_missing: skip -> the windows are written empty
+                read = empty_read(source)
+                nobody = FileInfo("", 0, 0.0)
+                rows.append(_with_bronze(read.rows, bronze, nobody, keys[0]))
+                rejects.append(_with_bronze(read.rejects, bronze, nobody, keys[0]))
             table = pa.concat_tables(rows, promote_options="default")
             bad = pa.concat_tables(rejects, promote_options="default")
             counts.rows_in = table.num_rows + bad.num_rows
@@ -121,11 +128,27 @@ def build_raw_asset(
             notifier,
             metrics,
             with_quarantine=True,
-            metadata={"files": len(files)},
+            metadata={
+                "files": len(files),
+                WINDOW_PROPERTIES: dg.MetadataValue.json(_sources(files, keys, read_by_window)),
+            },
             ui_base_url=ui_base_url,
         )
 
     return raw_asset
+
+
+def _sources(
+    files: list[tuple[FileInfo, str | None]], keys: list[str | None], rows: dict[str | None, int]
+) -> dict[str, dict[str, Any]]:
+    """What each window was built from (kept in its manifest; schedules compare it to the source)."""
+    sources = {}
+    for key in keys:
+        used = sorted(
+            f"{info.path}@{info.version}" for info, file_key in files if file_key in (key, None)
+        )
+        sources[str(key)] = {"source_rows": rows.get(key, 0), "source_files": used}
+    return sources
 
 
 def _rows_by_window(parts: list[pa.Table], keys: list[str | None]) -> dict[str | None, int]:
@@ -149,7 +172,7 @@ def _files(
     grouped = files_by_window(file_store, landing, keys)
     if landing.spec.has_date_in_path:
         missing = [key for key in keys if key not in grouped]
-        if missing:
+        if missing and landing.spec.if_missing == "fail":
             raise MissingLandingFiles(
                 description=(
                     f"{landing.id}: no file matching {landing.spec.path!r} under {file_store.uri('')} "
@@ -157,9 +180,9 @@ def _files(
                 ),
                 allow_retries=False,
             )
-        return [(info, key) for key in keys for info in grouped[key]]
+        return [(info, key) for key in keys for info in grouped.get(key, [])]
     files = grouped.get(None, [])
-    if not files:
+    if not files and landing.spec.if_missing == "fail":
         raise MissingLandingFiles(
             description=f"{landing.id}: no file matching {landing.spec.path!r} under {file_store.uri('')}",
             allow_retries=False,

@@ -8,12 +8,41 @@ from typing import Any
 
 import dagster as dg
 import pyarrow as pa
+from botocore.exceptions import BotoCoreError, ClientError
+from sqlalchemy.exc import OperationalError
 
 from dataplat_dagster.config.plan import Plan, TableId, TablePlan
 from dataplat_dagster.engines.base import Engine
-from dataplat_dagster.partitions import build_partitions_def
+from dataplat_dagster.partitions import build_partitions_def, ensure_eligible
 from dataplat_dagster.resources.io_managers import WINDOWED_READ
 from dataplat_dagster.resources.metrics import MetricsResource
+
+# Failures worth retrying: the storage, the network or a service failed for a moment.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    BotoCoreError,
+    OperationalError,
+)
+_TRANSIENT_AWS_CODES = {
+    "Throttling",
+    "ThrottlingException",
+    "SlowDown",
+    "RequestTimeout",
+    "ServiceUnavailable",
+    "InternalError",
+}
+
+
+def is_transient(error: BaseException) -> bool:
+    if isinstance(
+        error, ClientError
+    ):  # botocore retried it already; only a passing overload is worth more
+        code = error.response.get("Error", {}).get("Code", "")
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return code in _TRANSIENT_AWS_CODES or status >= 500
+    return isinstance(error, TRANSIENT_ERRORS)
+
 
 QUARANTINE = "quarantine"
 PREVIEW_ROWS = 5
@@ -65,8 +94,17 @@ def common_asset_args(plan: TablePlan, kinds: set[str]) -> dict[str, Any]:
 
 
 def run_keys(context: dg.AssetExecutionContext, plan: TablePlan) -> list[str | None]:
-    """The windows this run writes (several for a range backfill), or [None] when unpartitioned."""
-    return list(context.partition_keys) if plan.partitioned else [None]
+    """The windows this run writes (several for a range backfill), or [None] when unpartitioned.
+
+    Raises:
+        WindowNotEligible: a window is still open or within its stability lag.
+    """
+    if not plan.partitioned:
+        return [None]
+    keys = list(context.partition_keys)
+    assert plan.partitioning is not None
+    ensure_eligible(plan.partitioning, keys)
+    return keys
 
 
 def preview(engine: Engine, frame: Any) -> dg.MetadataValue:
@@ -125,9 +163,23 @@ class Counts:
 def recorded(
     context: dg.AssetExecutionContext, plan: TablePlan, metrics: MetricsResource, counts: Counts
 ) -> Iterator[None]:
-    """Time the body and record its counts as metrics once it succeeded."""
+    """Time the body, record its counts as metrics once it succeeded, and sort its failures.
+
+    A transient failure (I/O, network, AWS throttling) propagates as is, so the table's
+    RetryPolicy retries it; anything else (bad input, a failed rule, a bug in a transform)
+    becomes a `dg.Failure` that is not retried, with a message naming the table.
+    """
     started = time.monotonic()
-    yield
+    try:
+        yield
+    except dg.Failure:
+        raise
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        raise dg.Failure(
+            description=f"{plan.id}: {type(exc).__name__}: {exc}", allow_retries=False
+        ) from exc
     metrics.record_materialization(
         dataflow=plan.id.dataflow,
         layer=plan.layer,
@@ -136,3 +188,43 @@ def recorded(
         seconds=time.monotonic() - started,
         checks_seconds=counts.checks_seconds,
     )
+
+
+def retry_policy(plan: TablePlan) -> dg.RetryPolicy | None:
+    spec = getattr(plan.spec, "retry", None)
+    if spec is None or spec.max_retries == 0:
+        return None
+    return dg.RetryPolicy(
+        max_retries=spec.max_retries,
+        delay=spec.delay.total_seconds(),
+        backoff={"exponential": dg.Backoff.EXPONENTIAL, "linear": dg.Backoff.LINEAR, "none": None}[
+            spec.backoff
+        ],
+        jitter={"full": dg.Jitter.FULL, "plus_minus": dg.Jitter.PLUS_MINUS, "none": None}[
+            spec.jitter
+        ],
+    )
+
+
+def backfill_policy(plan: TablePlan) -> dg.BackfillPolicy:
+    """One run for a range, or runs of at most `backfill.max_windows_per_run` windows."""
+    size = plan.dataflow.spec.backfill.max_windows_per_run
+    return (
+        dg.BackfillPolicy.multi_run(size)
+        if size and plan.partitioned
+        else dg.BackfillPolicy.single_run()
+    )
+
+
+def pool(plan: TablePlan) -> str:
+    """One writer per dataflow: its steps share a concurrency pool (limit 1 in dagster.yaml)."""
+    return f"dataplat_{plan.id.dataflow}"
+
+
+def operations(plan: TablePlan) -> dict[str, Any]:
+    """Keyword arguments of every built asset: backfills, retries, the writer pool."""
+    return {
+        "backfill_policy": backfill_policy(plan),
+        "retry_policy": retry_policy(plan),
+        "pool": pool(plan),
+    }

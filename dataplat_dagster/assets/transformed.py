@@ -16,6 +16,7 @@ from dataplat_dagster.assets.support import (
     build_ins,
     common_asset_args,
     input_name,
+    operations,
     partitions_def,
     recorded,
     run_keys,
@@ -75,7 +76,7 @@ def build_transformed_asset(
         outs=outs,
         ins=build_ins(plan, tables),
         partitions_def=windows,
-        backfill_policy=dg.BackfillPolicy.single_run(),
+        **operations(plan),
         check_specs=build_check_specs(plan, asset_key(plan.id), windows),
     )
     def transformed_asset(

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from dataplat_dagster.config.base import Duration, Name, StrictModel, as_list
+from dataplat_dagster.config.operations import BackfillSpec, RetrySpec, ScheduleSpec, SensorSpec
 from dataplat_dagster.config.rules import QuarantinePolicy, Rule, expand_not_null
 from dataplat_dagster.config.schema import TableSchema
 from dataplat_dagster.config.steps import Step
@@ -93,6 +94,10 @@ class LandingSource(TableBase):
         description="date/timestamp column that assigns rows to windows (one file, many windows)",
     )
     partitioned: bool | None = Field(None, description="false: a dimension read whole every run")
+    sensor: SensorSpec = Field(default_factory=SensorSpec, description="the file-arrival sensor")
+    if_missing: Literal["fail", "skip"] = Field(
+        "fail", description="a window without a file: fail the run, or build it from no rows"
+    )
     partitioning: "Partitioning | None" = Field(
         None, description="overrides the dataflow's partitioning"
     )
@@ -115,7 +120,13 @@ class LandingSource(TableBase):
         return "{date" in self.path
 
 
-class CheckedTable(TableBase):
+class BuiltTable(TableBase):
+    """A table the platform computes (every layer but landing)."""
+
+    retry: RetrySpec | None = Field(None, description="retries of transient failures")
+
+
+class CheckedTable(BuiltTable):
     """A table whose rows are judged by quality rules."""
 
     rules: list[Rule] = Field(
@@ -198,7 +209,7 @@ class TransformTable(CheckedTable):
         return "python" if self.python else "steps"
 
 
-class OutputTable(TableBase):
+class OutputTable(BuiltTable):
     """An export of one table: a file per window or a SQL table, plus a notification."""
 
     from_: TableRefText = Field(alias="from")
@@ -289,6 +300,11 @@ class Dataflow(StrictModel):
     globals_: dict[str, Any] = Field(default_factory=dict, alias="globals")
     defaults: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="table defaults per layer (or `all`) for this dataflow"
+    )
+    schedule: ScheduleSpec | None = Field(None, description="cron of the dataflow's own runs")
+    backfill: BackfillSpec = Field(default_factory=BackfillSpec)
+    max_runtime: Duration | None = Field(
+        None, description="a run lasting longer is ended and reported"
     )
     landing: dict[TableName, LandingSource] = Field(default_factory=dict)
     raw: dict[TableName, RawTable] = Field(default_factory=dict)

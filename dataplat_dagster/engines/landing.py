@@ -371,3 +371,10 @@ def _empty_rejects(source: LandingSource) -> pa.Table:
             REASON: pa.array([], pa.string()),
         }
     )
+
+
+def empty_read(source: LandingSource) -> LandingRead:
+    """No rows, with the declared columns: a window whose file is allowed to be missing."""
+    schema = pa.schema([(name, ARROW_TYPES[spec.type]) for name, spec in source.schema_.items()])
+    rows = schema.empty_table().append_column(LINE, pa.array([], pa.int64()))
+    return LandingRead(rows, _empty_rejects(source))

@@ -22,6 +22,8 @@ from dataplat_dagster.types import declared_type
 WINDOWED_READ = "dataplat/windowed_read"
 # Output metadata set by gated assets: window -> ERROR checks it failed (kept in the manifest).
 FAILED_CHECKS = "failed_checks"
+# Output metadata set by raw assets: window -> what was read for it (source rows, files).
+WINDOW_PROPERTIES = "source_by_window"
 
 
 class ParquetIOManager(dg.ConfigurableIOManager, ABC):
@@ -54,7 +56,11 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
             ]
         write_id = f"{context.run_id[:8]}-{uuid.uuid4().hex[:8]}"
         written = storage.write(
-            key_path, parts, write_id=write_id, failed_checks=_failed_checks(context)
+            key_path,
+            parts,
+            write_id=write_id,
+            failed_checks=_by_window(context, FAILED_CHECKS),
+            properties=_by_window(context, WINDOW_PROPERTIES),
         )
         schema = parts[0][1].schema
         location = storage.uri(storage.table_path(key_path))
@@ -130,10 +136,11 @@ class LocalParquetIOManager(ParquetIOManager):
         return TableStorage(pa_fs.LocalFileSystem(), base.as_posix(), "file://", atomic_rename=True)
 
 
-def _failed_checks(context: dg.OutputContext) -> dict[str | None, list[str]]:
-    value = (context.output_metadata or {}).get(FAILED_CHECKS)
+def _by_window(context: dg.OutputContext, name: str) -> dict[str | None, Any]:
+    """Per-window output metadata (window key "None": the unpartitioned table)."""
+    value = (context.output_metadata or {}).get(name)
     raw = getattr(value, "value", value) or {}
-    return {None if key == "None" else key: list(names) for key, names in raw.items()}
+    return {None if key == "None" else key: item for key, item in raw.items()}
 
 
 class S3ParquetIOManager(ParquetIOManager):

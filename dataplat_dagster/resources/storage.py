@@ -14,10 +14,11 @@ import base64
 import json
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import quote, unquote
 
+import dagster as dg
 import pyarrow as pa
 import pyarrow.dataset as pa_ds
 import pyarrow.fs as pa_fs
@@ -27,7 +28,14 @@ MANIFEST = "_manifest.json"
 PARTITION_DIR = "dt"
 
 
-class MissingPartitionError(LookupError):
+class _PermanentError(dg.Failure):
+    """An error that retrying cannot fix: the step fails at once (RetryPolicy skips it)."""
+
+    def __init__(self, description: str) -> None:
+        super().__init__(description=description, allow_retries=False)
+
+
+class MissingPartitionError(_PermanentError):
     """A partition was read before it was ever written."""
 
 
@@ -35,7 +43,7 @@ class StorageWriteError(OSError):
     """A data file could not be written (after the filesystem's own retries)."""
 
 
-class FailedGateError(RuntimeError):
+class FailedGateError(_PermanentError):
     """A partition whose ERROR checks failed was read by a layer below (its gate is closed)."""
 
 
@@ -49,6 +57,9 @@ class Manifest:
     failed_checks: tuple[
         str, ...
     ] = ()  # ERROR checks this version failed: it must not feed layers below
+    properties: dict = field(
+        default_factory=dict
+    )  # what the writer knew of the window (source rows, files)
 
     def to_json(self) -> bytes:
         return json.dumps(
@@ -60,6 +71,7 @@ class Manifest:
                 "written_at": self.written_at,
                 "write_id": self.write_id,
                 "failed_checks": list(self.failed_checks),
+                "properties": self.properties,
             }
         ).encode()
 
@@ -74,6 +86,7 @@ class Manifest:
             raw["written_at"],
             raw["write_id"],
             tuple(raw.get("failed_checks", ())),
+            raw.get("properties", {}),
         )
 
 
@@ -127,6 +140,7 @@ class TableStorage:
         *,
         write_id: str | None = None,
         failed_checks: dict[str | None, list[str]] | None = None,
+        properties: dict[str | None, dict] | None = None,
     ) -> list[WrittenPartition]:
         """Write each partition's data, then publish every manifest, then clean old files.
 
@@ -156,6 +170,7 @@ class TableStorage:
                 datetime.now(UTC).isoformat(),
                 write_id,
                 tuple((failed_checks or {}).get(partition, ())),
+                (properties or {}).get(partition, {}),
             )
             staged.append((partition, folder, manifest, size))
         for _, folder, manifest, _ in staged:

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.fs as pa_fs
 import pytest
 
+from dataplat_dagster.alerts import build_run_failure_sensor
 from dataplat_dagster.definitions_builder import build_definitions
 from dataplat_dagster.resources import storage as storage_module
 from dataplat_dagster.resources.storage import TableStorage
@@ -226,21 +227,39 @@ def test_interrupted_write_leaves_the_previous_partition_intact(
     assert len(list(folder.glob("part-*.parquet"))) == 1
 
 
-def test_missing_landing_file_fails_clearly_and_notifies(
+def test_missing_landing_file_fails_clearly_and_the_failure_sensor_notifies(
     demo_defs, instance, local_env: Path, landing_copy: Path
 ) -> None:
     (landing_copy / "retail" / "orders_20240105.csv").unlink()
     result = run_demo(demo_defs, instance, ["2024-01-05"], raise_on_error=False)
     assert not result.success
     (failure,) = [e for e in result.all_events if e.is_step_failure]
+    message = failure.step_failure_data.error.message
     assert (
-        "no file matching 'retail/orders_{date:%Y%m%d}.csv'"
-        in failure.step_failure_data.error.message
+        "no file matching 'retail/orders_{date:%Y%m%d}.csv'" in message and "2024-01-05" in message
     )
-    assert "2024-01-05" in failure.step_failure_data.error.message
+    assert not list((local_env / "outbox").glob("*-failure-*.eml"))  # the sensor tells, once
+
+    sensor = build_run_failure_sensor("http://dagster.example.com")
+    run_failure = next(
+        e for e in result.all_events if e.event_type_value in ("PIPELINE_FAILURE", "RUN_FAILURE")
+    )
+    context = dg.build_run_status_sensor_context(
+        sensor_name=sensor.name,
+        dagster_event=run_failure,
+        dagster_instance=instance,
+        dagster_run=instance.get_run_by_id(result.run_id),
+        resources={key: demo_defs.resources[key] for key in ("notifier", "metrics")},
+    ).for_run_failure()
+    sensor(context)
     (notice,) = (local_env / "outbox").glob("*-failure-*.eml")
     text = notice.read_text()
-    assert "raw__retail__orders" in text and "2024-01-05" in text and result.run_id in text
+    assert "dataflow retail: retail.raw.orders" in text and "Window(s): 2024-01-05" in text
+    assert f"http://dagster.example.com/runs/{result.run_id}" in text and "no file matching" in text
+    with sqlite3.connect(local_env / "metrics.db") as db:
+        assert db.execute(
+            "select count(*) from metrics where name = 'run_failures'"
+        ).fetchone() == (1,)
     assert not (
         local_env / "warehouse" / "staging" / "retail" / "orders" / "dt=2024-01-05"
     ).exists()
