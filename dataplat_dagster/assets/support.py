@@ -8,41 +8,13 @@ from typing import Any
 
 import dagster as dg
 import pyarrow as pa
-from botocore.exceptions import BotoCoreError, ClientError
-from sqlalchemy.exc import OperationalError
 
 from dataplat_dagster.config.plan import Plan, TableId, TablePlan
 from dataplat_dagster.engines.base import Engine
+from dataplat_dagster.errors import is_transient
 from dataplat_dagster.partitions import build_partitions_def, ensure_eligible
 from dataplat_dagster.resources.io_managers import WINDOWED_READ
 from dataplat_dagster.resources.metrics import MetricsResource
-
-# Failures worth retrying: the storage, the network or a service failed for a moment.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    BotoCoreError,
-    OperationalError,
-)
-_TRANSIENT_AWS_CODES = {
-    "Throttling",
-    "ThrottlingException",
-    "SlowDown",
-    "RequestTimeout",
-    "ServiceUnavailable",
-    "InternalError",
-}
-
-
-def is_transient(error: BaseException) -> bool:
-    if isinstance(
-        error, ClientError
-    ):  # botocore retried it already; only a passing overload is worth more
-        code = error.response.get("Error", {}).get("Code", "")
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        return code in _TRANSIENT_AWS_CODES or status >= 500
-    return isinstance(error, TRANSIENT_ERRORS)
-
 
 QUARANTINE = "quarantine"
 PREVIEW_ROWS = 5

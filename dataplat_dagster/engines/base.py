@@ -13,6 +13,7 @@ import dagster as dg
 import pyarrow as pa
 
 from dataplat_dagster.config.steps import Step
+from dataplat_dagster.errors import is_transient
 
 PARTITION = "_partition"
 RULE = "_dq_rule"
@@ -165,6 +166,8 @@ class Engine(dg.ConfigurableResource, ABC):
         try:
             result = function(**inputs, **params)
         except Exception as exc:
+            if is_transient(exc):
+                raise  # the storage or network failed: left as is for the retry policy
             name = getattr(function, "__qualname__", str(function))
             raise TransformError(
                 f"python transform {function.__module__}.{name} failed: {exc}"
