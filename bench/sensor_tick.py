@@ -59,17 +59,28 @@ def tick(definitions: dg.Definitions, cursor: str | None) -> dg.SensorResult:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--files", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="dataplat-bench-sensor-"))
     landing(work / "landing", args.files)
-    os.environ.update({"DATAPLAT_HOME": str(work / "state"), "DATAPLAT_LANDING_ROOT": str(work / "landing"), "DATAPLAT_ENV": "local"})
+    os.environ.update(
+        {
+            "DATAPLAT_HOME": str(work / "state"),
+            "DATAPLAT_LANDING_ROOT": str(work / "landing"),
+            "DATAPLAT_ENV": "local",
+        }
+    )
     from dataplat_dagster.definitions_builder import build_definitions
 
     figures = {}
-    for label, page in (("first tick, a page of 1,000 new files", 1000), (f"one tick taking all {args.files:,} files", args.files)):
+    for label, page in (
+        ("first tick, a page of 1,000 new files", 1000),
+        (f"one tick taking all {args.files:,} files", args.files),
+    ):
         definitions = build_definitions(project(work / f"project-{page}", page))
         times = []
         for _ in range(args.runs + 1):

@@ -90,9 +90,11 @@ def build_schedules(plan: Plan) -> list[dg.ScheduleDefinition]:
         spec = next(t for t in plan if t.id.dataflow == dataflow).dataflow.spec.schedule
         if spec is None:
             continue
-        for job in job_specs(plan, dataflow):
-            if job.partitioning is not None:
-                schedules.append(_schedule(job, plan, spec))
+        schedules += [
+            _schedule(job, plan, spec)
+            for job in job_specs(plan, dataflow)
+            if job.partitioning is not None
+        ]
     return schedules
 
 

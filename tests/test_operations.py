@@ -4,6 +4,7 @@ Backfills run through the command lines users type; the concurrency test runs tw
 processes against one Dagster instance (SQLite, the project's dagster.yaml with its pools).
 """
 
+import itertools
 import json
 import os
 import shutil
@@ -154,7 +155,7 @@ def test_two_runs_of_one_window_never_write_at_the_same_time(
                     )
     intervals.sort()
     assert len(intervals) == 2 * 12  # every step of both runs succeeded
-    overlaps = [(a, b) for a, b in zip(intervals, intervals[1:], strict=False) if b[0] < a[1]]
+    overlaps = [(a, b) for a, b in itertools.pairwise(intervals) if b[0] < a[1]]
     assert overlaps == []  # the dataflow's pool let one step write at a time
     assert blocked  # and one run waited for the other
 
