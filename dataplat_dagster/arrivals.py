@@ -83,6 +83,7 @@ def evaluate(
     overlap: timedelta,
     max_files: int,
     now: datetime,
+    report_unmatched: bool = True,
 ) -> Arrivals:
     """Decide what a tick requests.
 
@@ -95,6 +96,8 @@ def evaluate(
         overlap: files this much older than the newest seen are looked at again.
         max_files: how many new files one tick takes.
         now: the time of the tick.
+        report_unmatched: this source reports the files nobody's pattern matches (one source per
+            folder does, so that a stray file is reported once, not by every sensor).
     """
     result = Arrivals(cursor=Cursor(cursor.mtime, dict(cursor.seen), {}, dict(cursor.reported)))
     threshold = cursor.mtime - overlap.total_seconds()
@@ -116,8 +119,8 @@ def evaluate(
         match = pattern.match(info.path)
         reason = None
         if match is None:
-            if any(other.match(info.path) for other in others):
-                continue  # another source's file
+            if not report_unmatched or any(other.match(info.path) for other in others):
+                continue  # another source's file, or another sensor reports it
             reason = f"matches no landing pattern of the dataflow (expected {pattern.pattern})"
         elif match.moment is not None:
             window = window_of.key(match.moment)

@@ -147,14 +147,19 @@ class WindowNotEligible(dg.Failure):
 def eligible_at(
     partitions_def: dg.TimeWindowPartitionsDefinition, key: str, lag: timedelta
 ) -> datetime:
-    """When a window may be built: its end plus the stability lag (timezone-aware)."""
-    return partitions_def.time_window_for_partition_key(key).end + lag
+    """When a window may be built: its end plus the stability lag, in elapsed time.
+
+    The lag is added in UTC: across a DST change, wall-clock arithmetic would make a 3-hour
+    lag last 2 or 4 real hours.
+    """
+    end = partitions_def.time_window_for_partition_key(key).end
+    return (end.astimezone(UTC) + lag).astimezone(end.tzinfo)
 
 
 def ensure_eligible(
     partitioning: Partitioning, keys: list[str], now: datetime | None = None
 ) -> None:
-    """Refuse windows that are not stable yet, naming each and when it becomes eligible.
+    """Refuse windows that are not stable yet, naming them (the first five) and when each becomes eligible.
 
     Raises:
         WindowNotEligible: a window ends in the future or less than `lag` ago (not retried).
@@ -167,6 +172,7 @@ def ensure_eligible(
         listed = "; ".join(
             f"window {key} becomes eligible at {moment.isoformat()}" for key, moment in early[:5]
         )
+        listed += f"; and {len(early) - 5} more" if len(early) > 5 else ""
         raise WindowNotEligible(
             description=(
                 f"{len(early)} window(s) are still open or closed less than the lag "

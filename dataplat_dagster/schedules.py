@@ -54,7 +54,9 @@ def decide(
     """(request?, why) for one window: built from an unchanged source means skip."""
     storage = io_manager.storage()
     reasons = []
-    for raw in (t for t in job.tables if t.layer == "raw"):
+    for raw in (
+        t for t in job.tables if t.layer == "raw" and t.partitioned
+    ):  # dimensions have no window
         landing = plan[raw.inputs[0]]
         manifest = storage.manifest(raw.id.key_path, window)
         if manifest is None or manifest.failed_checks:
@@ -132,6 +134,8 @@ def _schedule(job: JobSpec, plan: Plan, spec) -> dg.ScheduleDefinition:
                 )
             else:
                 skipped.append(why)
+        for why in skipped:
+            context.log.info(f"skipped {why}")
         if requests:
             return requests
         return dg.SkipReason("; ".join(skipped) or "no eligible window yet")

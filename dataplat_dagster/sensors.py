@@ -50,6 +50,15 @@ def build_file_arrival_sensor(landing: TablePlan, plan: Plan) -> dg.SensorDefini
         if t.layer == "landing" and t.id.dataflow == landing.id.dataflow and t.id != landing.id
     ]
     name = sensor_name(landing)
+    neighbours = [t for t in plan if t.layer == "landing" and t.id.dataflow == landing.id.dataflow]
+    reporter = min(
+        (
+            t
+            for t in neighbours
+            if t.path_pattern.static_prefix == landing.path_pattern.static_prefix
+        ),
+        key=lambda t: t.id.name,
+    )
     tags = run_tags(plan, landing.id.dataflow)
 
     @dg.sensor(
@@ -80,6 +89,7 @@ def build_file_arrival_sensor(landing: TablePlan, plan: Plan) -> dg.SensorDefini
             overlap=spec.sensor.overlap,
             max_files=spec.sensor.max_files_per_tick,
             now=datetime.now(UTC),
+            report_unmatched=reporter.id == landing.id,
         )
         requests = [
             _request(arrivals, name, window, windows, landing, tags)
