@@ -113,16 +113,21 @@ def assign_windows(
         window (or null) have `outside[i]` true and are clamped to the nearest window.
     """
     stamps = pd.to_datetime(values)
-    if stamps.dt.tz is None:
-        stamps = stamps.dt.tz_localize(
-            partitions_def.timezone, ambiguous="NaT", nonexistent="shift_forward"
+    if stamps.dt.tz is None and partitions_def.timezone == "UTC":
+        # naive times in UTC windows need no localizing: read the nanoseconds directly
+        nanos = stamps.to_numpy(dtype="datetime64[ns]").view("int64")
+        null = stamps.isna().to_numpy()
+    else:
+        if stamps.dt.tz is None:
+            stamps = stamps.dt.tz_localize(
+                partitions_def.timezone, ambiguous="NaT", nonexistent="shift_forward"
+            )
+        nanos = (
+            stamps.dt.tz_convert("UTC").astype("int64", copy=False).to_numpy()
+            if len(stamps)
+            else np.array([], "int64")
         )
-    nanos = (
-        stamps.dt.tz_convert("UTC").astype("int64", copy=False).to_numpy()
-        if len(stamps)
-        else np.array([], "int64")
-    )
-    null = stamps.isna().to_numpy()
+        null = stamps.isna().to_numpy()
     valid = nanos[~null]
     first_window = partitions_def.time_window_for_partition_key(
         partitions_def.get_first_partition_key()

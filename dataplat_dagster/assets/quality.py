@@ -47,14 +47,17 @@ class Published:
         gate = QualityGate(plan, engine)
         self.plan, self.engine, self.keys = plan, engine, inputs.keys
         started = time.perf_counter()
-        self.result = gate.evaluate(frame, inputs) if gate.active else GateResult(frame)
+        # an Arrow table (raw) becomes an engine frame only when rules need to look at it
+        self.result = (
+            gate.evaluate(engine.as_frame(frame), inputs) if gate.active else GateResult(frame)
+        )
         counts.checks_seconds = time.perf_counter() - started if gate.active else None
         rows = [engine.as_text(r) for r in rejects] + self.result.quarantined
         self.quarantine = (
             engine.concat(rows)
             if rows
             else engine.quarantine(
-                frame, engine.combine([], engine.row_count(frame)), "", "", None, ""
+                engine.as_frame(engine.head(frame, 0)), engine.combine([], 0), "", "", None, ""
             )
         )
         counts.rows_out = engine.row_count(self.result.frame)

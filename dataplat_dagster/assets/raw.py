@@ -1,6 +1,7 @@
 """Raw (bronze): landing files read with their schema, plus lineage columns; nothing lost."""
 
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import dagster as dg
@@ -94,7 +95,9 @@ def build_raw_asset(
             }
             rows, rejects = [], []
             for info, key in files:
-                read = read_landing_file(source, file_store.open_input(info.path), info.path)
+                read = read_landing_file(
+                    source, partial(file_store.open_input, info.path), info.path
+                )
                 rows.append(_with_bronze(read.rows, bronze, info, key))
                 rejects.append(_with_bronze(read.rejects, bronze, info, key))
             if not files:  # if_missing: skip -> the windows are written empty
@@ -117,9 +120,7 @@ def build_raw_asset(
                 source_counts=read_by_window,
             )
             rejected = [engine.from_arrow(bad)] if bad.num_rows else []
-            published = Published(
-                plan, engine, engine.from_arrow(table), rejected, gate_inputs, counts
-            )
+            published = Published(plan, engine, table, rejected, gate_inputs, counts)
         context.log.info(
             f"{plan.id}: read {len(files)} file(s), {counts.rows_out} rows, {counts.rows_quarantined} quarantined"
         )
@@ -268,7 +269,11 @@ def _by_column(
 def _assign(
     table: pa.Table, column: str, windows: dg.TimeWindowPartitionsDefinition
 ) -> tuple[pa.Table, np.ndarray]:
-    values = table[column].to_pandas()
+    values = (
+        pd.Series(table[column].to_numpy())
+        if pa.types.is_date(table[column].type)
+        else table[column].to_pandas()
+    )
     if not np.issubdtype(values.dtype, np.datetime64):  # quarantined rows hold text
         values = pd.to_datetime(values, errors="coerce", format="ISO8601")
     codes, labels, outside = assign_windows(values, windows)
@@ -281,9 +286,17 @@ def _assign(
 
 
 def _in_run(table: pa.Table, keys: list[str | None]) -> pa.Table:
-    return table.filter(
-        pc.is_in(
-            table[PARTITION].cast(pa.string()),
-            pa.array([k for k in keys if k is not None], pa.string()),
-        )
+    """The rows of this run's windows (compared on the dictionary's codes, not on the text)."""
+    column = table[PARTITION].unify_dictionaries() if table.num_rows else table[PARTITION]
+    if not column.num_chunks:
+        return table
+    labels = column.chunk(0).dictionary.to_pylist()
+    wanted = np.isin(
+        np.array(labels, dtype=object), np.array([k for k in keys if k is not None], dtype=object)
     )
+    if wanted.all():
+        return table  # a run over every window the rows fall in keeps them all
+    codes = np.concatenate(
+        [chunk.indices.to_numpy(zero_copy_only=False) for chunk in column.chunks]
+    )
+    return table.filter(pa.array(wanted[codes]))

@@ -58,6 +58,10 @@ class Engine(dg.ConfigurableResource, ABC):
     @abstractmethod
     def to_arrow(self, frame: Any) -> pa.Table: ...
 
+    def as_frame(self, data: Any) -> Any:
+        """The engine's frame for `data` (an Arrow table passes through the engine's conversion)."""
+        return data
+
     # -- facts about a frame ----------------------------------------------------------------
     @abstractmethod
     def row_count(self, frame: Any) -> int: ...

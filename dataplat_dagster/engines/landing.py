@@ -8,6 +8,7 @@ again slowly, line by line, to find which rows are bad and why.
 """
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +21,7 @@ import pyarrow.parquet as pq
 
 from dataplat_dagster.config.models import LandingSource
 from dataplat_dagster.config.schema import ColumnSpec
-from dataplat_dagster.types import ARROW_TYPES
+from dataplat_dagster.types import ARROW_TYPES, TEXT
 
 REASON = "_dq_reason"
 RULE = "_dq_rule"
@@ -43,13 +44,31 @@ _TRUE = {"true", "t", "yes", "y", "1"}
 _FALSE = {"false", "f", "no", "n", "0"}
 
 
-def read_landing_file(source: LandingSource, stream: pa.NativeFile, label: str) -> LandingRead:
-    """Read one file of `source` from `stream`; `label` names it in errors and reasons."""
+Opener = Callable[[], pa.NativeFile]
+
+
+def read_landing_file(
+    source: LandingSource, stream: pa.NativeFile | Opener, label: str
+) -> LandingRead:
+    """Read one file of `source`; `label` names it in errors and reasons.
+
+    Args:
+        source: the declaration.
+        stream: the file, or a function opening it anew (the fast path then streams the file
+            and the slow path, for a file with bad rows, reads it again, so a large clean file
+            is never held in memory as bytes).
+        label: the file's path, for messages.
+    """
+    if not callable(stream):
+        data = stream.read()
+        opener: Opener = lambda: pa.BufferReader(data)  # noqa: E731
+    else:
+        opener = stream
     if source.format == "csv":
-        return _read_csv(source, stream, label)
+        return _read_csv(source, opener, label)
     if source.format == "jsonl":
-        return _read_jsonl(source, stream.read(), label)
-    return _read_parquet(source, stream, label)
+        return _read_jsonl(source, opener().read(), label)
+    return _read_parquet(source, opener(), label)
 
 
 def _typed_columns(source: LandingSource) -> dict[str, pa.DataType]:
@@ -60,8 +79,7 @@ def _typed_columns(source: LandingSource) -> dict[str, pa.DataType]:
     }
 
 
-def _read_csv(source: LandingSource, stream: pa.NativeFile, label: str) -> LandingRead:
-    data = stream.read()  # one read, reused if the file needs the slow path
+def _read_csv(source: LandingSource, opener: Opener, label: str) -> LandingRead:
     names = list(source.schema_)
     invalid: list[tuple[int | None, str, int]] = []
 
@@ -71,11 +89,10 @@ def _read_csv(source: LandingSource, stream: pa.NativeFile, label: str) -> Landi
 
     options = source.csv
     first_record = 2 if options.header else 1
-    record_lines = _record_lines(data)
 
     def read(types: dict[str, pa.DataType], threads: bool) -> pa.Table:
         return pa_csv.read_csv(
-            pa.py_buffer(data),
+            opener(),
             read_options=pa_csv.ReadOptions(
                 use_threads=threads,
                 encoding=options.encoding,
@@ -100,18 +117,19 @@ def _read_csv(source: LandingSource, stream: pa.NativeFile, label: str) -> Landi
         table = read(_typed_columns(source), threads=True)
         if not invalid:
             table = table.select(names)
-            table = table.append_column(
-                LINE, _lines(table.num_rows, [], first_record, record_lines)
-            )
+            records = _records_if_blank_lines(opener, table.num_rows + first_record - 1)
+            table = table.append_column(LINE, _lines(table.num_rows, [], first_record, records))
             if any(spec.format for spec in source.schema_.values()):
                 return convert_text(source, table, label)  # only the formatted columns are text
             return _check_nulls(source, table, label)
     except pa.ArrowKeyError as exc:
-        raise LandingFileError(f"{label}: {_missing_column_message(exc, data, source)}") from None
+        header = opener().read(1 << 16)
+        raise LandingFileError(f"{label}: {_missing_column_message(exc, header, source)}") from None
     except pa.ArrowInvalid as exc:
         if "conversion error" not in str(exc) and "In CSV column" not in str(exc):
             raise LandingFileError(f"{label}: cannot be read as CSV: {exc}") from None
     invalid.clear()
+    record_lines = _record_lines(opener().read())  # the slow path: a file with bad rows
     text = read(dict.fromkeys(names, pa.string()), threads=False).select(names)
     skipped = [number for number, _, _ in invalid if number]
     text = text.append_column(LINE, _lines(text.num_rows, skipped, first_record, record_lines))
@@ -158,6 +176,21 @@ def _record_lines(data: bytes) -> np.ndarray | None:
     return np.array(
         [number for number, line in enumerate(lines, start=1) if line.strip(b"\r")], dtype=np.int64
     )
+
+
+def _records_if_blank_lines(opener: Opener, records: int) -> np.ndarray | None:
+    """Line numbers of the records when the file has blank lines; None when record n is line n.
+
+    Counting newlines while streaming the file is cheap; only a file whose count does not
+    match the records read (it has blank lines) is read whole to map records to lines.
+    """
+    newlines, last = 0, b""
+    stream = opener()
+    while chunk := stream.read(1 << 24):
+        newlines += chunk.count(b"\n")
+        last = chunk[-1:]
+    lines = newlines + (1 if last not in (b"\n", b"") else 0)
+    return None if lines == records else _record_lines(opener().read())
 
 
 def _line_of(record: int, record_lines: np.ndarray | None) -> int:
@@ -256,7 +289,7 @@ def convert_text(source: LandingSource, text: pa.Table, label: str) -> LandingRe
         if spec.format or text[name].type != ARROW_TYPES[spec.type]
     ]
     frame = text.select(pending).to_pandas(
-        types_mapper=lambda t: pd.StringDtype("pyarrow") if t == pa.string() else None
+        types_mapper=lambda t: TEXT if t == pa.string() else None
     )
     reasons = pd.Series(pd.NA, index=frame.index, dtype="string")
     converted: dict[str, pa.Array | pa.ChunkedArray] = {}

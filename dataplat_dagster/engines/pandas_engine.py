@@ -6,12 +6,13 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from dataplat_dagster.config.steps import Step
 from dataplat_dagster.engines import pandas_rules, pandas_steps
 from dataplat_dagster.engines.base import PARTITION, Engine, StepOutcome, TransformError
 from dataplat_dagster.engines.sql import run_duckdb
-from dataplat_dagster.types import pandas_type_for_arrow
+from dataplat_dagster.types import TEXT, pandas_type_for_arrow
 
 
 class PandasEngine(Engine):
@@ -29,35 +30,48 @@ class PandasEngine(Engine):
             return frame
         return pa.Table.from_pandas(frame, preserve_index=False)
 
-    def row_count(self, frame: pd.DataFrame) -> int:
+    def as_frame(self, data: pd.DataFrame | pa.Table) -> pd.DataFrame:
+        return self.from_arrow(data) if isinstance(data, pa.Table) else data
+
+    def row_count(self, frame: pd.DataFrame | pa.Table) -> int:
         return len(frame)
 
-    def column_names(self, frame: pd.DataFrame) -> list[str]:
-        return [str(c) for c in frame.columns]
+    def column_names(self, frame: pd.DataFrame | pa.Table) -> list[str]:
+        return (
+            list(frame.column_names)
+            if isinstance(frame, pa.Table)
+            else [str(c) for c in frame.columns]
+        )
 
-    def head(self, frame: pd.DataFrame, rows: int) -> pa.Table:
-        return self.to_arrow(frame.head(rows))
+    def head(self, frame: pd.DataFrame | pa.Table, rows: int) -> pa.Table:
+        return (
+            frame.slice(0, rows) if isinstance(frame, pa.Table) else self.to_arrow(frame.head(rows))
+        )
 
-    def split(self, frame: pd.DataFrame, keys: Sequence[str]) -> Iterator[tuple[str, pa.Table]]:
+    def split(
+        self, frame: pd.DataFrame | pa.Table, keys: Sequence[str]
+    ) -> Iterator[tuple[str, pa.Table]]:
         table = self.to_arrow(frame)
         if PARTITION not in table.column_names:
             if len(keys) != 1:
                 raise TransformError(f"a frame for {len(keys)} windows needs a {PARTITION} column")
             yield keys[0], table
             return
-        codes, labels = (
-            _codes(frame[PARTITION]) if PARTITION in frame else _codes(table[PARTITION].to_pandas())
-        )
+        codes, labels = _arrow_codes(table[PARTITION])
         _check_keys(labels, codes, keys)
         data = table.drop_columns([PARTITION])
+        # one stable sort by window, then zero-copy slices (rows already grouped skip the sort)
+        if len(codes) and not (np.diff(codes) >= 0).all():
+            order = np.argsort(codes, kind="stable")
+            data, codes = data.take(pa.array(order)), codes[order]
+        bounds = np.searchsorted(codes, np.arange(len(labels) + 1))
         position = {label: index for index, label in enumerate(labels)}
         for key in keys:
-            if key not in position:
+            index = position.get(key)
+            if index is None:
                 yield key, data.slice(0, 0)
-            elif len(labels) == 1:
-                yield key, data
             else:
-                yield key, data.filter(pa.array(codes == position[key]))
+                yield key, data.slice(bounds[index], bounds[index + 1] - bounds[index])
 
     def slices(
         self, frame: pd.DataFrame, keys: Sequence[str]
@@ -96,9 +110,7 @@ class PandasEngine(Engine):
 
     def no_rows(self, frame: pd.DataFrame, text_columns: Sequence[str] = ()) -> pd.DataFrame:
         empty = frame.iloc[0:0]
-        return empty.assign(
-            **{name: pd.Series([], dtype=pd.StringDtype("pyarrow")) for name in text_columns}
-        )
+        return empty.assign(**{name: pd.Series([], dtype=TEXT) for name in text_columns})
 
     def apply_steps(self, frame: pd.DataFrame, steps: Sequence[Step], *, label: str) -> StepOutcome:
         return pandas_steps.apply_steps(frame, list(steps), label)
@@ -168,6 +180,21 @@ class PandasEngine(Engine):
                 f"python transform {function.__module__}.{function.__qualname__} returned {type(result).__name__}, not a DataFrame"
             )
         return result
+
+
+def _arrow_codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
+    """Window index of each row and the window labels, from a dictionary or a text column."""
+    if not pa.types.is_dictionary(column.type):
+        column = pc.dictionary_encode(column)
+    column = column.unify_dictionaries() if isinstance(column, pa.ChunkedArray) else column
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    if not chunks:
+        return np.zeros(0, dtype=np.int64), []
+    labels = [str(v) for v in chunks[0].dictionary.to_pylist()]
+    codes = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in chunks]).astype(
+        np.int64
+    )
+    return codes, labels
 
 
 def _codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:

@@ -10,7 +10,7 @@ import pyarrow as pa
 from dataplat_dagster.config.rules import BaseRule
 from dataplat_dagster.engines.base import PARTITION, REASON, RULE, RuleFunctionResult
 from dataplat_dagster.engines.sql import eval_expressions
-from dataplat_dagster.types import declared_type
+from dataplat_dagster.types import TEXT, declared_type
 
 
 class RuleColumnError(KeyError):
@@ -67,7 +67,7 @@ def failing_rows(
             bad |= (values > high) if params.inclusive else (values >= high)
         return bad.fillna(False).to_numpy(dtype=bool)
     if kind == "regex":
-        values = _column(frame, rule.regex.column, rule).astype(pd.StringDtype("pyarrow"))
+        values = _column(frame, rule.regex.column, rule).astype(TEXT)
         matches = values.str.contains(rule.regex.pattern, regex=True)
         return (values.notna() & ~matches.fillna(True)).to_numpy(dtype=bool)
     if kind == "referential":
@@ -152,7 +152,7 @@ def _plain(value: Any) -> Any:
 def as_text(rows: pd.DataFrame) -> pd.DataFrame:
     """Every column as text but the window and the source line: quarantine keeps values as seen."""
     kept = (PARTITION, "_source_row", RULE, REASON)
-    text = {c: rows[c].astype(pd.StringDtype("pyarrow")) for c in rows.columns if c not in kept}
+    text = {c: rows[c].astype(TEXT) for c in rows.columns if c not in kept}
     return rows.assign(**text)
 
 
@@ -162,8 +162,8 @@ def quarantine_rows(
     """The failing rows as text (the values as seen) with `_dq_rule` and `_dq_reason`."""
     rows = frame.loc[mask]
     out = as_text(rows)
-    out[RULE] = pd.Series(rule, index=rows.index, dtype=pd.StringDtype("pyarrow"))
-    out[REASON] = reasons.loc[rows.index].astype(pd.StringDtype("pyarrow"))
+    out[RULE] = pd.Series(rule, index=rows.index, dtype=TEXT)
+    out[REASON] = reasons.loc[rows.index].astype(TEXT)
     return out
 
 

@@ -91,7 +91,8 @@ def _trim(outcome: StepOutcome, step: TrimStep, where: str) -> None:
     trimmed = {}
     for column in columns:
         values = frame[column].str.strip()
-        trimmed[column] = values.mask(values == "")
+        empty = values == ""
+        trimmed[column] = values.mask(empty) if empty.any() else values
     outcome.frame = frame.assign(**trimmed)
 
 
@@ -142,8 +143,7 @@ def _cast(outcome: StepOutcome, step: CastStep, where: str) -> None:
         before = outcome.frame[column]
         after = _convert(before, target)
         if after is before:
-            converted[column] = after
-            continue
+            continue  # already that type: no copy of the frame for it
         bad = before.notna() & after.isna()
         if bad.any():
             reasons = (
@@ -154,7 +154,8 @@ def _cast(outcome: StepOutcome, step: CastStep, where: str) -> None:
             _reject(outcome, bad, f"cast_{column}", reasons)
             after = after[outcome.frame.index]
         converted[column] = after
-    outcome.frame = outcome.frame.assign(**converted)
+    if converted:
+        outcome.frame = outcome.frame.assign(**converted)
 
 
 def _rename(outcome: StepOutcome, step: RenameStep, where: str) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from dataplat_dagster.engines.base import TransformError
 from dataplat_dagster.engines.pandas_engine import PandasEngine
+from dataplat_dagster.types import TEXT
 
 ENGINE = PandasEngine()
 
@@ -48,7 +49,7 @@ def test_run_sql_with_placeholders() -> None:
         {"country": "DE", "total": 4.0, "n": 1},
         {"country": "FR", "total": 3.0, "n": 2},
     ]
-    assert result["country"].dtype == pd.StringDtype("pyarrow")
+    assert result["country"].dtype == TEXT
 
 
 def test_run_sql_error_contains_the_sql() -> None:
