@@ -7,6 +7,7 @@ import dagster as dg
 
 from dataplat_dagster.alerts import build_run_failure_sensor
 from dataplat_dagster.assets import build_assets
+from dataplat_dagster.assets.support import AssetOptions
 from dataplat_dagster.config.loader import Project, load_project
 from dataplat_dagster.config.plan import Plan, build_plan
 from dataplat_dagster.environment import Environment, get_environment
@@ -37,7 +38,8 @@ def definitions_from(project: Project, plan: Plan) -> dg.Definitions:
         # single-run backfill policies and per-partition checks are beta/preview APIs we rely on on purpose
         warnings.simplefilter("ignore", dg.BetaWarning)
         warnings.simplefilter("ignore", dg.PreviewWarning)
-        assets = build_assets(plan, kinds_of(profile), profile.run.ui_base_url)
+        options = AssetOptions(profile.run.ui_base_url, profile.run.checks_per_window_up_to)
+        assets = build_assets(plan, kinds_of(profile), options)
     executor = (
         dg.in_process_executor
         if profile.run.executor == "in_process"

@@ -43,6 +43,7 @@ class RunSummary:
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
     artifacts: list[str] = field(default_factory=list)
     checks: dict[str, Any] = field(default_factory=lambda: {"passed": 0, "failed": []})
+    steps: dict[str, float] = field(default_factory=dict)  # step -> seconds, over every run
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -241,6 +242,11 @@ def _collect(
         set()
     )  # a range run reports one event per window, same counts
     for event in result.all_events:
+        if event.event_type_value == "STEP_SUCCESS" and event.step_key:
+            seconds = event.event_specific_data.duration_ms / 1000
+            summary.steps[event.step_key] = round(
+                summary.steps.get(event.step_key, 0.0) + seconds, 3
+            )
         if event.is_step_failure and event.step_failure_data is not None:
             error = event.step_failure_data.error
             message = error.message.strip() if error else "failed"
@@ -257,6 +263,10 @@ def _collect(
         for key in ("rows_in", "rows_out", "rows_dropped", "rows_quarantined"):
             if isinstance(metadata.get(key), int):
                 entry[key] = entry.get(key, 0) + metadata[key]
+        if isinstance(metadata.get("checks_seconds"), float):
+            entry["checks_seconds"] = round(
+                entry.get("checks_seconds", 0.0) + metadata["checks_seconds"], 4
+            )
         locations = metadata.get("locations")
         if isinstance(locations, list):
             summary.artifacts += [

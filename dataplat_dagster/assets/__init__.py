@@ -5,6 +5,7 @@ import dagster as dg
 from dataplat_dagster.assets.landing import build_landing_asset
 from dataplat_dagster.assets.output import build_output_asset
 from dataplat_dagster.assets.raw import build_raw_asset
+from dataplat_dagster.assets.support import AssetOptions
 from dataplat_dagster.assets.transformed import build_transformed_asset
 from dataplat_dagster.config.plan import Plan
 
@@ -12,23 +13,24 @@ TRANSFORMED_LAYERS = ("staging", "common", "business")
 
 
 def build_assets(
-    plan: Plan, kinds: set[str], ui_base_url: str | None = None
+    plan: Plan, kinds: set[str], options: AssetOptions | None = None
 ) -> list[dg.AssetSpec | dg.AssetsDefinition]:
     """Every asset of every declared table.
 
     Args:
         plan: the resolved declarations.
         kinds: engine and storage kinds shown on each asset (for example pandas, parquet).
-        ui_base_url: Dagster UI address for links in notifications.
+        options: the profile's settings for assets (run links, check reporting).
     """
+    options = options or AssetOptions()
     assets: list[dg.AssetSpec | dg.AssetsDefinition] = []
     for table in plan:
         if table.layer == "landing":
             assets.append(build_landing_asset(table))
         elif table.layer == "raw":
-            assets.append(build_raw_asset(table, plan, kinds, ui_base_url))
+            assets.append(build_raw_asset(table, plan, kinds, options))
         elif table.layer in TRANSFORMED_LAYERS:
-            assets.append(build_transformed_asset(table, plan, kinds, ui_base_url))
+            assets.append(build_transformed_asset(table, plan, kinds, options))
         else:
-            assets.append(build_output_asset(table, plan, kinds, ui_base_url))
+            assets.append(build_output_asset(table, plan, kinds, options))
     return assets

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from dataplat_dagster.assets.support import (
+    AssetOptions,
     Counts,
     asset_key,
     build_ins,
@@ -33,7 +34,7 @@ EXTENSIONS = {"csv": "csv", "parquet": "parquet", "jsonl": "jsonl"}
 
 
 def build_output_asset(
-    plan: TablePlan, tables: Plan, kinds: set[str], ui_base_url: str | None
+    plan: TablePlan, tables: Plan, kinds: set[str], options: AssetOptions = AssetOptions()
 ) -> dg.AssetsDefinition:
     spec: OutputTable = plan.spec
     (source_name,) = build_ins(plan, tables)
@@ -70,7 +71,7 @@ def build_output_asset(
                 locations=locations,
                 rows=counts.rows_out,
                 run_id=context.run.run_id,
-                ui_base_url=ui_base_url,
+                ui_base_url=options.ui_base_url,
                 recipients=spec.notify,
             )
         )

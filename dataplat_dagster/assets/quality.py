@@ -6,13 +6,13 @@ from typing import Any
 
 import dagster as dg
 
-from dataplat_dagster.assets.support import QUARANTINE, Counts, asset_key, preview
+from dataplat_dagster.assets.support import QUARANTINE, AssetOptions, Counts, asset_key, preview
 from dataplat_dagster.checks.gate import GateInputs, GateResult, QualityGate
 from dataplat_dagster.checks.verdicts import check_events
 from dataplat_dagster.config.plan import TablePlan
 from dataplat_dagster.engines.base import Engine
 from dataplat_dagster.notifications import check_failure_notice
-from dataplat_dagster.resources.io_managers import FAILED_CHECKS
+from dataplat_dagster.resources.io_managers import FAILED_CHECKS, ParquetIOManager
 from dataplat_dagster.resources.metrics import MetricsResource
 from dataplat_dagster.resources.notifier import NotifierResource
 
@@ -75,9 +75,11 @@ class Published:
         metrics: MetricsResource,
         *,
         with_quarantine: bool,
+        warehouse: ParquetIOManager | None = None,
         metadata: dict[str, Any] | None = None,
-        ui_base_url: str | None = None,
+        options: AssetOptions | None = None,
     ) -> Iterator[Any]:
+        options = options or AssetOptions()
         failed = self.result.failed_gates()
         yield dg.Output(
             self.result.frame,
@@ -89,7 +91,9 @@ class Published:
                 FAILED_CHECKS: dg.MetadataValue.json({str(k): v for k, v in failed.items()}),
             },
         )
-        if with_quarantine:
+        if with_quarantine and (
+            self.counts.rows_quarantined or self._quarantine_written(warehouse)
+        ):
             yield dg.Output(
                 self.quarantine,
                 QUARANTINE,
@@ -98,8 +102,24 @@ class Published:
                     "preview": preview(self.engine, self.quarantine),
                 },
             )
-        self._alert(context, notifier, metrics, ui_base_url)
-        yield from check_events(context, asset_key(self.plan.id), self.result.outcomes, self.keys)
+        self._alert(context, notifier, metrics, options.ui_base_url)
+        yield from check_events(
+            context,
+            asset_key(self.plan.id),
+            self.result.outcomes,
+            self.keys,
+            options.checks_per_window_up_to,
+        )
+
+    def _quarantine_written(self, warehouse: ParquetIOManager | None) -> bool:
+        """A window of this run already has quarantined rows, which this run must clear."""
+        if warehouse is None:
+            return True
+        key_path = self.plan.id.companion(QUARANTINE).key_path
+        storage = warehouse.storage()
+        if not self.plan.partitioned:
+            return storage.manifest(key_path, None) is not None
+        return bool(set(storage.existing_partitions(key_path)) & set(self.keys))
 
     def _alert(
         self,

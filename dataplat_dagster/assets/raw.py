@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 from dataplat_dagster.assets.quality import Published
 from dataplat_dagster.assets.support import (
     QUARANTINE,
+    AssetOptions,
     Counts,
     asset_key,
     build_ins,
@@ -32,7 +33,7 @@ from dataplat_dagster.engines.landing import empty_read, read_landing_file
 from dataplat_dagster.landing_files import files_by_window
 from dataplat_dagster.partitions import assign_windows
 from dataplat_dagster.resources.file_store import FileInfo, FileStore
-from dataplat_dagster.resources.io_managers import WINDOW_PROPERTIES
+from dataplat_dagster.resources.io_managers import WINDOW_PROPERTIES, ParquetIOManager
 from dataplat_dagster.resources.metrics import MetricsResource
 from dataplat_dagster.resources.notifier import NotifierResource
 
@@ -51,7 +52,7 @@ class MissingLandingFiles(dg.Failure):
 
 
 def build_raw_asset(
-    plan: TablePlan, tables: Plan, kinds: set[str], ui_base_url: str | None = None
+    plan: TablePlan, tables: Plan, kinds: set[str], options: AssetOptions = AssetOptions()
 ) -> dg.AssetsDefinition:
     landing = tables[plan.inputs[0]]
     source = landing.spec
@@ -80,6 +81,7 @@ def build_raw_asset(
         file_store: FileStore,
         metrics: MetricsResource,
         notifier: NotifierResource,
+        io_manager: dg.ResourceParam[ParquetIOManager],
         **inputs: Any,
     ):
         counts = Counts()
@@ -129,11 +131,12 @@ def build_raw_asset(
             notifier,
             metrics,
             with_quarantine=True,
+            warehouse=io_manager,
             metadata={
                 "files": len(files),
                 WINDOW_PROPERTIES: dg.MetadataValue.json(_sources(files, keys, read_by_window)),
             },
-            ui_base_url=ui_base_url,
+            options=options,
         )
 
     return raw_asset

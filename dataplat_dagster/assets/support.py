@@ -13,8 +13,17 @@ from dataplat_dagster.config.plan import Plan, TableId, TablePlan
 from dataplat_dagster.engines.base import Engine
 from dataplat_dagster.errors import is_transient
 from dataplat_dagster.partitions import build_partitions_def, ensure_eligible
-from dataplat_dagster.resources.io_managers import WINDOWED_READ
+from dataplat_dagster.resources.io_managers import ARROW_READ, WINDOWED_READ
 from dataplat_dagster.resources.metrics import MetricsResource
+
+
+@dataclass(frozen=True)
+class AssetOptions:
+    """Settings of the profile every asset factory needs."""
+
+    ui_base_url: str | None = None  # links to runs in notices
+    checks_per_window_up_to: int = 31  # larger range runs report one check evaluation for the range
+
 
 QUARANTINE = "quarantine"
 PREVIEW_ROWS = 5
@@ -48,9 +57,28 @@ def build_ins(plan: TablePlan, tables: Plan) -> dict[str, dg.AssetIn]:
             else (dg.AllPartitionMapping() if both else None)
         )
         ins[input_name(upstream, plan.all_inputs)] = dg.AssetIn(
-            key=asset_key(upstream), metadata={WINDOWED_READ: windowed}, partition_mapping=mapping
+            key=asset_key(upstream),
+            metadata={WINDOWED_READ: windowed, ARROW_READ: reads_arrow(plan)},
+            partition_mapping=mapping,
         )
     return ins
+
+
+def reads_arrow(plan: TablePlan) -> bool:
+    """A SQL table over whole inputs hands them to DuckDB as Arrow: no pandas copy to make.
+
+    (With steps, rules reading its inputs, or windows to slice, the inputs are engine frames.)
+    """
+    spec = plan.spec
+    rules_read_inputs = any(
+        rule.kind in ("count_audit", "referential") for rule in getattr(spec, "rules", [])
+    )
+    return (
+        getattr(spec, "body", None) == "sql"
+        and not spec.steps
+        and not plan.partitioned
+        and not rules_read_inputs
+    )
 
 
 def common_asset_args(plan: TablePlan, kinds: set[str]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import dagster as dg
 from dataplat_dagster.assets.quality import Published, windows_count
 from dataplat_dagster.assets.support import (
     QUARANTINE,
+    AssetOptions,
     Counts,
     asset_key,
     build_ins,
@@ -27,6 +28,7 @@ from dataplat_dagster.config.models import CheckedTable, TransformTable
 from dataplat_dagster.config.plan import Plan, TablePlan
 from dataplat_dagster.config.steps import CastStep, ParseDatesStep
 from dataplat_dagster.engines.base import PARTITION, Engine
+from dataplat_dagster.resources.io_managers import ParquetIOManager
 from dataplat_dagster.resources.metrics import MetricsResource
 from dataplat_dagster.resources.notifier import NotifierResource
 
@@ -43,8 +45,10 @@ def has_quarantine(spec: CheckedTable) -> bool:
 
 
 def quarantine_out(plan: TablePlan, kinds: set[str], what: str) -> dg.AssetOut:
+    # optional: a run with no rejected rows writes it only to clear windows it wrote before
     return dg.AssetOut(
         key=asset_key(plan.id.companion(QUARANTINE)),
+        is_required=False,
         group_name=plan.layer,
         kinds=kinds,
         tags={"layer": plan.layer, "dataflow": plan.id.dataflow},
@@ -53,7 +57,7 @@ def quarantine_out(plan: TablePlan, kinds: set[str], what: str) -> dg.AssetOut:
 
 
 def build_transformed_asset(
-    plan: TablePlan, tables: Plan, kinds: set[str], ui_base_url: str | None = None
+    plan: TablePlan, tables: Plan, kinds: set[str], options: AssetOptions = AssetOptions()
 ) -> dg.AssetsDefinition:
     spec: TransformTable = plan.spec
     quarantine = has_quarantine(spec)
@@ -84,6 +88,7 @@ def build_transformed_asset(
         engine: Engine,
         metrics: MetricsResource,
         notifier: NotifierResource,
+        io_manager: dg.ResourceParam[ParquetIOManager],
         **inputs: Any,
     ):
         body_inputs = {names[t]: inputs[names[t]] for t in plan.inputs}
@@ -106,7 +111,12 @@ def build_transformed_asset(
             )
             published = Published(plan, engine, outcome.frame, outcome.rejects, gate_inputs, counts)
         yield from published.events(
-            context, notifier, metrics, with_quarantine=quarantine, ui_base_url=ui_base_url
+            context,
+            notifier,
+            metrics,
+            with_quarantine=quarantine,
+            warehouse=io_manager,
+            options=options,
         )
 
     return transformed_asset

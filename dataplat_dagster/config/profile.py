@@ -33,6 +33,11 @@ class RunSettings(StrictModel):
     ui_base_url: str | None = Field(
         None, description="Dagster UI address, for links in notifications"
     )
+    checks_per_window_up_to: int = Field(
+        31,
+        ge=1,
+        description="range runs of more windows report one check evaluation for the whole range",
+    )
 
 
 class Profile(StrictModel):

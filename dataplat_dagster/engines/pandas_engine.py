@@ -191,9 +191,9 @@ def _arrow_codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
     if not chunks:
         return np.zeros(0, dtype=np.int64), []
     labels = [str(v) for v in chunks[0].dictionary.to_pylist()]
-    codes = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in chunks]).astype(
-        np.int64
-    )
+    codes = np.concatenate(
+        [pc.fill_null(c.indices, -1).to_numpy(zero_copy_only=False) for c in chunks]
+    ).astype(np.int64)
     return codes, labels
 
 

@@ -20,6 +20,8 @@ from dataplat_dagster.types import declared_type
 # AssetIn metadata set by the factories: does the reading asset want windows (with a
 # `_partition` column, every window required) or everything there is (an aggregate)?
 WINDOWED_READ = "dataplat/windowed_read"
+# AssetIn metadata: the reading asset takes Arrow tables as they are (SQL over whole inputs).
+ARROW_READ = "dataplat/arrow_read"
 # Output metadata set by gated assets: window -> ERROR checks it failed (kept in the manifest).
 FAILED_CHECKS = "failed_checks"
 # Output metadata set by raw assets: window -> what was read for it (source rows, files).
@@ -97,10 +99,12 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
     def load_input(self, context: dg.InputContext) -> Any:
         key_path = list(context.asset_key.path)
         storage = self.storage()
-        windowed = bool((context.definition_metadata or {}).get(WINDOWED_READ, False))
+        metadata = context.definition_metadata or {}
+        windowed = bool(metadata.get(WINDOWED_READ, False))
+        convert = (lambda table: table) if metadata.get(ARROW_READ) else self.engine.from_arrow
         if not context.has_asset_partitions:
             table, _ = storage.read(key_path, [None], failed_gates="refuse")
-            return self.engine.from_arrow(table)
+            return convert(table)
         keys = list(context.asset_partition_keys)
         if not windowed:  # an aggregate over a partitioned table reads every window there is
             existing = set(storage.existing_partitions(key_path))
@@ -113,7 +117,7 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
             )
         if windowed:
             table = _with_partition_column(table, counts)
-        return self.engine.from_arrow(table)
+        return convert(table)
 
 
 def _with_partition_column(table: pa.Table, counts: list[tuple[str | None, int]]) -> pa.Table:
