@@ -148,7 +148,8 @@ def verify(name: str, figures: dict, scale: float, landing: Path) -> None:
             assert got["rows"] == expected[table], (
                 f"{name}: {layer} {table} has {got['rows']} rows, expected {expected[table]}"
             )
-            assert got["months"] == MONTHS[table], (
+            # the platform writes every declared window, empty ones too; by hand, months with rows
+            assert got["months"] == MONTHS[table] or (scale not in EXPECTED and name != "platform"), (
                 f"{name}: {layer} {table} has {got['months']} months"
             )
     business = figures["business"]
