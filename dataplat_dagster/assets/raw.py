@@ -156,17 +156,25 @@ def _sources(
 
 
 def _rows_by_window(parts: list[pa.Table], keys: list[str | None]) -> dict[str | None, int]:
+    """Rows per window, counted on the dictionary codes of `_partition` (no text per row)."""
     totals: dict[str | None, int] = dict.fromkeys(keys, 0)
     for part in parts:
         if PARTITION not in part.column_names or keys == [None]:
             totals[keys[0]] += part.num_rows if keys == [None] or len(keys) == 1 else 0
             continue
         column = part[PARTITION]
-        if pa.types.is_dictionary(column.type):
-            column = column.cast(column.type.value_type)
-        for entry in pc.value_counts(column).to_pylist():
-            if entry["values"] in totals:
-                totals[entry["values"]] += entry["counts"]
+        if not pa.types.is_dictionary(column.type):
+            column = pc.dictionary_encode(column)
+        for chunk in (
+            column.unify_dictionaries().chunks if isinstance(column, pa.ChunkedArray) else [column]
+        ):
+            labels = chunk.dictionary.to_pylist()
+            counts = np.bincount(
+                pc.fill_null(chunk.indices, 0).to_numpy(zero_copy_only=False), minlength=len(labels)
+            )
+            for label, count in zip(labels, counts, strict=True):
+                if label in totals:
+                    totals[label] += int(count)
     return totals
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as pa_ds
 
 from dataplat_dagster.config.steps import Step
 from dataplat_dagster.engines import pandas_rules, pandas_steps
@@ -33,8 +34,8 @@ class PandasEngine(Engine):
     def as_frame(self, data: pd.DataFrame | pa.Table) -> pd.DataFrame:
         return self.from_arrow(data) if isinstance(data, pa.Table) else data
 
-    def row_count(self, frame: pd.DataFrame | pa.Table) -> int:
-        return len(frame)
+    def row_count(self, frame: pd.DataFrame | pa.Table | pa_ds.Dataset) -> int:
+        return frame.count_rows() if isinstance(frame, pa_ds.Dataset) else len(frame)
 
     def column_names(self, frame: pd.DataFrame | pa.Table) -> list[str]:
         return (

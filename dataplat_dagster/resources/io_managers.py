@@ -101,7 +101,21 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
         storage = self.storage()
         metadata = context.definition_metadata or {}
         windowed = bool(metadata.get(WINDOWED_READ, False))
-        convert = (lambda table: table) if metadata.get(ARROW_READ) else self.engine.from_arrow
+        convert = self.engine.from_arrow
+        if metadata.get(
+            ARROW_READ
+        ):  # SQL over the whole table: a lazy dataset, only the columns used
+            if not context.has_asset_partitions:
+                if storage.manifest(key_path, None) is None:
+                    storage.read(key_path, [None])  # raises the clear "not materialized" error
+                return storage.dataset(key_path, [None])[0]
+            dataset, left_out = storage.dataset(key_path, storage.existing_partitions(key_path))
+            if left_out:
+                skipped = ", ".join(map(str, left_out))
+                context.log.warning(
+                    f"{'/'.join(key_path)}: left out windows that failed their quality gate: {skipped}"
+                )
+            return dataset
         if not context.has_asset_partitions:
             table, _ = storage.read(key_path, [None], failed_gates="refuse")
             return convert(table)

@@ -229,6 +229,28 @@ class TableStorage:
                     keys.append(key)
         return sorted(keys)
 
+    def dataset(
+        self, key_path: Sequence[str], partitions: Sequence[str | None]
+    ) -> tuple[pa_ds.Dataset, list[str | None]]:
+        """The published files of `partitions` as a lazy dataset, and the windows left out.
+
+        A SQL engine scanning the dataset reads only the columns and row groups it needs.
+        Windows never written or whose gate failed are left out (and returned).
+        """
+        files, schemas, left_out = [], [], []
+        for partition in partitions:
+            manifest = self._read_manifest(self.partition_path(key_path, partition))
+            if manifest is None or manifest.failed_checks:
+                left_out.append(partition)
+                continue
+            folder = self.partition_path(key_path, partition)
+            files += [f"{folder}/{name}" for name in manifest.files]
+            schemas.append(manifest.schema)
+        schema = (
+            pa.unify_schemas(schemas, promote_options="permissive") if schemas else pa.schema([])
+        )
+        return pa_ds.dataset(files, schema=schema, format="parquet", filesystem=self.fs), left_out
+
     def read(
         self,
         key_path: Sequence[str],
