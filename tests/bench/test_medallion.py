@@ -6,7 +6,6 @@ checks both against the data and each other. Timings are the benchmark's busines
 (bench/medallion.py), never asserted here.
 """
 
-import json
 import shutil
 import subprocess
 import sys
@@ -14,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.medallion import count_rows, platform_figures, verify
-from tests.conftest import PROJECT_ROOT
+from bench.medallion import count_rows, run_handwritten, run_platform, verify
 
 pytestmark = pytest.mark.slow
 SCALE = 0.01
@@ -44,48 +42,12 @@ def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_platform_and_hand_written_agree_on_every_figure(landing: Path, tmp_path: Path) -> None:
-    env = {
-        "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",
-        "DATAPLAT_ENV": "local",
-        "DATAPLAT_HOME": str(tmp_path / "state"),
-        "DATAPLAT_LANDING_ROOT": str(landing),
-        "DAGSTER_HOME": str(tmp_path / "dagster"),
-    }
-    (tmp_path / "dagster").mkdir()
-    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", tmp_path / "dagster" / "dagster.yaml")
-    command = [
-        sys.executable,
-        "-m",
-        "dataplat_dagster.cli",
-        "run",
-        "tpch",
-        "--all",
-        "--single-run",
-        "--json",
-        "--log-level",
-        "WARNING",
-    ]
-    run = subprocess.run(
-        command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900, check=False
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    summary = json.loads(run.stdout[run.stdout.index("{") :])
-    platform = platform_figures(tmp_path / "state", summary)
+    platform = run_platform(landing, tmp_path / "platform")["figures"]
     verify("platform", platform, SCALE, landing)
     # every rule passed; a range of more than 31 windows reports one evaluation per check
-    assert summary["checks"]["passed"] == 6 + 2 and summary["checks"]["failed"] == []
+    assert platform["passed_checks"] == 6 + 2 and platform["failed_checks"] == []
 
-    out = tmp_path / "handwritten"
-    out.mkdir()
-    script = subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "bench" / "handwritten.py"), str(landing), str(out)],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=True,
-    )
-    handwritten = json.loads(script.stdout)["figures"]
+    handwritten = run_handwritten(landing, tmp_path / "by-hand")["figures"]
     verify("handwritten", handwritten, SCALE, landing)
     lineitem = count_rows(landing / "tpch" / "lineitem.csv")
     assert (
