@@ -77,7 +77,10 @@ def test_a_lasting_s3_failure_fails_the_step_clearly_and_keeps_the_previous_vers
         in message
     )
     assert "every window keeps its previous version" in message
-    assert len(endpoint.failed) == 3  # every attempt of the retry policy, each answered 503
+    # botocore made its 3 attempts, then the step's RetryPolicy (2 retries) ran it twice more
+    assert len(endpoint.failed) == 3 * 3
+    retried = [e.step_key for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert retried == ["staging__retail__orders"] * 2
     after, _ = storage.read(["staging", "retail", "orders"], ["2024-01-03"])
     assert after.equals(before)
     assert storage.manifest(["staging", "retail", "orders"], "2024-01-03") == manifest

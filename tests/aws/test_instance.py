@@ -62,4 +62,4 @@ def test_runs_and_events_land_in_postgres(
             "select count(*) from asset_check_executions where run_id = %s", (result.run_id,)
         )
         (checks,) = cursor.fetchone()
-    assert materializations >= 15 and checks >= 10
+    assert materializations == 12 and checks >= 20  # every table of the window (no rows quarantined)
