@@ -5,7 +5,9 @@ Exit codes: 0 success, 10 success with warnings, 20 invalid configuration or par
 """
 
 import json
+import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -122,9 +124,6 @@ def list_(context: click.Context) -> None:
 @click.pass_context
 def ui(context: click.Context) -> None:
     """Start the Dagster UI on this project, with the same instance as `dataplat run`."""
-    import os
-    import subprocess
-
     root = _project_dir(context.obj["project_dir"])
     project = load_project(root, get_environment())
     home = project.profile.local_path(project.profile.globals_.get("home", ".dataplat"))

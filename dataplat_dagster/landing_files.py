@@ -2,10 +2,8 @@
 
 from collections import defaultdict
 
-import dagster as dg
-
 from dataplat_dagster.config.plan import TablePlan
-from dataplat_dagster.partitions import key_of_moment
+from dataplat_dagster.partitions import build_partitions_def, key_of_moment
 from dataplat_dagster.resources.file_store import FileInfo, FileStore
 
 
@@ -13,7 +11,7 @@ def matching_files(file_store: FileStore, landing: TablePlan) -> list[tuple[File
     """Every file of the source with the window its name gives (None: no date in the pattern)."""
     pattern = landing.path_pattern
     assert pattern is not None
-    partitions_def = _partitions_def(landing)
+    partitions_def = build_partitions_def(landing.partitioning) if landing.partitioning else None
     found = []
     for info in file_store.list_files(pattern.static_prefix):
         match = pattern.match(info.path)
@@ -38,9 +36,3 @@ def files_by_window(
         if key is None or key in wanted:
             grouped[key].append(info)
     return dict(grouped)
-
-
-def _partitions_def(landing: TablePlan) -> dg.TimeWindowPartitionsDefinition | None:
-    from dataplat_dagster.assets.support import partitions_def
-
-    return partitions_def(landing)

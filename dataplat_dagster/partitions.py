@@ -1,5 +1,6 @@
 """Declared partitioning -> Dagster time-window partitions, and rows -> windows."""
 
+import bisect
 import functools
 import re
 from datetime import UTC, datetime, timedelta
@@ -207,8 +208,6 @@ class WindowIndex:
         return not self.ends or moment.astimezone(UTC) >= self.ends[-1]
 
     def key_of(self, moment: datetime) -> str | None:
-        import bisect
-
         if moment.tzinfo is None:
             moment = moment.replace(
                 tzinfo=self.timezone

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
+import pandas as pd
 
 from dataplat_dagster.checks import great_expectations as gx_rules
 from dataplat_dagster.checks.specs import QUARANTINE_RATIO, CheckDef, check_defs
@@ -392,8 +393,6 @@ class QualityGate:
 
 
 def _aware(value: Any, timezone: str) -> datetime:
-    import pandas as pd
-
     stamp = pd.Timestamp(value)
     return (stamp.tz_localize(timezone) if stamp.tzinfo is None else stamp).to_pydatetime()
 

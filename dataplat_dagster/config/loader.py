@@ -24,7 +24,7 @@ from dataplat_dagster.config.models import (
 from dataplat_dagster.config.profile import Profile, deep_merge, load_profile
 from dataplat_dagster.config.substitution import substitute
 from dataplat_dagster.config.validation import problems_from_validation
-from dataplat_dagster.config.yaml_source import LineMap, line_of, read_yaml
+from dataplat_dagster.config.yaml_source import LineMap, line_of, read_yaml, render_path
 from dataplat_dagster.environment import Environment
 
 DATAFLOW_FILE_NAMES = ("dataflow.yaml", "dataflow.yml")
@@ -49,8 +49,6 @@ class LoadedDataflow:
     lines: LineMap = field(default_factory=dict)
 
     def fail(self, path: tuple[str | int, ...], reason: str) -> DeclarationError:
-        from dataplat_dagster.config.yaml_source import render_path
-
         return DeclarationError(
             self.file, [Problem(render_path(path), reason, line_of(self.lines, path))]
         )
