@@ -149,9 +149,9 @@ def verify(name: str, figures: dict, scale: float, landing: Path) -> None:
                 f"{name}: {layer} {table} has {got['rows']} rows, expected {expected[table]}"
             )
             # the platform writes every declared window, empty ones too; by hand, months with rows
-            assert got["months"] == MONTHS[table] or (scale not in EXPECTED and name != "platform"), (
-                f"{name}: {layer} {table} has {got['months']} months"
-            )
+            assert got["months"] == MONTHS[table] or (
+                scale not in EXPECTED and name != "platform"
+            ), f"{name}: {layer} {table} has {got['months']} months"
     business = figures["business"]
     assert business["revenue_line_count"] == expected["lineitem"], (
         f"{name}: revenue line counts {business['revenue_line_count']}"

@@ -21,6 +21,7 @@ from dataplat_dagster.config.errors import DeclarationError
 from dataplat_dagster.config.loader import load_project
 from dataplat_dagster.config.plan import build_plan
 from dataplat_dagster.environment import get_environment
+from dataplat_dagster.pools import ensure_writer_pools
 
 
 class _Timeout(BaseException):
@@ -128,6 +129,8 @@ def ui(context: click.Context) -> None:
     project = load_project(root, get_environment())
     home = project.profile.local_path(project.profile.globals_.get("home", ".dataplat"))
     runner.ensure_dagster_home(home, root, project.profile.env)
+    with dg.DagsterInstance.get() as instance:
+        ensure_writer_pools(instance, [loaded.spec.dataflow for loaded in project.dataflows])
     sys.exit(
         subprocess.call(
             ["dagster", "dev", "-w", str(root / "workspace.yaml")], cwd=root, env=os.environ.copy()
@@ -186,6 +189,7 @@ def run(
     home = project.profile.local_path(project.profile.globals_.get("home", ".dataplat"))
     runner.ensure_dagster_home(home, root, project.profile.env)
     instance = dg.DagsterInstance.get()
+    ensure_writer_pools(instance, [dataflow])
     started = time.monotonic()
     if timeout:
         signal.signal(signal.SIGALRM, _raise_timeout)

@@ -1,7 +1,8 @@
 """Operating the dataflows: range backfills, one writer per window, retries.
 
 Backfills run through the command lines users type; the concurrency test runs two real
-processes against one Dagster instance (SQLite, the project's dagster.yaml with its pools).
+processes against one Dagster instance (PostgreSQL, the project's dagster.aws.yaml with its
+pools).
 """
 
 import itertools

@@ -13,6 +13,7 @@ from dataplat_dagster.config.plan import Plan, TableId, TablePlan
 from dataplat_dagster.engines.base import Engine
 from dataplat_dagster.errors import is_transient
 from dataplat_dagster.partitions import build_partitions_def, ensure_eligible
+from dataplat_dagster.pools import writer_pool
 from dataplat_dagster.resources.io_managers import ARROW_READ, WINDOWED_READ
 from dataplat_dagster.resources.metrics import MetricsResource
 
@@ -217,8 +218,8 @@ def backfill_policy(plan: TablePlan) -> dg.BackfillPolicy:
 
 
 def pool(plan: TablePlan) -> str:
-    """One writer per dataflow: its steps share a concurrency pool (limit 1 in dagster.yaml)."""
-    return f"dataplat_{plan.id.dataflow}"
+    """One writer per dataflow: its steps share a concurrency pool (see pools.py)."""
+    return writer_pool(plan.id.dataflow)
 
 
 def operations(plan: TablePlan) -> dict[str, Any]:
