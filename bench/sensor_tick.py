@@ -50,12 +50,13 @@ def landing(folder: Path, count: int) -> None:
         (target / f"events_{start + timedelta(hours=hour):%Y%m%d%H}.csv").write_text("id\n1\n")
 
 
-def tick(definitions: dg.Definitions, cursor: str | None) -> dg.SensorResult:
+def tick(
+    definitions: dg.Definitions, cursor: str | None, instance: dg.DagsterInstance
+) -> dg.SensorResult:
     sensor = next(s for s in definitions.sensors if s.name == "events_events_file_arrival_sensor")
     resources = {key: definitions.resources[key] for key in ("file_store", "notifier")}
-    with dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(cursor=cursor, resources=resources, instance=instance)
-        return sensor(context)
+    context = dg.build_sensor_context(cursor=cursor, resources=resources, instance=instance)
+    return sensor(context)
 
 
 def main() -> None:
@@ -76,6 +77,8 @@ def main() -> None:
     )
     from dataplat_dagster.definitions_builder import build_definitions
 
+    # one instance for every tick, as the daemon has (creating one takes about a second)
+    instance = dg.DagsterInstance.ephemeral()
     figures = {}
     for label, page in (
         ("first tick, a page of 1,000 new files", 1000),
@@ -84,12 +87,14 @@ def main() -> None:
         definitions = build_definitions(project(work / f"project-{page}", page))
         times = []
         for _ in range(args.runs + 1):
-            seconds, result = timed(lambda definitions=definitions: tick(definitions, None))
+            seconds, result = timed(
+                lambda definitions=definitions: tick(definitions, None, instance)
+            )
             times.append(seconds)
         assert len(result.run_requests) == min(page, args.files), len(result.run_requests)
         figures[label] = median(times[1:])
         cursor = result.cursor
-    idle = [timed(lambda: tick(definitions, cursor))[0] for _ in range(args.runs)]
+    idle = [timed(lambda: tick(definitions, cursor, instance))[0] for _ in range(args.runs)]
     figures["a tick with nothing new (cursor after all files)"] = median(idle)
     print(f"\nfile-arrival sensor over {args.files:,} landing files, medians of {args.runs} ticks")
     for label, seconds in figures.items():

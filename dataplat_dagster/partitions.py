@@ -87,12 +87,18 @@ def key_of_moment(
     partitions_def: dg.TimeWindowPartitionsDefinition, moment: datetime
 ) -> str | None:
     """The key of the window holding `moment` (naive moments are in the partitions' timezone)."""
+    return current_window_index(partitions_def, datetime.now(UTC)).key_of(moment)
+
+
+def current_window_index(
+    partitions_def: dg.TimeWindowPartitionsDefinition, now: datetime
+) -> "WindowIndex":
+    """The index of the windows that exist at `now`; bind it once for many lookups."""
     index = window_index(partitions_def)
-    key = index.key_of(moment)
-    if key is None and partitions_def.end is None and index.after_last(moment):
+    if index.stale(now):
         window_index.cache_clear()  # an open-ended definition has grown since the index was built
-        key = window_index(partitions_def).key_of(moment)
-    return key
+        index = window_index(partitions_def)
+    return index
 
 
 @functools.lru_cache(maxsize=64)
@@ -158,8 +164,7 @@ def eligible_at(
     The lag is added in UTC: across a DST change, wall-clock arithmetic would make a 3-hour
     lag last 2 or 4 real hours.
     """
-    end = partitions_def.time_window_for_partition_key(key).end
-    return (end.astimezone(UTC) + lag).astimezone(end.tzinfo)
+    return window_index(partitions_def).eligible_at(key, lag)
 
 
 def ensure_eligible(
@@ -199,13 +204,30 @@ class WindowIndex:
             partitions_def.time_windows_for_partition_keys(frozenset(keys)), key=lambda w: w.start
         )
         self.keys = keys
+        self._ends_by_key = {key: window.end for key, window in zip(keys, windows, strict=True)}
         # compared in UTC: within one zone Python compares wall times, which repeat on DST fall-back
         self.starts = [w.start.astimezone(UTC) for w in windows]
         self.ends = [w.end.astimezone(UTC) for w in windows]
+        # an open-ended definition gains a window when the one after its last has ended
+        following = (
+            partitions_def.get_next_partition_window(windows[-1].end, respect_bounds=False)
+            if windows and partitions_def.end is None
+            else None
+        )
+        self.grows_at = following.end.astimezone(UTC) if following else None
 
-    def after_last(self, moment: datetime) -> bool:
-        moment = moment.replace(tzinfo=self.timezone) if moment.tzinfo is None else moment
-        return not self.ends or moment.astimezone(UTC) >= self.ends[-1]
+    def eligible_at(self, key: str, lag: timedelta) -> datetime:
+        """See the module's `eligible_at`; a bound index saves hashing the definition per call."""
+        end = self._ends_by_key.get(key)
+        if end is None:  # a window past the cached index of an open-ended definition
+            end = self.partitions_def.time_window_for_partition_key(key).end
+        return (end.astimezone(UTC) + lag).astimezone(end.tzinfo)
+
+    def stale(self, now: datetime) -> bool:
+        """Whether windows have appeared since the index was built (open-ended definitions)."""
+        if self.partitions_def.end is not None:
+            return False
+        return self.grows_at is None or now.astimezone(UTC) >= self.grows_at
 
     def key_of(self, moment: datetime) -> str | None:
         if moment.tzinfo is None:

@@ -9,7 +9,7 @@ from dataplat_dagster.assets.support import asset_key, partitions_def
 from dataplat_dagster.config.plan import Plan, TablePlan
 from dataplat_dagster.jobs import has_companion, run_tags
 from dataplat_dagster.notifications import arrival_notice
-from dataplat_dagster.partitions import eligible_at, key_of_moment
+from dataplat_dagster.partitions import current_window_index
 from dataplat_dagster.resources.file_store import FileStore
 from dataplat_dagster.resources.notifier import NotifierResource
 
@@ -74,11 +74,12 @@ def build_file_arrival_sensor(landing: TablePlan, plan: Plan) -> dg.SensorDefini
         context: dg.SensorEvaluationContext, file_store: FileStore, notifier: NotifierResource
     ):
         assert landing.path_pattern is not None
+        now = datetime.now(UTC)
+        # bound once per tick: thousands of files each need their window and its eligibility
+        index = current_window_index(windows, now) if windows else None
         lookup = WindowLookup(
-            key=(lambda moment: key_of_moment(windows, moment))
-            if windows
-            else (lambda moment: None),
-            eligible_at=lambda key: eligible_at(windows, key, landing.partitioning.lag),
+            key=index.key_of if index else (lambda moment: None),
+            eligible_at=lambda key: index.eligible_at(key, landing.partitioning.lag),
         )
         arrivals = evaluate(
             file_store.list_files(landing.path_pattern.static_prefix),
@@ -88,7 +89,7 @@ def build_file_arrival_sensor(landing: TablePlan, plan: Plan) -> dg.SensorDefini
             window_of=lookup,
             overlap=spec.sensor.overlap,
             max_files=spec.sensor.max_files_per_tick,
-            now=datetime.now(UTC),
+            now=now,
             report_unmatched=reporter.id == landing.id,
         )
         requests = [

@@ -6,7 +6,7 @@ values before the start and after the end, naive values in a non-UTC timezone, a
 values). Works on in-memory Partitioning models only: no declarations files, no runs.
 """
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -15,7 +15,13 @@ import pandas as pd
 import pytest
 
 from dataplat_dagster.config.models import Partitioning
-from dataplat_dagster.partitions import assign_windows, build_partitions_def, cron_of, key_of_moment
+from dataplat_dagster.partitions import (
+    assign_windows,
+    build_partitions_def,
+    cron_of,
+    current_window_index,
+    key_of_moment,
+)
 
 UTC = ZoneInfo("UTC")
 LA = ZoneInfo("America/Los_Angeles")
@@ -165,6 +171,21 @@ def test_key_of_moment_hourly() -> None:
     definition = windows(granularity="hourly", start="2024-01-01", end="2024-01-02")
     assert key_of_moment(definition, datetime(2024, 1, 1, 5)) == "2024-01-01-05:00"
     assert key_of_moment(definition, datetime(2024, 1, 1, 5, 30)) == "2024-01-01-05:00"
+
+
+def test_an_open_ended_index_grows_when_the_next_window_ends() -> None:
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=5)
+    definition = windows(granularity="hourly", start=start.strftime("%Y-%m-%d %H:%M"))
+    index = current_window_index(definition, datetime.now(UTC))
+    last_end = index.ends[-1]  # the hour that ended last: the current hour is still open
+    assert index.grows_at == last_end + timedelta(hours=1)
+    assert not index.stale(index.grows_at - timedelta(seconds=1))
+    assert index.stale(index.grows_at)
+    assert current_window_index(definition, datetime.now(UTC)) is index  # built once, reused
+    bounded = current_window_index(
+        windows(granularity="hourly", start="2024-01-01", end="2024-01-02"), datetime.now(UTC)
+    )
+    assert bounded.grows_at is None and not bounded.stale(datetime.now(UTC))
 
 
 # -- assign_windows ---------------------------------------------------------------------------
