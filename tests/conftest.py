@@ -1,6 +1,8 @@
 """Shared fixtures: the demo project on temporary state, and small project trees."""
 
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -167,3 +169,33 @@ def postgres_database() -> Iterator[str]:
     finally:
         admin.cursor().execute(f"drop database if exists {name} with (force)")
         admin.close()
+
+
+def postgres_dagster_home(home: Path, database: str) -> dict[str, str]:
+    """`home` as a DAGSTER_HOME keeping Dagster's state in `database` (dagster.aws.yaml).
+
+    Returns the environment variables that select it, for a subprocess or monkeypatch.
+    """
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(PROJECT_ROOT / "dagster.aws.yaml", home / "dagster.yaml")
+    return {
+        "DAGSTER_HOME": str(home),
+        "DAGSTER_PG_HOST": "127.0.0.1",
+        "DAGSTER_PG_PORT": "5432",
+        "DAGSTER_PG_DB": database,
+        "DAGSTER_PG_USER": "postgres",
+        "DAGSTER_PG_PASSWORD": "",
+    }
+
+
+def run_command(
+    args: list[str], env: dict[str, str], cwd: Path = PROJECT_ROOT, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """A command line as users type it, from the repository root; it may fail."""
+    return subprocess.run(
+        args, check=False, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def dataplat_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "dataplat_dagster.cli", *args]

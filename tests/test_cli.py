@@ -5,21 +5,13 @@ Each test runs from the repository root with all state in a temporary folder.
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT, write_project
-
-
-def run(
-    args: list[str], env: dict[str, str], cwd: Path = PROJECT_ROOT
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        args, check=False, cwd=cwd, env=env, capture_output=True, text=True, timeout=300
-    )
+from tests.conftest import dataplat_command as dataplat
+from tests.conftest import run_command as run
+from tests.conftest import write_project
 
 
 @pytest.fixture
@@ -32,10 +24,6 @@ def env(tmp_path: Path, landing_copy: Path) -> dict[str, str]:
         "DATAPLAT_LANDING_ROOT": str(landing_copy),
         "DAGSTER_HOME": str(tmp_path / "dagster"),
     }
-
-
-def dataplat(*args: str) -> list[str]:
-    return [sys.executable, "-m", "dataplat_dagster.cli", *args]
 
 
 @pytest.mark.parametrize("target", [["-f", "definitions.py"], ["-w", "workspace.yaml"]])

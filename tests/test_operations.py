@@ -10,14 +10,19 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
 from dataplat_dagster.definitions_builder import build_definitions
-from tests.conftest import PROJECT_ROOT, write_project
+from tests.conftest import (
+    PROJECT_ROOT,
+    dataplat_command,
+    postgres_dagster_home,
+    run_command,
+    write_project,
+)
 
 
 @pytest.fixture
@@ -48,15 +53,7 @@ def test_a_range_backfill_with_dagster_asset_materialize(
         "--partition-range",
         "2024-01-01...2024-01-04",
     ]
-    result = subprocess.run(
-        command,
-        cwd=PROJECT_ROOT,
-        env=cli_env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    result = run_command(command, cli_env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     with dg.DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
         (run,) = instance.get_runs()
@@ -78,15 +75,7 @@ def test_dataplat_runs_a_range_in_chunks(cli_env: dict[str, str]) -> None:
         "2",
         "--json",
     ]
-    result = subprocess.run(
-        [sys.executable, "-m", "dataplat_dagster.cli", *args],
-        cwd=PROJECT_ROOT,
-        env=cli_env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    result = run_command(dataplat_command(*args), cli_env, timeout=600)
     summary = json.loads(result.stdout)
     assert result.returncode == 10, result.stderr[-2000:]
     assert len(summary["run_ids"]) == 2 and summary["partitions"] == [
@@ -100,28 +89,9 @@ def test_two_runs_of_one_window_never_write_at_the_same_time(
 ) -> None:
     # Dagster's state in PostgreSQL (dagster.aws.yaml): its pool slots are claimed with row
     # locks; SQLite has none, and two steps starting in the same instant can both claim a slot.
-    home = tmp_path / "dagster_pg"
-    home.mkdir()
-    shutil.copyfile(PROJECT_ROOT / "dagster.aws.yaml", home / "dagster.yaml")
-    env = {
-        **cli_env,
-        "DAGSTER_HOME": str(home),
-        "DAGSTER_PG_HOST": "127.0.0.1",
-        "DAGSTER_PG_PORT": "5432",
-        "DAGSTER_PG_DB": postgres_database,
-        "DAGSTER_PG_USER": "postgres",
-        "DAGSTER_PG_PASSWORD": "",
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "dataplat_dagster.cli",
-        "run",
-        "retail",
-        "--partition",
-        "2024-01-03",
-        "--json",
-    ]
+    postgres = postgres_dagster_home(tmp_path / "dagster_pg", postgres_database)
+    env = {**cli_env, **postgres}
+    command = dataplat_command("run", "retail", "--partition", "2024-01-03", "--json")
     processes = [
         subprocess.Popen(
             command,
@@ -136,9 +106,9 @@ def test_two_runs_of_one_window_never_write_at_the_same_time(
     outputs = [process.communicate(timeout=600) for process in processes]
     assert [p.returncode for p in processes] == [10, 10], [err[-2000:] for _, err in outputs]
     run_ids = [json.loads(out)["run_ids"][0] for out, _ in outputs]
-    for name in (k for k in env if k.startswith("DAGSTER_PG_")):
-        monkeypatch.setenv(name, env[name])
-    with dg.DagsterInstance.from_config(str(home)) as instance:
+    for name, value in postgres.items():
+        monkeypatch.setenv(name, value)
+    with dg.DagsterInstance.get() as instance:
         intervals, blocked = [], []
         for run_id in run_ids:
             started: dict[str, float] = {}

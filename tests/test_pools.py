@@ -6,7 +6,6 @@ itself survive two processes doing so in the same instant.
 """
 
 import multiprocessing
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import dagster as dg
 import pytest
 
 from dataplat_dagster.pools import ensure_writer_pools, writer_pool
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import postgres_dagster_home
 
 pytestmark = pytest.mark.integration
 
@@ -23,15 +22,7 @@ pytestmark = pytest.mark.integration
 def postgres_home(
     tmp_path: Path, postgres_database: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Path]:
-    shutil.copyfile(PROJECT_ROOT / "dagster.aws.yaml", tmp_path / "dagster.yaml")
-    for name, value in {
-        "DAGSTER_HOME": str(tmp_path),
-        "DAGSTER_PG_HOST": "127.0.0.1",
-        "DAGSTER_PG_PORT": "5432",
-        "DAGSTER_PG_DB": postgres_database,
-        "DAGSTER_PG_USER": "postgres",
-        "DAGSTER_PG_PASSWORD": "",
-    }.items():
+    for name, value in postgres_dagster_home(tmp_path, postgres_database).items():
         monkeypatch.setenv(name, value)
     with dg.DagsterInstance.get():  # creates the schema once, before any race
         pass

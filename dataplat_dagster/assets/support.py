@@ -217,15 +217,10 @@ def backfill_policy(plan: TablePlan) -> dg.BackfillPolicy:
     )
 
 
-def pool(plan: TablePlan) -> str:
-    """One writer per dataflow: its steps share a concurrency pool (see pools.py)."""
-    return writer_pool(plan.id.dataflow)
-
-
 def operations(plan: TablePlan) -> dict[str, Any]:
     """Keyword arguments of every built asset: backfills, retries, the writer pool."""
     return {
         "backfill_policy": backfill_policy(plan),
         "retry_policy": retry_policy(plan),
-        "pool": pool(plan),
+        "pool": writer_pool(plan.id.dataflow),  # one writer per dataflow (pools.py)
     }

@@ -4,7 +4,6 @@ Uses the machine's PostgreSQL server and a fresh database; the run itself uses t
 resources, since what is tested here is where Dagster records it.
 """
 
-import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -12,7 +11,7 @@ import psycopg2
 import pytest
 
 from dataplat_dagster.definitions_builder import build_definitions
-from tests.conftest import PROJECT_ROOT, run_demo
+from tests.conftest import PROJECT_ROOT, postgres_dagster_home, run_demo
 
 pytestmark = pytest.mark.integration
 
@@ -21,17 +20,7 @@ pytestmark = pytest.mark.integration
 def postgres_instance(
     postgres_database: str, local_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copyfile(PROJECT_ROOT / "dagster.aws.yaml", home / "dagster.yaml")
-    for name, value in {
-        "DAGSTER_HOME": str(home),
-        "DAGSTER_PG_HOST": "127.0.0.1",
-        "DAGSTER_PG_PORT": "5432",
-        "DAGSTER_PG_DB": postgres_database,
-        "DAGSTER_PG_USER": "postgres",
-        "DAGSTER_PG_PASSWORD": "",
-    }.items():
+    for name, value in postgres_dagster_home(tmp_path / "dagster_home", postgres_database).items():
         monkeypatch.setenv(name, value)
     instance = dg.DagsterInstance.get()
     yield instance
