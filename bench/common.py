@@ -12,6 +12,21 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 DATA = BENCH / "data"
+# benchmark-only dataflows: not part of the code location, loaded from a project made per run
+DATAFLOWS = BENCH / "dataflows"
+
+
+def bench_project(folder: Path, *dataflows: str) -> Path:
+    """A project at `folder` declaring only the named benchmark dataflows (bench/dataflows).
+
+    It takes the repository's profiles and entry files, so it runs as the code location does.
+    """
+    shutil.copytree(ROOT / "resources", folder / "resources")
+    for name in ("definitions.py", "workspace.yaml", "dagster.yaml"):
+        shutil.copyfile(ROOT / name, folder / name)
+    for name in dataflows:
+        shutil.copytree(DATAFLOWS / name, folder / "assets" / name)
+    return folder
 
 
 def tpch_data(scale: float) -> Path:

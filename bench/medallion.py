@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import BENCH, ROOT, median, tpch_data
+from bench.common import BENCH, ROOT, bench_project, median, tpch_data
 
 # BENCH.md's expected results: rows of lineitem and orders, months of each, business figures
 EXPECTED = {
@@ -71,10 +71,13 @@ def run_platform(landing: Path, work: Path) -> dict:
         "DATAPLAT_LANDING_ROOT": str(landing),
         "DAGSTER_HOME": str(home),
     }
+    project = bench_project(work / "project", "tpch")
     command = [
         sys.executable,
         "-m",
         "dataplat_dagster.cli",
+        "--project-dir",
+        str(project),
         "run",
         "tpch",
         "--all",

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import dagster as dg
 import pyarrow.fs as pa_fs
 
-from bench.common import ROOT, median, timed, tpch_data
+from bench.common import bench_project, median, timed, tpch_data
 
 GE_SUITE = [
     {
@@ -68,7 +68,7 @@ def main() -> None:
     )
     from dataplat_dagster.definitions_builder import build_definitions
 
-    definitions = build_definitions(ROOT)
+    definitions = build_definitions(bench_project(state / "project", "tpch"))
     job = definitions.resolve_job_def("tpch_lineitem_job")
     keys = job.partitions_def.get_partition_keys()
     tags = {

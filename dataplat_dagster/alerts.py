@@ -15,7 +15,9 @@ from dataplat_dagster.notifications import failure_notice
 from dataplat_dagster.resources.metrics import MetricsResource
 from dataplat_dagster.resources.notifier import NotifierResource
 
-GATE_FAILURE = "DagsterAssetCheckFailedError"
+# a closed quality gate (a range run's blocking check, or the run's only window): its own
+# notice already named the checks and windows
+GATE_FAILURES = frozenset({"DagsterAssetCheckFailedError", "QualityGateClosed"})
 DAEMON_FRESHNESS = timedelta(minutes=2)
 
 
@@ -51,15 +53,15 @@ def report_run_failure(
     ui_base_url: str | None,
 ) -> bool:
     """Notify and count one failed run; returns False when there was nothing new to say."""
-    if failures and all(f.kind == GATE_FAILURE for f in failures):
+    if failures and all(f.kind in GATE_FAILURES for f in failures):
         return False  # the closed gate's own notice named the checks and windows
     dataflow = run.tags.get("dataflow", "unknown")
     lines = [
-        f"{table_of(f.step)} ({f.step}): {f.error}" for f in failures if f.kind != GATE_FAILURE
+        f"{table_of(f.step)} ({f.step}): {f.error}" for f in failures if f.kind not in GATE_FAILURES
     ]
     error = "\n".join(lines) or run_error or "the run failed without a step failure (see its logs)"
     tables = (
-        ", ".join(sorted({table_of(f.step) for f in failures if f.kind != GATE_FAILURE}))
+        ", ".join(sorted({table_of(f.step) for f in failures if f.kind not in GATE_FAILURES}))
         or f"run of {run.job_name}"
     )
     notifier.send(

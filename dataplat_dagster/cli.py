@@ -7,7 +7,6 @@ Exit codes: 0 success, 10 success with warnings, 20 invalid configuration or par
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from dataplat_dagster.config.loader import load_project
 from dataplat_dagster.config.plan import build_plan
 from dataplat_dagster.environment import get_environment
 from dataplat_dagster.pools import ensure_writer_pools
+from dataplat_dagster.supervisor import dagster_dev_command, supervise
 
 
 class _Timeout(BaseException):
@@ -122,20 +122,23 @@ def list_(context: click.Context) -> None:
 
 
 @main.command()
+@click.option("--port", type=int, default=3000, show_default=True, help="port of the web UI")
+@click.option("--host", default="127.0.0.1", show_default=True, help="address the UI listens on")
 @click.pass_context
-def ui(context: click.Context) -> None:
-    """Start the Dagster UI on this project, with the same instance as `dataplat run`."""
+def ui(context: click.Context, port: int, host: str) -> None:
+    """Start the Dagster UI and daemon on this project, with the same instance as `dataplat run`.
+
+    Ctrl-C or SIGTERM stops the webserver, the daemon, the code server and any run worker.
+    """
     root = _project_dir(context.obj["project_dir"])
     project = load_project(root, get_environment())
     home = project.profile.local_path(project.profile.globals_.get("home", ".dataplat"))
     runner.ensure_dagster_home(home, root, project.profile.env)
     with dg.DagsterInstance.get() as instance:
         ensure_writer_pools(instance, [loaded.spec.dataflow for loaded in project.dataflows])
-    sys.exit(
-        subprocess.call(
-            ["dagster", "dev", "-w", str(root / "workspace.yaml")], cwd=root, env=os.environ.copy()
-        )
-    )
+    click.echo(f"Dagster UI on http://{host}:{port} (instance {os.environ['DAGSTER_HOME']})")
+    command = dagster_dev_command(root / "workspace.yaml", port=port, host=host)
+    sys.exit(supervise(command, cwd=root))
 
 
 @main.command()

@@ -1,17 +1,27 @@
-"""File-arrival sensors: one per landing source, reading through the file-store resource."""
+"""File-arrival sensors: one per landing source, reading through the file-store resource.
 
+A tick lists the source's files, decides which are new (`arrivals`), records each new file
+as an observation of the landing asset, leaves out the windows already built from exactly
+these file versions (`built_windows`), and requests a run of the dataflow's job for each
+window left, selecting the tables below the source (plus any dimension not built yet).
+"""
+
+from collections import defaultdict
 from datetime import UTC, datetime
 
 import dagster as dg
 
 from dataplat_dagster.arrivals import Arrivals, Cursor, WindowLookup, evaluate
 from dataplat_dagster.assets.support import asset_key, partitions_def
+from dataplat_dagster.built_windows import window_state
 from dataplat_dagster.config.plan import Plan, TablePlan
-from dataplat_dagster.jobs import has_companion, run_tags
+from dataplat_dagster.jobs import JobSpec, has_companion, job_specs, run_tags
 from dataplat_dagster.notifications import arrival_notice
-from dataplat_dagster.partitions import current_window_index
-from dataplat_dagster.resources.file_store import FileStore
+from dataplat_dagster.partitions import WindowIndex, current_window_index
+from dataplat_dagster.resources.file_store import FileInfo, FileStore
+from dataplat_dagster.resources.io_managers import ParquetIOManager
 from dataplat_dagster.resources.notifier import NotifierResource
+from dataplat_dagster.resources.storage import TableStorage
 
 
 def sensor_name(landing: TablePlan) -> str:
@@ -19,7 +29,7 @@ def sensor_name(landing: TablePlan) -> str:
 
 
 def arrival_targets(landing: TablePlan, plan: Plan) -> list[TablePlan]:
-    """What an arrival rebuilds: the raw table and everything below it with the same windows.
+    """What an arrival rebuilds, in dependency order: the raw table and all below it in its windows.
 
     An unpartitioned source (a dimension snapshot) rebuilds the unpartitioned tables below it;
     partitioned tables pick the new dimension up at their next window.
@@ -32,17 +42,47 @@ def arrival_targets(landing: TablePlan, plan: Plan) -> list[TablePlan]:
             continue
         targets.append(table)
         pending += [t for t in plan if table.id in t.inputs]
-    return targets
+    return plan.in_dependency_order(targets)
+
+
+def arrival_job(landing: TablePlan, targets: list[TablePlan], plan: Plan) -> JobSpec:
+    """The dataflow's job holding the targets (the one of the source's windows, when several)."""
+    specs = job_specs(plan, landing.id.dataflow)
+    return next(spec for spec in specs if targets[0] in spec.tables)
+
+
+def _selection(tables: list[TablePlan]) -> list[dg.AssetKey]:
+    keys = [asset_key(t.id) for t in tables]
+    return keys + [asset_key(t.id.companion("quarantine")) for t in tables if has_companion(t)]
+
+
+class _ArrivalTarget:
+    """What one sensor requests runs of: its job, its tables, the dimensions they read."""
+
+    def __init__(self, landing: TablePlan, plan: Plan) -> None:
+        self.landing = landing
+        self.tables = arrival_targets(landing, plan)
+        self.raws = [t for t in self.tables if t.layer == "raw"]
+        self.job = arrival_job(landing, self.tables, plan) if self.tables else None
+        # dimensions the tables read: built along with a window when they were never built
+        self.dimensions = (
+            [t for t in plan.upstream_of(self.tables) if not t.partitioned and t not in self.tables]
+            if landing.partitioning is not None
+            else []
+        )
+        self.plan = plan
+
+    def missing_dimensions(self, storage: TableStorage) -> list[TablePlan]:
+        missing = [d for d in self.dimensions if storage.manifest(d.id.key_path, None) is None]
+        chain = missing + [d for d in self.plan.upstream_of(missing) if not d.partitioned]
+        return self.plan.in_dependency_order({t.id: t for t in chain}.values())
 
 
 def build_file_arrival_sensor(landing: TablePlan, plan: Plan) -> dg.SensorDefinition | None:
-    targets = arrival_targets(landing, plan)
-    if not targets:
+    target = _ArrivalTarget(landing, plan)
+    if not target.tables or target.job is None:
         return None
     spec = landing.spec
-    keys = [asset_key(t.id) for t in targets] + [
-        asset_key(t.id.companion("quarantine")) for t in targets if has_companion(t)
-    ]
     windows = partitions_def(landing)
     others = [
         t.path_pattern
@@ -63,50 +103,116 @@ def build_file_arrival_sensor(landing: TablePlan, plan: Plan) -> dg.SensorDefini
 
     @dg.sensor(
         name=name,
-        description=f"Starts runs when files matching {spec.path!r} arrive for {landing.id}.",
-        asset_selection=dg.AssetSelection.assets(*keys),
+        description=f"Starts {target.job.name} when files matching {spec.path!r} arrive for {landing.id}.",
+        job_name=target.job.name,
         minimum_interval_seconds=max(int(spec.sensor.interval.total_seconds()), 1),
         default_status=dg.DefaultSensorStatus.RUNNING
         if spec.sensor.enabled
         else dg.DefaultSensorStatus.STOPPED,
     )
     def file_arrival_sensor(
-        context: dg.SensorEvaluationContext, file_store: FileStore, notifier: NotifierResource
+        context: dg.SensorEvaluationContext,
+        file_store: FileStore,
+        notifier: NotifierResource,
+        io_manager: dg.ResourceParam[ParquetIOManager],
     ):
         assert landing.path_pattern is not None
         now = datetime.now(UTC)
         # bound once per tick: thousands of files each need their window and its eligibility
         index = current_window_index(windows, now) if windows else None
-        lookup = WindowLookup(
-            key=index.key_of if index else (lambda moment: None),
-            eligible_at=lambda key: index.eligible_at(key, landing.partitioning.lag),
-        )
+        listing = file_store.list_files(landing.path_pattern.static_prefix)
         arrivals = evaluate(
-            file_store.list_files(landing.path_pattern.static_prefix),
+            listing,
             Cursor.from_json(context.cursor),
             pattern=landing.path_pattern,
             others=others,
-            window_of=lookup,
+            window_of=_lookup(index, landing),
             overlap=spec.sensor.overlap,
             max_files=spec.sensor.max_files_per_tick,
             now=now,
             report_unmatched=reporter.id == landing.id,
         )
-        requests = [
-            _request(arrivals, name, window, windows, landing, tags)
-            for window in sorted(arrivals.batches, key=str)
-        ]
+        storage = io_manager.storage()
+        current = _files_by_window(listing, landing, index, arrivals)
+        requests, settled = [], []
+        for window in sorted(arrivals.batches, key=str):
+            # one file covering many windows (a partition column) feeds every window
+            keys = (
+                [window] if window is not None or windows is None else windows.get_partition_keys()
+            )
+            states = [
+                window_state(storage, raw, target.tables, key, current.get(window, []))
+                for raw in target.raws
+                for key in keys
+            ]
+            if all(state.settled for state in states):
+                settled.append(states[0].reason)
+                context.log.info(f"{landing.id}: no run for {states[0].reason}")
+                continue
+            why = next(state.reason for state in states if not state.settled)
+            extra = target.missing_dimensions(storage)
+            requests.append(_request(arrivals, name, window, windows, target, extra, tags, why))
         for unmatched in arrivals.unmatched:
             context.log.warning(f"{landing.id}: {unmatched.path} {unmatched.reason}")
         if requests or arrivals.unmatched:
             notifier.send(arrival_notice(source=str(landing.id), arrivals=arrivals))
+        observations = _observations(arrivals, landing, file_store)
         if not requests:
             return dg.SensorResult(
-                skip_reason=_skip_reason(arrivals, landing), cursor=arrivals.cursor.to_json()
+                skip_reason=_skip_reason(arrivals, landing, settled),
+                cursor=arrivals.cursor.to_json(),
+                asset_events=observations,
             )
-        return dg.SensorResult(run_requests=requests, cursor=arrivals.cursor.to_json())
+        return dg.SensorResult(
+            run_requests=requests, cursor=arrivals.cursor.to_json(), asset_events=observations
+        )
 
     return file_arrival_sensor
+
+
+def _lookup(index: WindowIndex | None, landing: TablePlan) -> WindowLookup:
+    return WindowLookup(
+        key=index.key_of if index else (lambda moment: None),
+        eligible_at=lambda key: index.eligible_at(key, landing.partitioning.lag),
+    )
+
+
+def _files_by_window(
+    listing: list[FileInfo], landing: TablePlan, index: WindowIndex | None, arrivals: Arrivals
+) -> dict[str | None, list[FileInfo]]:
+    """Every current file of the windows that have new files (what a run would read)."""
+    assert landing.path_pattern is not None
+    wanted = set(arrivals.batches)
+    grouped: dict[str | None, list[FileInfo]] = defaultdict(list)
+    for info in listing:
+        match = landing.path_pattern.match(info.path)
+        if match is None:
+            continue
+        key = index.key_of(match.moment) if match.moment is not None and index else None
+        if key in wanted:
+            grouped[key].append(info)
+    return grouped
+
+
+def _observations(
+    arrivals: Arrivals, landing: TablePlan, file_store: FileStore
+) -> list[dg.AssetObservation]:
+    """One observation of the landing asset per new file: the UI shows what arrived, when."""
+    return [
+        dg.AssetObservation(
+            asset_key=asset_key(landing.id),
+            partition=window,
+            metadata={
+                "file": info.path,
+                "size": info.size,
+                "version": info.version,
+                "window": str(window) if window is not None else "all",
+                "dagster/uri": file_store.uri(info.path),
+            },
+        )
+        for window, files in arrivals.batches.items()
+        for info in files
+    ]
 
 
 def _request(
@@ -114,14 +220,25 @@ def _request(
     sensor: str,
     window: str | None,
     windows: dg.TimeWindowPartitionsDefinition | None,
-    landing: TablePlan,
+    target: _ArrivalTarget,
+    dimensions: list[TablePlan],
     tags: dict[str, str],
+    why: str,
 ) -> dg.RunRequest:
     files = arrivals.batches[window]
-    run_tags_ = {**tags, "dataplat/files": ", ".join(f.path for f in files)[:1000]}
+    run_tags_ = {
+        **tags,
+        "dataplat/files": ", ".join(f.path for f in files)[:1000],
+        "dataplat/reason": why[:200],
+    }
+    selection = _selection(dimensions + target.tables)
     if window is not None:
         return dg.RunRequest(
-            run_key=arrivals.run_key(sensor, window), partition_key=window, tags=run_tags_
+            run_key=arrivals.run_key(sensor, window),
+            job_name=target.job.name,
+            partition_key=window,
+            asset_selection=selection,
+            tags=run_tags_,
         )
     if windows is not None:  # one file covering every window: rebuild them all in one run
         keys = windows.get_partition_keys()
@@ -129,10 +246,20 @@ def _request(
             "dagster/asset_partition_range_start": keys[0],
             "dagster/asset_partition_range_end": keys[-1],
         }
-    return dg.RunRequest(run_key=arrivals.run_key(sensor, window), tags=run_tags_)
+    return dg.RunRequest(
+        run_key=arrivals.run_key(sensor, window),
+        job_name=target.job.name,
+        asset_selection=selection,
+        tags=run_tags_,
+    )
 
 
-def _skip_reason(arrivals: Arrivals, landing: TablePlan) -> str:
+def _skip_reason(arrivals: Arrivals, landing: TablePlan, settled: list[str]) -> str:
+    if settled:
+        return (
+            f"{len(settled)} window(s) already built from the same files: "
+            + "; ".join(settled)[:900]
+        )
     if arrivals.waiting:
         first = min(arrivals.waiting.items(), key=lambda item: item[1])
         return f"files wait for their window to be eligible: {first[0]} at {first[1].isoformat()} (lag {landing.partitioning.lag})"

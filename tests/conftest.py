@@ -199,3 +199,8 @@ def run_command(
 
 def dataplat_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "dataplat_dagster.cli", *args]
+
+
+def dagster_command(*args: str) -> list[str]:
+    """`dagster ...` through the interpreter running the tests, whatever PATH holds."""
+    return [sys.executable, "-m", "dagster", *args]

@@ -18,6 +18,7 @@ import pytest
 from dataplat_dagster.definitions_builder import build_definitions
 from tests.conftest import (
     PROJECT_ROOT,
+    dagster_command,
     dataplat_command,
     postgres_dagster_home,
     run_command,
@@ -42,8 +43,7 @@ def cli_env(tmp_path: Path, landing_copy: Path) -> dict[str, str]:
 def test_a_range_backfill_with_dagster_asset_materialize(
     cli_env: dict[str, str], tmp_path: Path
 ) -> None:
-    command = [
-        "dagster",
+    command = dagster_command(
         "asset",
         "materialize",
         "-f",
@@ -52,7 +52,7 @@ def test_a_range_backfill_with_dagster_asset_materialize(
         "tag:dataflow=retail",
         "--partition-range",
         "2024-01-01...2024-01-04",
-    ]
+    )
     result = run_command(command, cli_env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     with dg.DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:

@@ -27,6 +27,7 @@ from dataplat_dagster.engines.base import PARTITION, Engine
 from dataplat_dagster.notifications import output_notice
 from dataplat_dagster.resources.databases import DatabasesResource
 from dataplat_dagster.resources.file_store import FileStore
+from dataplat_dagster.resources.io_managers import ParquetIOManager
 from dataplat_dagster.resources.metrics import MetricsResource
 from dataplat_dagster.resources.notifier import NotifierResource
 
@@ -53,42 +54,58 @@ def build_output_asset(
         databases: DatabasesResource,
         notifier: NotifierResource,
         metrics: MetricsResource,
+        io_manager: dg.ResourceParam[ParquetIOManager],
         **inputs: Any,
     ) -> dg.MaterializeResult:
         frame = inputs[source_name]
         counts = Counts(rows_in=engine.row_count(frame))
+        counts.rows_in_by_input = {spec.from_: counts.rows_in}
         with recorded(context, plan, metrics, counts):
             keys = run_keys(context, plan)
+            parts = (
+                list(engine.split(frame, keys))
+                if plan.partitioned
+                else [(None, _drop(engine.to_arrow(frame)))]
+            )
             if spec.format == "sql":
-                locations = [_write_table(engine, databases, spec, frame, keys)]
+                where = _write_table(engine, databases, spec, frame, keys)
+                locations = {key: where for key, _ in parts}
             else:
-                locations = _write_files(engine, exports, plan, frame, keys)
+                locations = _write_files(exports, plan, parts)
             counts.rows_out = counts.rows_in
+            _record(io_manager, plan, parts, locations)
+        for key, table in parts:
+            if key is not None:  # each window's own export and rows, on its materialization
+                context.add_asset_metadata(
+                    {"dagster/uri": locations[key], "dagster/row_count": table.num_rows},
+                    partition_key=key,
+                )
         notifier.send(
             output_notice(
                 table=str(plan.id),
                 keys=keys,
-                locations=locations,
+                locations=sorted(set(locations.values())),
                 rows=counts.rows_out,
                 run_id=context.run.run_id,
                 ui_base_url=options.ui_base_url,
                 recipients=spec.notify,
             )
         )
-        return dg.MaterializeResult(
-            metadata={
-                **counts.as_metadata(),
-                "locations": dg.MetadataValue.json(locations),
-                "dagster/row_count": counts.rows_out,
-            }
-        )
+        metadata: dict[str, Any] = {
+            **counts.as_metadata(),
+            "locations": dg.MetadataValue.json(sorted(set(locations.values()))),
+        }
+        if not plan.partitioned:
+            metadata |= {"dagster/row_count": counts.rows_out, "dagster/uri": locations[None]}
+        return dg.MaterializeResult(metadata=metadata)
 
     return output_asset
 
 
 def _write_files(
-    engine: Engine, exports: FileStore, plan: TablePlan, frame: Any, keys: list[str | None]
-) -> list[str]:
+    exports: FileStore, plan: TablePlan, parts: list[tuple[str | None, pa.Table]]
+) -> dict[str | None, str]:
+    """One export file per window; window -> its URI."""
     spec: OutputTable = plan.spec
     extension = EXTENSIONS[spec.format]
     default = (
@@ -98,17 +115,32 @@ def _write_files(
     )
     pattern = PathPattern(spec.path or default)
     windows = partitions_def(plan)
-    parts = (
-        engine.split(frame, keys) if plan.partitioned else [(None, _drop(engine.to_arrow(frame)))]
-    )
-    locations = []
+    locations = {}
     for key, table in parts:
         moment = windows.time_window_for_partition_key(key).start if windows and key else None
         path = pattern.render(
             moment=moment, partition=key or "all", dataflow=plan.id.dataflow, table=plan.id.name
         )
-        locations.append(exports.write_bytes(path, _serialise(table, spec.format)))
+        locations[key] = exports.write_bytes(path, _serialise(table, spec.format))
     return locations
+
+
+def _record(
+    io_manager: ParquetIOManager,
+    plan: TablePlan,
+    parts: list[tuple[str | None, pa.Table]],
+    locations: dict[str | None, str],
+) -> None:
+    """A manifest per window in the warehouse, naming the export: what was built is known there."""
+    storage = io_manager.storage()
+    for key, table in parts:
+        storage.record(
+            plan.id.key_path,
+            key,
+            rows=table.num_rows,
+            schema=table.schema,
+            properties={"location": locations[key]},
+        )
 
 
 def _drop(table: pa.Table) -> pa.Table:

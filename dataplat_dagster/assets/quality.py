@@ -12,7 +12,11 @@ from dataplat_dagster.checks.verdicts import check_events
 from dataplat_dagster.config.plan import TablePlan
 from dataplat_dagster.engines.base import Engine
 from dataplat_dagster.notifications import check_failure_notice
-from dataplat_dagster.resources.io_managers import FAILED_CHECKS, ParquetIOManager
+from dataplat_dagster.resources.io_managers import (
+    FAILED_CHECKS,
+    WINDOW_PROPERTIES,
+    ParquetIOManager,
+)
 from dataplat_dagster.resources.metrics import MetricsResource
 from dataplat_dagster.resources.notifier import NotifierResource
 
@@ -30,6 +34,15 @@ def windows_count(
         ):
             totals[key] += count
     return totals
+
+
+class QualityGateClosed(dg.Failure):
+    """An ERROR check failed on the run's only window: nothing was published below it."""
+
+
+def _by_window(value: Any) -> dict[str | None, Any]:
+    raw = getattr(value, "value", value) or {}
+    return {None if key == "None" else key: item for key, item in raw.items()}
 
 
 class Published:
@@ -75,25 +88,28 @@ class Published:
         metrics: MetricsResource,
         *,
         with_quarantine: bool,
-        warehouse: ParquetIOManager | None = None,
+        warehouse: ParquetIOManager,
         metadata: dict[str, Any] | None = None,
         options: AssetOptions | None = None,
     ) -> Iterator[Any]:
+        """The table's output, its quarantine, the alerts and the check results.
+
+        When the run's only window fails its gate, the output is an observation and a failure.
+        """
         options = options or AssetOptions()
         failed = self.result.failed_gates()
-        yield dg.Output(
-            self.result.frame,
-            "table",
-            metadata={
-                **self.counts.as_metadata(),
-                **(metadata or {}),
-                "preview": preview(self.engine, self.result.frame),
-                FAILED_CHECKS: dg.MetadataValue.json({str(k): v for k, v in failed.items()}),
-            },
-        )
-        if with_quarantine and (
-            self.counts.rows_quarantined or self._quarantine_written(warehouse)
-        ):
+        closed = len(self.keys) == 1 and self.keys[0] in failed
+        table_metadata = {
+            **self.counts.as_metadata(),
+            **(metadata or {}),
+            "preview": preview(self.engine, self.result.frame),
+            FAILED_CHECKS: dg.MetadataValue.json({str(k): v for k, v in failed.items()}),
+        }
+        if closed:
+            yield self._unpublished(context, warehouse, table_metadata, failed)
+        else:
+            yield dg.Output(self.result.frame, "table", metadata=table_metadata)
+        if with_quarantine:  # every window gets one, empty ones too: "none rejected" is a fact
             yield dg.Output(
                 self.quarantine,
                 QUARANTINE,
@@ -110,16 +126,54 @@ class Published:
             self.keys,
             options.checks_per_window_up_to,
         )
+        if closed:
+            window = self.keys[0]
+            where = f"window {window}" if window is not None else "the table"
+            raise QualityGateClosed(
+                description=(
+                    f"{self.plan.id}: the quality gate closed for {where} "
+                    f"({', '.join(failed[window])} failed with ERROR severity): it was not "
+                    "published and the layers below were not built. Fix the data and re-run it."
+                ),
+                allow_retries=False,
+                metadata={"failed_checks": dg.MetadataValue.json(failed[window])},
+            )
 
-    def _quarantine_written(self, warehouse: ParquetIOManager | None) -> bool:
-        """A window of this run already has quarantined rows, which this run must clear."""
-        if warehouse is None:
-            return True
-        key_path = self.plan.id.companion(QUARANTINE).key_path
-        storage = warehouse.storage()
-        if not self.plan.partitioned:
-            return storage.manifest(key_path, None) is not None
-        return bool(set(storage.existing_partitions(key_path)) & set(self.keys))
+    def _unpublished(
+        self,
+        context: dg.AssetExecutionContext,
+        warehouse: ParquetIOManager,
+        metadata: dict[str, Any],
+        failed: dict[str | None, list[str]],
+    ) -> dg.AssetObservation:
+        """Keep the rejected window for inspection (layers below refuse it) and say so.
+
+        No materialization is recorded: the UI shows the window as failed, not as built.
+        """
+        window = self.keys[0]
+        parts = warehouse.window_parts(self.result.frame, None if window is None else [window])
+        (written,) = warehouse.write_windows(
+            self.plan.id.key_path,
+            parts,
+            run_id=context.run.run_id,
+            failed_checks=failed,
+            properties=_by_window(metadata.get(WINDOW_PROPERTIES)),
+            description=self.plan.description,
+        )
+        return dg.AssetObservation(
+            asset_key=asset_key(self.plan.id),
+            partition=window,
+            description="Quality gate closed: this version was kept for inspection, not published.",
+            metadata={
+                **{
+                    k: v for k, v in metadata.items() if k not in (WINDOW_PROPERTIES, FAILED_CHECKS)
+                },
+                "gate": "closed",
+                "failed_checks": dg.MetadataValue.json(failed[window]),
+                "dagster/uri": written.location,
+                "dagster/row_count": written.rows,
+            },
+        )
 
     def _alert(
         self,

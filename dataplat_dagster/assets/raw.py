@@ -110,6 +110,7 @@ def build_raw_asset(
             table = pa.concat_tables(rows, promote_options="default")
             bad = pa.concat_tables(rejects, promote_options="default")
             counts.rows_in = table.num_rows + bad.num_rows
+            counts.rows_in_by_input = {"landing." + landing.id.name: counts.rows_in}
             if source.partition_column and plan.partitioned:
                 table, bad = _by_column(table, bad, source.partition_column, windows, keys, counts)
             read_by_window = _rows_by_window([table, bad], keys)
@@ -126,6 +127,7 @@ def build_raw_asset(
         context.log.info(
             f"{plan.id}: read {len(files)} file(s), {counts.rows_out} rows, {counts.rows_quarantined} quarantined"
         )
+        yield from _landing_observations(landing, files, file_store)
         yield from published.events(
             context,
             notifier,
@@ -140,6 +142,26 @@ def build_raw_asset(
         )
 
     return raw_asset
+
+
+def _landing_observations(
+    landing: TablePlan, files: list[tuple[FileInfo, str | None]], file_store: FileStore
+) -> list[dg.AssetObservation]:
+    """The files read, as observations of the landing asset (what it held at build time)."""
+    return [
+        dg.AssetObservation(
+            asset_key=asset_key(landing.id),
+            partition=key if landing.partitioned else None,
+            metadata={
+                "file": info.path,
+                "size": info.size,
+                "version": info.version,
+                "window": str(key) if key is not None else "all",
+                "dagster/uri": file_store.uri(info.path),
+            },
+        )
+        for info, key in files
+    ]
 
 
 def _sources(
@@ -274,6 +296,7 @@ def _by_column(
         table = table.filter(pa.array(~outside))
     table, bad = _in_run(table, keys), _in_run(bad, keys)
     counts.rows_in = table.num_rows + bad.num_rows  # rows of other windows belong to other runs
+    counts.rows_in_by_input = {name: counts.rows_in for name in counts.rows_in_by_input}
     return table, bad
 
 

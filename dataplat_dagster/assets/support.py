@@ -10,12 +10,13 @@ import dagster as dg
 import pyarrow as pa
 
 from dataplat_dagster.config.plan import Plan, TableId, TablePlan
-from dataplat_dagster.engines.base import Engine
+from dataplat_dagster.engines.base import PARTITION, Engine
 from dataplat_dagster.errors import is_transient
 from dataplat_dagster.partitions import build_partitions_def, ensure_eligible
 from dataplat_dagster.pools import writer_pool
 from dataplat_dagster.resources.io_managers import ARROW_READ, WINDOWED_READ
 from dataplat_dagster.resources.metrics import MetricsResource
+from dataplat_dagster.types import declared_type
 
 
 @dataclass(frozen=True)
@@ -109,27 +110,29 @@ def run_keys(context: dg.AssetExecutionContext, plan: TablePlan) -> list[str | N
 
 
 def preview(engine: Engine, frame: Any) -> dg.MetadataValue:
+    """The first rows as a table in the UI: the data's own columns first, lineage after."""
     head = engine.head(frame, PREVIEW_ROWS)
-    return dg.MetadataValue.md(markdown_table(head))
+    return preview_table(head)
 
 
-def markdown_table(table: pa.Table) -> str:
-    columns = table.column_names
-    if not columns:
-        return "_no columns_"
-    rows = table.to_pylist()
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_cell(row[c]) for c in columns) + " |" for row in rows]
-    return (
-        "\n".join(lines)
-        if rows
-        else "\n".join([*lines, "| " + " | ".join("" for _ in columns) + " |"])
-    )
+def preview_table(table: pa.Table) -> dg.MetadataValue:
+    names = [c for c in table.column_names if c != PARTITION]
+    ordered = [c for c in names if not c.startswith("_")] + [c for c in names if c.startswith("_")]
+    table = table.select(ordered)
+    columns = [
+        dg.TableColumn(name, declared_type(table.schema.field(name).type)) for name in ordered
+    ]
+    records = [
+        dg.TableRecord({name: _cell(row[name]) for name in ordered}) for row in table.to_pylist()
+    ]
+    return dg.MetadataValue.table(records=records, schema=dg.TableSchema(columns=columns))
 
 
-def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    return text.replace("|", "\\|").replace("\n", " ")[:60]
+def _cell(value: Any) -> str | int | float | bool | None:
+    """A value a TableRecord can hold: numbers and booleans as they are, the rest as text."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value[:200] if isinstance(value, str) else value
+    return str(value)[:200]
 
 
 @dataclass
@@ -137,6 +140,7 @@ class Counts:
     """Row bookkeeping of one materialization (metadata and metrics share it)."""
 
     rows_in: int = 0
+    rows_in_by_input: dict[str, int] = field(default_factory=dict)  # rows read from each input
     rows_out: int = 0
     rows_dropped: int = 0
     rows_quarantined: int = 0
@@ -153,6 +157,8 @@ class Counts:
 
     def as_metadata(self) -> dict[str, Any]:
         metadata: dict[str, Any] = dict(self.as_metrics())
+        if self.rows_in_by_input:
+            metadata["rows_in_by_input"] = dg.MetadataValue.json(self.rows_in_by_input)
         if self.dropped_by_step:
             metadata["rows_dropped_by_step"] = dg.MetadataValue.json(self.dropped_by_step)
         if self.checks_seconds is not None:

@@ -92,7 +92,8 @@ def build_transformed_asset(
         **inputs: Any,
     ):
         body_inputs = {names[t]: inputs[names[t]] for t in plan.inputs}
-        counts = Counts(rows_in=sum(engine.row_count(frame) for frame in body_inputs.values()))
+        by_input = {_ref(t, plan): engine.row_count(inputs[names[t]]) for t in plan.inputs}
+        counts = Counts(rows_in=sum(by_input.values()), rows_in_by_input=by_input)
         with recorded(context, plan, metrics, counts):
             keys = run_keys(context, plan)
             frame = (

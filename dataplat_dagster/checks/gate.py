@@ -143,6 +143,10 @@ class QualityGate:
         quarantined_now = engine.count_by_window(codes, quarantined, len(keys))
         result.frame = engine.keep_rows(frame, engine.combine([quarantined, dropped], rows))
         self._judge_table(result, inputs, rows_by_window, removed_now, quarantined_now)
+        for outcome in result.outcomes:
+            rule = self._rule(outcome.check) if outcome.check.rule_index is not None else None
+            for verdict in outcome.verdicts:
+                verdict.metadata["action"] = _action(outcome.check, rule, verdict, self.plan.id)
         return result
 
     # -- row rules ------------------------------------------------------------------------------
@@ -170,7 +174,8 @@ class QualityGate:
     ) -> list[Verdict]:
         engine = self.engine
         counts = engine.count_by_window(codes, failing, len(keys))
-        columns = _rule_columns(rule, engine.column_names(frame))
+        present = engine.column_names(frame)
+        columns = _sample_columns(self.plan.row_key, _rule_columns(rule, present), present)
         samples = (
             engine.sample_rows(frame, failing, [*columns, PARTITION], SAMPLE_SIZE * len(keys))
             if any(counts)
@@ -191,7 +196,6 @@ class QualityGate:
                 "failing_ratio": round(ratio, 6),
                 "rows": rows,
                 "sample": dg.MetadataValue.json(window_sample),
-                "action": rule.on_fail,
                 "threshold": f"pass ratio >= {min_ratio}" if min_ratio < 1 else "no failing rows",
                 "rule": dg.MetadataValue.json(check.declared),
             }
@@ -395,6 +399,35 @@ class QualityGate:
 def _aware(value: Any, timezone: str) -> datetime:
     stamp = pd.Timestamp(value)
     return (stamp.tz_localize(timezone) if stamp.tzinfo is None else stamp).to_pydatetime()
+
+
+LINEAGE_COLUMNS = ("_source_file", "_source_row")
+
+
+def _sample_columns(row_key: list[str], rule_columns: list[str], present: list[str]) -> list[str]:
+    """What a failing sample shows: the row's key, the rule's columns, and where it came from."""
+    wanted = [*row_key, *rule_columns, *LINEAGE_COLUMNS]
+    return [c for c in dict.fromkeys(wanted) if c in present]
+
+
+def _action(check: CheckDef, rule: BaseRule | None, verdict: Verdict, table: TableId) -> str:
+    """What the platform did about this verdict, as it applied (not as declared)."""
+    if verdict.passed:
+        return "none"
+    on_fail = rule.on_fail if rule is not None else "warn"
+    failing = verdict.metadata.get("failing_rows")
+    rows = f"{failing} failing row(s)" if isinstance(failing, int) else "the failing rows"
+    done = {
+        "quarantine": [f"{rows} moved to {table.name}__quarantine"],
+        "drop": [f"{rows} dropped"],
+        "fail": ["the step failed; nothing was published"],
+    }.get(on_fail, [])
+    where = f"window {verdict.window}" if verdict.window is not None else "the table"
+    if (verdict.severity or check.severity) == "error":
+        done.append(f"blocked: {where} is not served to the layers below (ERROR)")
+    elif not done:
+        done.append("reported only (WARN)")
+    return "; ".join(done)
 
 
 def _rule_columns(rule: BaseRule, frame_columns: list[str]) -> list[str]:

@@ -1,7 +1,8 @@
 """Great Expectations 1.x suites as checks: one asset check per expectation.
 
 Called directly: the dagster-ge integration requires GE below 1.0. GE is imported only when
-a table declares a `great_expectations` rule, since the import alone takes seconds.
+a table declares a `great_expectations` rule, since the import alone takes seconds, and through
+`optional_imports`, so that its import-time pyspark checks cannot end a run worker.
 """
 
 import functools
@@ -10,6 +11,7 @@ from typing import Any
 
 from dataplat_dagster.checks.verdicts import Verdict
 from dataplat_dagster.engines.base import Engine
+from dataplat_dagster.optional_imports import great_expectations
 
 _RESULT_FIELDS = (
     "element_count",
@@ -23,7 +25,7 @@ _RESULT_FIELDS = (
 
 @functools.cache
 def _batch_definition() -> Any:
-    import great_expectations as gx
+    gx = great_expectations()
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
@@ -33,6 +35,7 @@ def _batch_definition() -> Any:
 
 
 def _suite(expectations: list[dict[str, Any]]) -> Any:
+    great_expectations()
     from great_expectations.core.expectation_suite import ExpectationSuite
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 

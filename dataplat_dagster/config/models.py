@@ -135,6 +135,16 @@ class CheckedTable(BuiltTable):
     quarantine: QuarantinePolicy | None = Field(
         None, description="bound on the share of rows quarantined"
     )
+    key: list[str] = Field(
+        default_factory=list,
+        description="columns identifying a row, shown first in check samples and previews "
+        "(default: the unique rule's or dedupe step's columns, else the input's key)",
+    )
+
+    @field_validator("key", mode="before")
+    @classmethod
+    def _key_list(cls, value: Any) -> Any:
+        return as_list(value)
 
     @field_validator("rules", mode="before")
     @classmethod

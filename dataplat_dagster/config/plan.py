@@ -7,7 +7,7 @@ SQL placeholders, Python dotted paths), each error naming the file, field and li
 import importlib
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,6 +78,7 @@ class TablePlan:
     sql: str | None = None
     python: Callable[..., Any] | None = None
     path_pattern: PathPattern | None = None
+    row_key: list[str] = field(default_factory=list)  # columns identifying a row (samples)
 
     @property
     def all_inputs(self) -> list[TableId]:
@@ -112,6 +113,37 @@ class Plan:
     def __getitem__(self, table_id: TableId) -> TablePlan:
         return self.tables[table_id]
 
+    def in_dependency_order(self, tables: Iterable[TablePlan]) -> list[TablePlan]:
+        """`tables` ordered so that each comes after those of them it reads."""
+        chosen = {t.id: t for t in tables}
+        ordered: list[TablePlan] = []
+        done: set[TableId] = set()
+
+        def visit(table: TablePlan) -> None:
+            if table.id in done:
+                return
+            done.add(table.id)
+            for upstream in table.all_inputs:
+                if upstream in chosen:
+                    visit(chosen[upstream])
+            ordered.append(table)
+
+        for table in chosen.values():
+            visit(table)
+        return ordered
+
+    def upstream_of(self, tables: Iterable[TablePlan]) -> list[TablePlan]:
+        """Every table read, directly or not, by `tables` (landing sources excepted)."""
+        seen: dict[TableId, TablePlan] = {}
+        pending = [upstream for t in tables for upstream in t.all_inputs]
+        while pending:
+            table = self.tables[pending.pop()]
+            if table.id in seen or table.layer == "landing":
+                continue
+            seen[table.id] = table
+            pending += table.all_inputs
+        return list(seen.values())
+
 
 def build_plan(dataflows: list[LoadedDataflow]) -> Plan:
     """Resolve every table of every dataflow; raise DeclarationError on the first bad reference."""
@@ -125,7 +157,24 @@ def build_plan(dataflows: list[LoadedDataflow]) -> Plan:
         _resolve_inputs(plan, tables)
     for plan in _topological(tables):
         _resolve_partitioning(plan, tables)
+        plan.row_key = _row_key(plan, tables)
     return Plan(tables)
+
+
+def _row_key(plan: TablePlan, tables: dict[TableId, TablePlan]) -> list[str]:
+    """The declared `key`, else a unique rule's or dedupe step's columns, else the first input's."""
+    spec = plan.spec
+    if getattr(spec, "key", None):
+        return list(spec.key)
+    for rule in getattr(spec, "rules", []):
+        if rule.kind == "unique":
+            return list(rule.params)
+    for step in getattr(spec, "steps", []):
+        keys = getattr(getattr(step, "dedupe", None), "keys", None)
+        if keys:
+            return list(keys)
+    inputs = [tables[t] for t in plan.inputs if tables[t].layer != "landing"]
+    return list(inputs[0].row_key) if inputs else []
 
 
 def _ref_to_id(ref: str, owner: TablePlan) -> TableId:

@@ -14,7 +14,7 @@ from pydantic import Field
 from dataplat_dagster.engines.base import PARTITION, Engine
 from dataplat_dagster.resources.aws import AwsResource
 from dataplat_dagster.resources.catalog import CatalogResource
-from dataplat_dagster.resources.storage import PARTITION_DIR, TableStorage
+from dataplat_dagster.resources.storage import PARTITION_DIR, TableStorage, WrittenPartition
 from dataplat_dagster.types import declared_type
 
 # AssetIn metadata set by the factories: does the reading asset want windows (with a
@@ -45,47 +45,28 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
         if obj is None:
             return
         key_path = list(context.asset_key.path)
-        storage = self.storage()
-        if context.has_asset_partitions:
-            parts = list(self.engine.split(obj, list(context.asset_partition_keys)))
-        else:
-            table = self.engine.to_arrow(obj)
-            parts = [
-                (
-                    None,
-                    table.drop_columns([PARTITION]) if PARTITION in table.column_names else table,
-                )
-            ]
-        write_id = f"{context.run_id[:8]}-{uuid.uuid4().hex[:8]}"
-        written = storage.write(
-            key_path,
-            parts,
-            write_id=write_id,
-            failed_checks=_by_window(context, FAILED_CHECKS),
-            properties=_by_window(context, WINDOW_PROPERTIES),
+        parts = self.window_parts(
+            obj, list(context.asset_partition_keys) if context.has_asset_partitions else None
         )
-        schema = parts[0][1].schema
-        location = storage.uri(storage.table_path(key_path))
         description = (
             context.definition_metadata.get("dataplat/description", "")
             if context.definition_metadata
             else ""
         )
-        self.catalog.register_table(
-            key_path=key_path,
-            schema=schema,
-            location=location,
-            partition_key=PARTITION_DIR if context.has_asset_partitions else None,
+        written = self.write_windows(
+            key_path,
+            parts,
+            run_id=context.run_id,
+            failed_checks=_by_window(context, FAILED_CHECKS),
+            properties=_by_window(context, WINDOW_PROPERTIES),
             description=str(description),
         )
-        if context.has_asset_partitions:
-            self.catalog.register_partitions(
-                key_path=key_path, partitions=[(w.key, w.location) for w in written if w.key]
-            )
+        schema = parts[0][1].schema
+        storage = self.storage()
         context.add_output_metadata(
             {
                 "dagster/row_count": sum(w.rows for w in written),
-                "dagster/uri": location,
+                "dagster/uri": storage.uri(storage.table_path(key_path)),
                 "dagster/column_schema": dg.TableSchema(
                     columns=[
                         dg.TableColumn(field.name, declared_type(field.type)) for field in schema
@@ -95,6 +76,61 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
                 "bytes_written": sum(w.bytes for w in written),
             }
         )
+        for window in written:
+            if (
+                window.key is not None
+            ):  # each window's materialization names its own folder and rows
+                context.step_context.add_asset_metadata(
+                    {"dagster/uri": window.location, "dagster/row_count": window.rows},
+                    asset_key=context.asset_key,
+                    partition_key=window.key,
+                )
+
+    def window_parts(self, obj: Any, keys: list[str] | None) -> list[tuple[str | None, pa.Table]]:
+        """The frame as Arrow, one table per window (`keys` None: the unpartitioned table)."""
+        if keys is not None:
+            return list(self.engine.split(obj, keys))
+        table = self.engine.to_arrow(obj)
+        return [
+            (None, table.drop_columns([PARTITION]) if PARTITION in table.column_names else table)
+        ]
+
+    def write_windows(
+        self,
+        key_path: list[str],
+        parts: list[tuple[str | None, pa.Table]],
+        *,
+        run_id: str,
+        failed_checks: dict[str | None, list[str]],
+        properties: dict[str | None, Any],
+        description: str = "",
+    ) -> list[WrittenPartition]:
+        """Write and publish the windows, then register the table and its served windows.
+
+        A window that failed an ERROR check is written with those checks in its manifest, so
+        that the layers below refuse it, and is not registered as a partition in the
+        catalogue, where external readers would find it.
+        """
+        storage = self.storage()
+        written = storage.write(
+            key_path,
+            parts,
+            write_id=f"{run_id[:8]}-{uuid.uuid4().hex[:8]}",
+            failed_checks=failed_checks,
+            properties=properties,
+        )
+        partitioned = parts[0][0] is not None
+        self.catalog.register_table(
+            key_path=key_path,
+            schema=parts[0][1].schema,
+            location=storage.uri(storage.table_path(key_path)),
+            partition_key=PARTITION_DIR if partitioned else None,
+            description=description,
+        )
+        served = [(w.key, w.location) for w in written if w.key and not failed_checks.get(w.key)]
+        if partitioned and served:
+            self.catalog.register_partitions(key_path=key_path, partitions=served)
+        return written
 
     def load_input(self, context: dg.InputContext) -> Any:
         key_path = list(context.asset_key.path)

@@ -154,9 +154,12 @@ class TableStorage:
             file_name = f"part-{write_id}.parquet"
             try:
                 self.fs.create_dir(folder, recursive=True)
-                with self.fs.open_output_stream(f"{folder}/{file_name}") as sink:
-                    pq.write_table(table, sink, compression="snappy")
-                    size = sink.tell()
+                if table.num_rows:
+                    with self.fs.open_output_stream(f"{folder}/{file_name}") as sink:
+                        pq.write_table(table, sink, compression="snappy")
+                        size = sink.tell()
+                else:  # an empty window is its manifest alone: the schema, no data file
+                    file_name, size = "", 0
             except OSError as exc:
                 window = f" window {partition}" if partition is not None else ""
                 raise StorageWriteError(
@@ -164,7 +167,7 @@ class TableStorage:
                     "Nothing of this write was published; every window keeps its previous version."
                 ) from exc
             manifest = Manifest(
-                [file_name],
+                [file_name] if file_name else [],
                 table.num_rows,
                 table.schema,
                 datetime.now(UTC).isoformat(),
@@ -179,6 +182,33 @@ class TableStorage:
         return [
             WrittenPartition(p, self.uri(folder), m.rows, size) for p, folder, m, size in staged
         ]
+
+    def record(
+        self,
+        key_path: Sequence[str],
+        partition: str | None,
+        *,
+        rows: int,
+        schema: pa.Schema,
+        properties: dict,
+    ) -> None:
+        """Publish a manifest that names no data file, for a window whose data went elsewhere.
+
+        Outputs (exports, SQL tables) record their windows so that what was built can be told
+        from the warehouse alone.
+        """
+        folder = self.partition_path(key_path, partition)
+        self.fs.create_dir(folder, recursive=True)
+        manifest = Manifest(
+            [],
+            rows,
+            schema,
+            datetime.now(UTC).isoformat(),
+            f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}",
+            (),
+            properties,
+        )
+        self._put_atomic(f"{folder}/{MANIFEST}", manifest.to_json())
 
     def _put_atomic(self, path: str, data: bytes) -> None:
         if not self.atomic_rename:
@@ -302,12 +332,14 @@ class TableStorage:
             files += [f"{folder}/{name}" for name in manifest.files]
             counts.append((partition, manifest.rows))
             schemas.append(manifest.schema)
-        if not files:
+        if not schemas:
             return pa.table({}), counts
         schema = (
             schemas[0]
             if all(s.equals(schemas[0]) for s in schemas)
             else pa.unify_schemas(schemas, promote_options="permissive")
         )
+        if not files:  # every window read is empty
+            return schema.empty_table(), counts
         dataset = pa_ds.dataset(files, schema=schema, format="parquet", filesystem=self.fs)
         return dataset.to_table(use_threads=True), counts

@@ -3,8 +3,13 @@
 Builds the demo's definitions on temporary state; nothing is materialized here.
 """
 
+from pathlib import Path
+
 import dagster as dg
 import pytest
+
+from bench.common import bench_project
+from dataplat_dagster.definitions_builder import build_definitions
 
 RAW = {"orders", "customers", "products"}
 TABLES = {
@@ -107,12 +112,19 @@ def test_definitions_are_loadable(demo_defs: dg.Definitions) -> None:
 
 
 def test_a_dataflow_with_two_partitionings_gets_a_job_per_partitioning_then_aggregates(
-    demo_defs: dg.Definitions,
+    local_env: Path, tmp_path: Path
 ) -> None:
-    names = {job.name for job in demo_defs.resolve_all_job_defs() if job.name.startswith("tpch")}
+    tpch = build_definitions(bench_project(tmp_path / "bench", "tpch"))
+    names = {job.name for job in tpch.resolve_all_job_defs() if job.name.startswith("tpch")}
     assert names == {"tpch_lineitem_job", "tpch_orders_job", "tpch_aggregates_job"}
-    lineitem = demo_defs.resolve_job_def("tpch_lineitem_job").partitions_def
-    orders = demo_defs.resolve_job_def("tpch_orders_job").partitions_def
+    lineitem = tpch.resolve_job_def("tpch_lineitem_job").partitions_def
+    orders = tpch.resolve_job_def("tpch_orders_job").partitions_def
     assert len(lineitem.get_partition_keys()) == 84 and len(orders.get_partition_keys()) == 80
-    aggregates = demo_defs.resolve_job_def("tpch_aggregates_job")
+    aggregates = tpch.resolve_job_def("tpch_aggregates_job")
     assert aggregates.partitions_def is None
+
+
+def test_benchmark_dataflows_are_not_part_of_the_code_location(demo_defs: dg.Definitions) -> None:
+    names = {job.name for job in demo_defs.resolve_all_job_defs()}
+    assert not any(name.startswith("tpch") for name in names)
+    assert not [s.name for s in demo_defs.sensors or [] if s.name.startswith("tpch")]

@@ -92,8 +92,15 @@ def test_one_window_runs_every_layer(
     assert meta.metadata["rows_out"].value == staging.num_rows
     assert meta.metadata["rows_dropped"].value == len(rows) - staging.num_rows
     assert meta.metadata["dagster/row_count"].value == staging.num_rows
-    assert meta.metadata["dagster/uri"].value.endswith("warehouse/staging/retail/orders")
-    assert "order_id" in meta.metadata["preview"].value
+    # the window's own folder, and the rows read from each input
+    assert meta.metadata["dagster/uri"].value.endswith(
+        "warehouse/staging/retail/orders/dt=2024-01-03"
+    )
+    assert meta.metadata["rows_in_by_input"].value == {"raw.orders": len(rows)}
+    preview = meta.metadata["preview"].value
+    shown = [column.name for column in preview.schema.columns]
+    assert shown[0] == "order_id" and shown.index("status") < shown.index("_source_file")
+    assert preview.records and preview.records[0].data["order_id"] in kept
     columns = [c.name for c in meta.metadata["dagster/column_schema"].value.columns]
     assert columns == staging.column_names
 

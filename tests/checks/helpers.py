@@ -76,14 +76,16 @@ def shop_yaml(
     rules: Sequence[dict[str, Any]] = (),
     *,
     quarantine: dict[str, Any] | None = None,
+    key: Sequence[str] = (),
     staging_extra: str = "",
     business_extra: str = "",
 ) -> str:
-    """The `shop` dataflow; `rules` and `quarantine` go on staging.orders (as flow YAML).
+    """The `shop` dataflow; `rules`, `quarantine` and `key` go on staging.orders (as flow YAML).
 
     `staging_extra` / `business_extra`: more tables of those layers, as indented YAML text.
     """
     policy_line = f"    quarantine: {json.dumps(quarantine)}\n" if quarantine else ""
+    policy_line += f"    key: {json.dumps(list(key))}\n" if key else ""
     return f"""\
 dataflow: shop
 owners: [team:shop]

@@ -43,7 +43,9 @@ def test_range_run_reports_each_window_and_only_the_bad_one_fails(
         assert [verdicts[w].passed for w in WINDOWS] == [True, False, True], check
         assert [meta(verdicts[w])["failing_rows"] for w in WINDOWS] == [0, 1, 0]
         assert [meta(verdicts[w])["rows"] for w in WINDOWS] == [3, 3, 3]
-    assert meta(by_window(result, "range_quantity")[DAY2])["sample"] == [{"quantity": 9}]
+    assert meta(by_window(result, "range_quantity")[DAY2])["sample"] == [
+        {"quantity": 9, "_source_file": "shop/orders_20240103.csv", "_source_row": 3}
+    ]
     assert by_window(result, "range_quantity")[DAY2].severity == dg.AssetCheckSeverity.WARN
     assert [shop.failed_checks("staging", "orders", w) for w in WINDOWS] == [
         (),

@@ -41,7 +41,7 @@ def test_warn_keeps_the_row_and_fails_the_check(tmp_path, monkeypatch, instance)
     assert result.success
     found = evaluation(result, "accepted_values_status")
     assert (found.passed, found.severity) == (False, WARN)
-    assert meta(found)["action"] == "warn"
+    assert meta(found)["action"] == "reported only (WARN)"
     assert ids(shop.read("staging", "orders", [DAY1])) == [201, 202, 203]
 
 
@@ -169,6 +169,9 @@ def test_quarantine_ratio_check_bounds_the_share(
         "rows_in": 3,
         "ratio": 0.333333,
         "max_ratio": max_ratio,
+        "action": "none"
+        if passed
+        else f"blocked: window {DAY1} is not served to the layers below (ERROR)",
     }
     assert result.success is passed
     assert shop.failed_checks("staging", "orders", DAY1) == (

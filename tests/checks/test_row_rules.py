@@ -108,9 +108,29 @@ def test_row_rule_verdict_and_metadata(
     assert found.partition == DAY1
     assert found.severity == dg.AssetCheckSeverity.ERROR  # on_fail: warn defaults to error
     got = meta(found)
+    # samples also name the row's lineage (file, line); compared apart below
+    got["sample"] = [
+        {k: v for k, v in row.items() if not k.startswith("_")} for row in got["sample"]
+    ]
     assert {key: got[key] for key in expected} == expected
-    assert got["action"] == "warn"
+    blocked = f"blocked: window {DAY1} is not served to the layers below (ERROR)"
+    assert got["action"] == ("none" if passed else blocked)
     assert result.success is passed  # a failed ERROR check fails the step
+
+
+def test_a_failing_sample_finds_the_row_by_key_file_and_line(
+    tmp_path, monkeypatch, instance
+) -> None:
+    shop = make_shop(tmp_path, monkeypatch, shop_yaml([{"not_null": "code"}], key=["order_id"]))
+    shop.land(DAY1, orders(DAY1, row2={"code": None}))
+    (row,) = meta(evaluation(shop.run(instance, [DAY1]), "not_null_code"))["sample"]
+    assert row == {
+        "order_id": 202,
+        "code": None,
+        "_source_file": f"shop/orders_{DAY1.replace('-', '')}.csv",
+        "_source_row": 3,  # the header is line 1
+    }
+    assert next(iter(row)) == "order_id"  # the key first
 
 
 def test_not_null_on_several_columns_makes_one_check_per_column(
@@ -122,7 +142,7 @@ def test_not_null_on_several_columns_makes_one_check_per_column(
     assert evaluation(result, "not_null_code").passed
     failed = evaluation(result, "not_null_status")
     assert not failed.passed
-    assert meta(failed)["sample"] == [{"status": None}]
+    assert [{"status": row["status"]} for row in meta(failed)["sample"]] == [{"status": None}]
 
 
 def test_expression_sample_shows_the_failing_rows_values(tmp_path, monkeypatch, instance) -> None:

@@ -84,7 +84,16 @@ def test_schema_drift_is_judged_by_policy(
     result = shop.run(instance, [DAY1])
     found = evaluation(result, "schema")
     assert (found.passed, found.severity) == (passed, severity)
-    assert meta(found) == expected
+    action = meta(found).pop("action")
+    assert meta(found) == {**expected, "action": action}
+    if passed:
+        assert action == "none"
+    else:  # what was done, as it applied: a WARN drift is reported, an ERROR drift blocks
+        assert action == (
+            "reported only (WARN)"
+            if severity == WARN
+            else f"blocked: window {DAY1} is not served to the layers below (ERROR)"
+        )
     # only an ERROR drift fails the step; a new column warns and the table is published
     assert result.success is (severity == WARN or passed)
 

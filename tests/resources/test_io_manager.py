@@ -131,7 +131,7 @@ def test_one_partition_writes_parquet_with_metadata(io_manager, catalog, instanc
     metadata = materializations(result, RAW)["2024-01-02"]
     assert metadata["dagster/row_count"].value == 2
     location = f"file://{(Path(io_manager.root) / 'raw' / 'shop' / 'orders').resolve().as_posix()}"
-    assert metadata["dagster/uri"].value == location
+    assert metadata["dagster/uri"].value == f"{location}/dt=2024-01-02"  # the window's own folder
     columns = {c.name: c.type for c in metadata["dagster/column_schema"].schema.columns}
     assert columns == {"id": "string", "amount": "float64"}
     assert metadata["partitions_written"].value == 1
@@ -167,8 +167,11 @@ def test_a_single_run_range_writes_every_window(io_manager, catalog, instance) -
     windows = ["2024-01-04", "2024-01-05", "2024-01-06"]
     raw = materializations(result, RAW)
     assert sorted(raw) == windows
-    # Dagster attaches the run's metadata to each window's event: the row count is the run's total
-    assert {m["dagster/row_count"].value for m in raw.values()} == {6}
+    # each window's event carries its own rows and folder
+    assert {m["dagster/row_count"].value for m in raw.values()} == {2}
+    assert [raw[w]["dagster/uri"].value.rsplit("/", 1)[-1] for w in windows] == [
+        f"dt={w}" for w in windows
+    ]
     assert {m["partitions_written"].value for m in raw.values()} == {3}
     for window in windows:
         assert stored(io_manager, RAW, [window])["id"].tolist() == [f"{window}#0", f"{window}#1"]
@@ -264,7 +267,12 @@ def test_a_window_that_lost_its_rows_is_overwritten_empty(io_manager, catalog, i
     table, counts = io_manager.storage().read(["raw", "shop", "kept"], windows)
     assert counts == [(windows[0], 1), (windows[1], 0), (windows[2], 1)]
     assert table.schema.names == ["id"]
+    # an empty window is its manifest alone (schema, no rows): the old rows' file is gone
+    emptied = Path(io_manager.root) / "raw" / "shop" / "kept" / f"dt={windows[1]}"
+    assert [p.name for p in emptied.iterdir()] == ["_manifest.json"]
+    empty, _ = io_manager.storage().read(["raw", "shop", "kept"], [windows[1]])
+    assert (empty.num_rows, empty.schema.names) == (0, ["id"])
     metadata = materializations(result, ["raw", "shop", "kept"])[windows[1]]
-    assert metadata["dagster/row_count"].value == 2
+    assert metadata["dagster/row_count"].value == 0  # the emptied window says so
     assert metadata["partitions_written"].value == 3
     assert catalog.list_partitions(key_path=["raw", "shop", "kept"]) == windows

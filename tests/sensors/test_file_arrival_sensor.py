@@ -2,11 +2,12 @@
 
 Covers `retail_orders_file_arrival_sensor` and `retail_customers_file_arrival_sensor` called
 directly with `dg.build_sensor_context` on the local profile (a writable copy of the demo's
-landing folder, the outbox notifier): run requests (partition keys, run keys, tags), the
-cursor, one `file_arrival` notice per tick that requests runs or reports files, skip reasons,
-late and replaced files, unmatched names, and which assets an arrival rebuilds
-(`arrival_targets`). No run is launched and no daemon is involved; the windowing logic
-itself is covered in test_arrivals.py.
+landing folder, the outbox notifier): run requests (job, partition keys, run keys, tags, the
+assets selected, dimensions never built), the cursor, one `file_arrival` notice per tick that
+requests runs or reports files, skip reasons, late and replaced files, unmatched names,
+observations of the landing assets, and windows already built from the same files (not
+requested again, whoever built them). Runs here are in process; the daemon launching the
+sensors' runs is covered in tests/e2e. The windowing logic is covered in test_arrivals.py.
 """
 
 import os
@@ -23,7 +24,7 @@ from dataplat_dagster.config.loader import load_project
 from dataplat_dagster.config.plan import build_plan
 from dataplat_dagster.environment import get_environment
 from dataplat_dagster.sensors import arrival_targets, sensor_name
-from tests.conftest import DEMO_WINDOWS, PROJECT_ROOT
+from tests.conftest import DEMO_WINDOWS, PROJECT_ROOT, run_demo
 
 ORDERS = "retail_orders_file_arrival_sensor"
 CUSTOMERS = "retail_customers_file_arrival_sensor"
@@ -39,15 +40,10 @@ def tick(demo_defs: dg.Definitions, instance: dg.DagsterInstance):
 
     def evaluate(name: str = ORDERS, cursor: str | None = None) -> dg.SensorResult:
         sensor = demo_defs.resolve_sensor_def(name)
-        context = dg.build_sensor_context(
-            cursor=cursor,
-            resources={
-                "file_store": demo_defs.resources["file_store"],
-                "notifier": demo_defs.resources["notifier"],
-            },
-            instance=instance,
-        )
-        result = sensor(context)
+        with dg.build_sensor_context(
+            cursor=cursor, resources=dict(demo_defs.resources), instance=instance
+        ) as context:
+            result = sensor(context)
         assert isinstance(result, dg.SensorResult)
         return result
 
@@ -182,40 +178,111 @@ def test_the_customers_sensor_requests_one_unpartitioned_run(tick, local_env: Pa
     assert "Window all data: run requested for 1 file(s)" in notice.get_content()
 
 
+CUSTOMER_TABLES = {
+    "raw/retail/customers",
+    "raw/retail/customers__quarantine",
+    "staging/retail/customers",
+    "staging/retail/customers__quarantine",
+    "common/retail/customers",
+}
+PRODUCT_TABLES = {
+    "raw/retail/products",
+    "raw/retail/products__quarantine",
+    "staging/retail/products",
+    "staging/retail/products__quarantine",
+}
+ORDER_TABLES = {
+    "raw/retail/orders",
+    "raw/retail/orders__quarantine",
+    "staging/retail/orders",
+    "staging/retail/orders__quarantine",
+    "common/retail/orders_enriched",
+    "business/retail/daily_revenue",
+    "business/retail/customer_value",
+    "output/retail/daily_revenue_csv",
+    "output/retail/daily_revenue_table",
+}
+
+
+def selected(request: dg.RunRequest) -> set[str]:
+    return {key.to_user_string() for key in request.asset_selection or []}
+
+
+def test_requests_run_the_dataflow_job_with_the_dimensions_never_built(
+    tick, local_env: Path
+) -> None:
+    for request in tick().run_requests or []:
+        assert request.job_name == "retail_job"  # a named job, not Dagster's implicit one
+        # nothing is built yet: the window's run also builds the dimensions it reads
+        assert selected(request) == ORDER_TABLES | CUSTOMER_TABLES | PRODUCT_TABLES
+
+
+def test_the_sensors_target_the_dataflow_job(demo_defs: dg.Definitions) -> None:
+    for name in (ORDERS, CUSTOMERS):
+        assert demo_defs.resolve_sensor_def(name).job_name == "retail_job"
+
+
 @pytest.mark.parametrize(
-    ("name", "expected"),
-    [
-        (
-            CUSTOMERS,
-            {
-                "raw/retail/customers",
-                "raw/retail/customers__quarantine",
-                "staging/retail/customers",
-                "staging/retail/customers__quarantine",
-                "common/retail/customers",
-            },
-        ),
-        (
-            ORDERS,
-            {
-                "raw/retail/orders",
-                "raw/retail/orders__quarantine",
-                "staging/retail/orders",
-                "staging/retail/orders__quarantine",
-                "common/retail/orders_enriched",
-                "business/retail/daily_revenue",
-                "business/retail/customer_value",
-                "output/retail/daily_revenue_csv",
-                "output/retail/daily_revenue_table",
-            },
-        ),
-    ],
+    ("name", "expected"), [(CUSTOMERS, CUSTOMER_TABLES), (ORDERS, ORDER_TABLES)]
 )
-def test_what_an_arrival_rebuilds(demo_defs: dg.Definitions, name: str, expected: set[str]) -> None:
-    sensor = demo_defs.resolve_sensor_def(name)
-    assert sensor.asset_selection is not None
-    keys = sensor.asset_selection.resolve(demo_defs.resolve_asset_graph())
-    assert {key.to_user_string() for key in keys} == expected
+def test_what_an_arrival_rebuilds_once_the_dimensions_are_built(
+    tick, demo_defs: dg.Definitions, instance, landing_copy: Path, name: str, expected: set[str]
+) -> None:
+    run_demo(demo_defs, instance, ["2024-01-03"])
+    path = landing_copy / ("retail/customers.csv" if name == CUSTOMERS else file_of("2024-01-03"))
+    path.write_bytes(path.read_bytes() + b"\n")  # a new version of the file
+    first = tick(name)
+    requests = [r for r in first.run_requests or [] if r.partition_key in (None, "2024-01-03")]
+    [request] = requests
+    assert selected(request) == expected
+
+
+def test_windows_built_from_the_same_files_are_not_requested_again(
+    tick, demo_defs: dg.Definitions, instance, local_env: Path, landing_copy: Path
+) -> None:
+    for window in DEMO_WINDOWS:  # as `dataplat run retail --all` does: one run per window
+        run_demo(demo_defs, instance, [window], raise_on_error=False)
+
+    first = tick()  # a new sensor (empty cursor) over files that were all loaded already
+
+    assert not first.run_requests
+    reason = first.skip_reason.skip_message or ""
+    assert "7 window(s) already built from the same files" in reason
+    # 2024-01-05 failed its ERROR gate in common: same files, same outcome, no new run
+    assert "held back by a closed quality gate: retail.business.customer_value" in reason
+    assert notices(local_env) == [] or all(
+        "run(s) requested" not in n["Subject"] for n in notices(local_env)
+    )
+    # every file seen is recorded on the landing asset, with its window and version
+    observed = [e for e in first.asset_events if isinstance(e, dg.AssetObservation)]
+    assert sorted(o.partition for o in observed) == DEMO_WINDOWS
+    assert {o.metadata["file"].value for o in observed} == {file_of(w) for w in DEMO_WINDOWS}
+    assert all(o.asset_key == dg.AssetKey(["landing", "retail", "orders"]) for o in observed)
+
+    # a new version of one file: only its window is requested, dimensions are built already
+    path = landing_copy / file_of("2024-01-03")
+    path.write_bytes(path.read_bytes() + b"\n")
+    second = tick(cursor=first.cursor)
+    [request] = second.run_requests or []
+    assert request.partition_key == "2024-01-03"
+    assert selected(request) == ORDER_TABLES
+    assert "built from other file versions" in request.tags["dataplat/reason"]
+
+
+def test_a_window_missing_a_table_below_is_requested(
+    tick, demo_defs: dg.Definitions, instance, local_env: Path
+) -> None:
+    run_demo(demo_defs, instance, ["2024-01-03"])
+    export = local_env / "warehouse" / "output" / "retail" / "daily_revenue_csv" / "dt=2024-01-03"
+    (export / "_manifest.json").unlink()  # as if the output step had crashed
+
+    requests = tick().run_requests or []
+
+    request = next(r for r in requests if r.partition_key == "2024-01-03")
+    assert (
+        "retail.output.daily_revenue_csv has not been built for window 2024-01-03"
+        in (request.tags["dataplat/reason"])
+    )
 
 
 def test_arrival_targets_of_the_unpartitioned_source(local_env: Path) -> None:
