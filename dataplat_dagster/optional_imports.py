@@ -38,9 +38,15 @@ def import_optional(module: str, *, purpose: str, extra: str | None = None) -> M
     except SystemExit as exc:
         # A library's import-time check ended the import; the run worker survives and says why.
         _forget(module)
+        cause = (
+            "pyspark is installed without its Spark Connect dependencies "
+            "(pip install 'pyspark[connect]', or the spark extra: 'dataplat_dagster[spark]')"
+            if "pyspark" in sys.modules
+            else f"a dependency it checks for at import time is missing{hint}"
+        )
         raise OptionalImportError(
-            f"importing {module} for {purpose} tried to end the process (SystemExit {exc.code}); "
-            f"a dependency it checks for at import time is missing{hint}"
+            f"importing {module} for {purpose} tried to end the process (SystemExit {exc.code}): "
+            f"{cause}"
         ) from None
     except ImportError as exc:
         raise OptionalImportError(f"{module} is needed for {purpose}: {exc}{hint}") from exc

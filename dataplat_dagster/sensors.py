@@ -147,7 +147,7 @@ def build_file_arrival_sensor(landing: TablePlan, plan: Plan) -> dg.SensorDefini
             ]
             if all(state.settled for state in states):
                 settled.append(states[0].reason)
-                context.log.info(f"{landing.id}: no run for {states[0].reason}")
+                context.log.info(f"{landing.id}: no run requested: {states[0].reason}")
                 continue
             why = next(state.reason for state in states if not state.settled)
             extra = target.missing_dimensions(storage)
