@@ -134,7 +134,7 @@ def ui(context: click.Context, port: int, host: str) -> None:
     project = load_project(root, get_environment())
     home = project.profile.local_path(project.profile.globals_.get("home", ".dataplat"))
     runner.ensure_dagster_home(home, root, project.profile.env)
-    with dg.DagsterInstance.get() as instance:
+    with runner.open_instance() as instance:
         ensure_writer_pools(instance, [loaded.spec.dataflow for loaded in project.dataflows])
     click.echo(f"Dagster UI on http://{host}:{port} (instance {os.environ['DAGSTER_HOME']})")
     command = dagster_dev_command(root / "workspace.yaml", port=port, host=host)
@@ -191,7 +191,7 @@ def run(
     summary = runner.RunSummary(dataflow=dataflow)
     home = project.profile.local_path(project.profile.globals_.get("home", ".dataplat"))
     runner.ensure_dagster_home(home, root, project.profile.env)
-    instance = dg.DagsterInstance.get()
+    instance = runner.open_instance()
     ensure_writer_pools(instance, [dataflow])
     if single_run or windows_per_run:
         # Dagster's switch for runs over a range: one planned event per table for the range

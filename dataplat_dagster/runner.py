@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from sqlalchemy.exc import SQLAlchemyError
 
 from dataplat_dagster import alerts
 from dataplat_dagster.config.plan import Plan
@@ -66,6 +67,22 @@ def ensure_dagster_home(home: Path, project_root: Path, env: str = "local") -> P
         shutil.copyfile(template, dagster_home / "dagster.yaml")
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     return dagster_home
+
+
+def open_instance(attempts: int = 5) -> dg.DagsterInstance:
+    """The Dagster instance of DAGSTER_HOME.
+
+    On a new PostgreSQL database, two processes starting together both create Dagster's schema
+    and one of them fails on a table the other just made; opened again, the schema is there.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return dg.DagsterInstance.get()
+        except SQLAlchemyError:
+            if attempt == attempts:
+                raise
+            time.sleep(0.5 * attempt)
+    raise AssertionError("unreachable")
 
 
 def select_windows(
