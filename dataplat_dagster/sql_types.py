@@ -28,6 +28,15 @@ _ANY = 10_000  # the precision and scale of a decimal column without bounds
 _TEXT = sa.Text().with_variant(mysql.LONGTEXT(), *_MYSQL)
 _BINARY = sa.LargeBinary().with_variant(mysql.LONGBLOB(), *_MYSQL)
 _TIME = sa.Time().with_variant(mysql.TIME(fsp=6), *_MYSQL)
+# MySQL's TINY/MEDIUM/LONGBLOB share no public base class with LargeBinary
+_BINARY_TYPES = (
+    sa.LargeBinary,
+    sa.BINARY,
+    sa.VARBINARY,
+    mysql.TINYBLOB,
+    mysql.MEDIUMBLOB,
+    mysql.LONGBLOB,
+)
 
 
 class SqlTypeError(ValueError):
@@ -205,17 +214,18 @@ def accepts(column: TypeSignature, values: TypeSignature, dialect: str) -> bool:
 
 def _family(column_type: sa.types.TypeEngine) -> str:
     # Float before Numeric and DateTime before Date: the first are subclasses of the second
-    for family, base in (
+    bases: tuple[tuple[str, type | tuple[type, ...]], ...] = (
         ("boolean", sa.Boolean),
         ("integer", sa.Integer),
         ("float", sa.Float),
         ("decimal", sa.Numeric),
         ("string", sa.String),
-        ("binary", sa.LargeBinary),
+        ("binary", _BINARY_TYPES),
         ("timestamp", sa.DateTime),
         ("date", sa.Date),
         ("time", sa.Time),
-    ):
+    )
+    for family, base in bases:
         if isinstance(column_type, base):
             return family
     return "other"
