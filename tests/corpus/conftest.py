@@ -1,7 +1,8 @@
 """The three SQL databases the corpus writes to, each read back as an external reader would.
 
 `sql_db` runs a test once per database: a SQLite file under tmp_path, a fresh PostgreSQL
-database and a fresh MariaDB database on the machine's servers. Reads go through each
+database and a fresh MariaDB database on the machine's servers (those two marked
+`integration`). Reads go through each
 database's own driver (sqlite3, psycopg2, PyMySQL) with plain SQL, not through the project.
 """
 
@@ -22,7 +23,6 @@ from dataplat_dagster.assets.sql_output import SqlTarget, SqlWrite, write_sql_ou
 from dataplat_dagster.resources.aws import AwsResource
 from dataplat_dagster.resources.databases import DatabasesResource
 
-KINDS = ("sqlite", "postgresql", "mariadb")
 OUTPUT = "corpus.output.report"  # the output the corpus writes as, into table `report`
 
 
@@ -92,7 +92,13 @@ class SqlDb:
         return {name: kind.lower() for name, kind in rows}
 
 
-@pytest.fixture(params=KINDS)
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.integration),
+        pytest.param("mariadb", marks=pytest.mark.integration),
+    ]
+)
 def sql_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlDb]:
     """Each test once per database kind; the project's pooled connections closed after."""
     database = make_sql_db(request.param, request, tmp_path)
