@@ -171,6 +171,25 @@ def postgres_database() -> Iterator[str]:
         admin.close()
 
 
+@pytest.fixture
+def mariadb_database() -> Iterator[str]:
+    """A fresh utf8mb4 database on the machine's MariaDB (127.0.0.1:3306, root), dropped after."""
+    import uuid
+
+    import pymysql
+
+    name = f"dataplat_test_{uuid.uuid4().hex[:10]}"
+    admin = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", autocommit=True)
+    with admin.cursor() as cursor:
+        cursor.execute(f"create database {name} character set utf8mb4 collate utf8mb4_unicode_ci")
+    try:
+        yield name
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f"drop database if exists {name}")
+        admin.close()
+
+
 def postgres_dagster_home(home: Path, database: str) -> dict[str, str]:
     """`home` as a DAGSTER_HOME keeping Dagster's state in `database` (dagster.aws.yaml).
 

@@ -7,8 +7,13 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
-import sqlalchemy as sa
 
+from dataplat_dagster.assets.sql_output import (
+    SqlDatabaseUnavailable,
+    SqlTarget,
+    SqlWrite,
+    write_sql_output,
+)
 from dataplat_dagster.assets.support import (
     AssetOptions,
     Counts,
@@ -67,9 +72,14 @@ def build_output_asset(
                 if plan.partitioned
                 else [(None, _drop(engine.to_arrow(frame)))]
             )
+            sql_metadata: dict[str, Any] = {}
             if spec.format == "sql":
-                where = _write_table(engine, databases, spec, frame, keys)
-                locations = {key: where for key, _ in parts}
+                written = _write_table(engine, databases, plan, frame, keys)
+                locations = {key: written.location for key, _ in parts}
+                sql_metadata = {
+                    "sql_table_created": written.created,
+                    "sql_columns_added": dg.MetadataValue.json(list(written.added_columns)),
+                }
             else:
                 locations = _write_files(exports, plan, parts)
             counts.rows_out = counts.rows_in
@@ -93,6 +103,7 @@ def build_output_asset(
         )
         metadata: dict[str, Any] = {
             **counts.as_metadata(),
+            **sql_metadata,
             "locations": dg.MetadataValue.json(sorted(set(locations.values()))),
         }
         if not plan.partitioned:
@@ -161,25 +172,25 @@ def _serialise(table: pa.Table, fmt: str) -> bytes:
 def _write_table(
     engine: Engine,
     databases: DatabasesResource,
-    spec: OutputTable,
+    plan: TablePlan,
     frame: Any,
     keys: list[str | None],
-) -> str:
+) -> SqlWrite:
     """Replace this run's windows in the target table in one transaction (idempotent re-runs)."""
+    spec: OutputTable = plan.spec
     assert spec.database and spec.table
-    db = databases.engine(spec.database)
-    data = engine.to_arrow(frame).to_pandas()
-    windows = [k for k in keys if k is not None]
-    if windows:
-        data[PARTITION] = data[PARTITION].astype(str) if PARTITION in data else windows[0]
-    with db.begin() as connection:
-        if sa.inspect(connection).has_table(spec.table):
-            target = sa.table(spec.table, sa.column(PARTITION))
-            delete = (
-                sa.delete(target).where(target.c[PARTITION].in_(windows))
-                if windows
-                else sa.delete(sa.table(spec.table))
-            )
-            connection.execute(delete)
-        data.to_sql(spec.table, connection, if_exists="append", index=False, chunksize=10_000)
-    return f"{db.url.render_as_string(hide_password=True)}#{spec.table}"
+    target = SqlTarget(
+        output=str(plan.id),
+        database=spec.database,
+        table=spec.table,
+        windows=tuple(key for key in keys if key is not None),
+        columns=spec.columns,
+        on_schema_change=spec.on_schema_change,
+    )
+    try:
+        database = databases.engine(spec.database)
+    except OSError as exc:  # SQLite's folder could not be made
+        raise SqlDatabaseUnavailable(
+            f"writing {plan.id} to database {spec.database!r}: {exc}"
+        ) from exc
+    return write_sql_output(database, target, engine.to_arrow(frame))

@@ -146,7 +146,11 @@ def _run_body(
     def run(frames: dict[str, Any]) -> Any:
         if spec.body == "sql":
             assert plan.sql is not None
-            return engine.run_sql(plan.sql, {refs[name]: frame for name, frame in frames.items()})
+            return engine.run_sql(
+                plan.sql,
+                {refs[name]: frame for name, frame in frames.items()},
+                label=f"{plan.layer}.{plan.id.name}",
+            )
         assert plan.python is not None
         return engine.call_python(plan.python, frames, spec.params)
 

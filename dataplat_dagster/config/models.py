@@ -11,6 +11,7 @@ from dataplat_dagster.config.base import Duration, Name, StrictModel, as_list
 from dataplat_dagster.config.operations import BackfillSpec, RetrySpec, ScheduleSpec, SensorSpec
 from dataplat_dagster.config.rules import QuarantinePolicy, Rule, expand_not_null
 from dataplat_dagster.config.schema import TableSchema
+from dataplat_dagster.config.sql_columns import SchemaChange, SqlColumns
 from dataplat_dagster.config.steps import Step
 
 Layer = Literal["landing", "raw", "staging", "common", "business", "output"]
@@ -22,6 +23,7 @@ _REF = re.compile(
 )
 _OWNER = re.compile(r"^(team:[A-Za-z0-9_.-]+|[^@\s]+@[^@\s]+\.[^@\s]+)$")
 _EVERY = re.compile(r"^(\d+)(m|h)$")
+PARTITION_COLUMN = "_partition"  # engines.base.PARTITION, the window key of each row
 _TABLE_NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 
 
@@ -229,6 +231,15 @@ class OutputTable(BuiltTable):
     )
     database: str | None = Field(None, description="connection name in the databases resource")
     table: str | None = Field(None, description="target SQL table (format sql)")
+    columns: SqlColumns = Field(
+        default_factory=dict,
+        description="format sql: the table's columns and types; default: the input's columns",
+    )
+    on_schema_change: SchemaChange = Field(
+        "fail",
+        description="format sql, an existing table unlike the output: fail (refuse the write), "
+        "or add_columns (add the missing columns, nullable; never drops or retypes one)",
+    )
     notify: list[str] = Field(default_factory=list, description="recipients of the output notice")
 
     @field_validator("from_")
@@ -243,8 +254,12 @@ class OutputTable(BuiltTable):
                 raise ValueError("format sql needs `database` (a connection name) and `table`")
             if self.path:
                 raise ValueError("format sql writes a table; `path` is for file formats")
-        elif self.database or self.table:
-            raise ValueError(f"`database`/`table` only apply to format sql, not {self.format}")
+            if PARTITION_COLUMN in self.columns:
+                raise ValueError(f"{PARTITION_COLUMN} is the window column the output adds itself")
+        elif self.database or self.table or self.columns:
+            raise ValueError(
+                f"`database`/`table`/`columns` only apply to format sql, not {self.format}"
+            )
         return self
 
 

@@ -107,8 +107,11 @@ class Engine(dg.ConfigurableResource, ABC):
         """Run built-in steps in order; `label` (for example `staging.orders`) prefixes errors."""
 
     @abstractmethod
-    def run_sql(self, sql: str, tables: dict[str, Any]) -> Any:
-        """Run a SELECT where each `{{ ref }}` of `tables` is a table."""
+    def run_sql(self, sql: str, tables: dict[str, Any], *, label: str = "SQL") -> Any:
+        """Run a SELECT where each `{{ ref }}` of `tables` is a table; `label` names it in errors.
+
+        Whole numbers come back as int64 and other decimals as float64 (`sql.normalise_numbers`).
+        """
 
     # -- quality rules: masks are the engine's own type, only passed back to the engine ------
     @abstractmethod

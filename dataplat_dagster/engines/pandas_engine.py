@@ -116,8 +116,8 @@ class PandasEngine(Engine):
     def apply_steps(self, frame: pd.DataFrame, steps: Sequence[Step], *, label: str) -> StepOutcome:
         return pandas_steps.apply_steps(frame, list(steps), label)
 
-    def run_sql(self, sql: str, tables: dict[str, Any]) -> pd.DataFrame:
-        return self.from_arrow(run_duckdb(sql, tables))
+    def run_sql(self, sql: str, tables: dict[str, Any], *, label: str = "SQL") -> pd.DataFrame:
+        return self.from_arrow(run_duckdb(sql, tables, label=label))
 
     def rule_failures(self, frame: pd.DataFrame, rule: Any, reference: Any, function: Any) -> Any:
         return pandas_rules.failing_rows(frame, rule, reference, function)

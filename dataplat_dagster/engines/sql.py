@@ -5,10 +5,12 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from dataplat_dagster.engines.base import TransformError
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z0-9_.]+)\s*\}\}")
+_INT64 = (-(2**63), 2**63 - 1)
 
 
 def view_name(ref: str) -> str:
@@ -20,17 +22,22 @@ def render_sql(sql: str) -> str:
     return _PLACEHOLDER.sub(lambda m: f'"{view_name(m.group(1))}"', sql)
 
 
-def run_duckdb(sql: str, tables: dict[str, Any]) -> pa.Table:
-    """Run `sql` with each frame of `tables` (pandas or Arrow) registered under its ref."""
+def run_duckdb(sql: str, tables: dict[str, Any], *, label: str = "SQL") -> pa.Table:
+    """Run `sql` with each frame of `tables` (pandas or Arrow) registered under its ref.
+
+    The result's numbers get the platform's types (see `normalise_numbers`); `label` (for
+    example `business.daily_revenue`) names the table in errors.
+    """
     connection = duckdb.connect()
     try:
         for ref, frame in tables.items():
             connection.register(view_name(ref), frame)
-        return connection.sql(render_sql(sql)).to_arrow_table()
+        result = connection.sql(render_sql(sql)).to_arrow_table()
     except duckdb.Error as exc:
         raise TransformError(f"SQL failed: {exc}\n--- SQL ---\n{sql.strip()}") from None
     finally:
         connection.close()
+    return normalise_numbers(result, label)
 
 
 def eval_expressions(frame: Any, expressions: dict[str, str]) -> pa.Table:
@@ -41,6 +48,47 @@ def eval_expressions(frame: Any, expressions: dict[str, str]) -> pa.Table:
         select = ", ".join(
             f'({expression}) as "{name}"' for name, expression in expressions.items()
         )
-        return connection.sql(f"select {select} from frame").to_arrow_table()
+        result = connection.sql(f"select {select} from frame").to_arrow_table()
     finally:
         connection.close()
+    return normalise_numbers(result, "expression")
+
+
+def normalise_numbers(table: pa.Table, label: str) -> pa.Table:
+    """DuckDB's decimals as the platform's numbers: int64 for whole numbers, else float64.
+
+    DuckDB returns HUGEINT (`sum` of integers, `count_if`) and whole DECIMALs as Arrow
+    decimal128(38, 0), and decimal literals such as `1.5` as DECIMAL. Downstream they would
+    be Python `Decimal` objects: pandas arithmetic with floats fails on them and database
+    drivers refuse them. The rule:
+
+    - scale 0 (HUGEINT, UHUGEINT, DECIMAL(p, 0)) -> int64, when every value fits; else a
+      `TransformError` naming the table and the column;
+    - scale above 0 -> float64 (the platform's declared types have no decimal; a SQL output
+      may still declare `decimal(P,S)` columns for exact storage).
+
+    Raises:
+        TransformError: a whole number beyond int64.
+    """
+    for index, field in enumerate(table.schema):
+        if not pa.types.is_decimal(field.type):
+            continue
+        column = table.column(index)
+        if field.type.scale == 0:
+            _check_int64(column, label, field.name)
+            column = column.cast(pa.int64())
+        else:
+            column = column.cast(pa.float64())
+        table = table.set_column(index, field.with_type(column.type), column)
+    return table
+
+
+def _check_int64(column: pa.ChunkedArray, label: str, name: str) -> None:
+    low, high = pc.min_max(column).values()
+    for bound in (low, high):
+        value = bound.as_py()
+        if value is not None and not _INT64[0] <= value <= _INT64[1]:
+            raise TransformError(
+                f"{label}: column {name!r} holds {value}, beyond a 64-bit integer "
+                f"({_INT64[0]}..{_INT64[1]}); cast it in the SQL, for example to double or varchar"
+            )

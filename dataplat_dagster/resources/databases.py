@@ -1,10 +1,11 @@
 """Named SQL connections for SQL sources and outputs (SQLite, PostgreSQL, MySQL/MariaDB)."""
 
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from dataplat_dagster.resources.aws import AwsResource
@@ -42,5 +43,25 @@ class DatabasesResource(dg.ConfigurableResource):
             url = url.set(drivername=_DEFAULT_DRIVERS.get(url.drivername, url.drivername))
             if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
                 Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-            self._engines[name] = create_engine(url, pool_pre_ping=True)
+            engine = create_engine(url, pool_pre_ping=True)
+            if url.get_backend_name() == "sqlite":
+                _transactional_ddl(engine)
+            self._engines[name] = engine
         return self._engines[name]
+
+
+def _transactional_ddl(engine: Engine) -> None:
+    """Let SQLAlchemy, not Python's sqlite3 module, open SQLite transactions.
+
+    sqlite3 opens a transaction only before INSERT/UPDATE/DELETE, so a CREATE TABLE would
+    commit on its own and outlive a failed write. This is SQLAlchemy's documented recipe for
+    pysqlite: no implicit transactions from the driver, an explicit BEGIN from SQLAlchemy.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _no_driver_transactions(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN")
