@@ -39,7 +39,7 @@ def resolve_callable(dotted: str, project_root: Path | None = None) -> Callable[
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
+        if exc.name and (module_name + ".").startswith(exc.name + "."):  # not one it imports
             raise UserCodeError(
                 f"cannot import module {module_name}: {exc}; {_where_user_code_is(project_root)}"
             ) from None
