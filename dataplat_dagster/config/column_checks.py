@@ -119,31 +119,28 @@ def _check_rules(
     rules = table.spec.rules
     paths = rule_yaml_paths(table.dataflow.lines, (table.layer, table.id.name, "rules"), len(rules))
     for index, (rule, path) in enumerate(zip(rules, paths, strict=True)):
-        where = (
-            path if rule.kind == "not_null" and path[-2:-1] == ("not_null",) else (*path, rule.kind)
-        )
+        # a column of a `not_null` list has its own path already: rules[1].not_null[0]
+        where = path if path[-2:-1] == ("not_null",) else (*path, rule.kind)
         for name, field_path in _rule_columns(rule, where):
             require(columns, [name], [field_path], owner, "")
         if rule.kind == "expression":
             check_expressions(columns, {"sql": rule.params.sql}, where, owner, "")
         elif rule.kind == "referential":
-            target = tables[table.rule_targets[index]]
-            to_column = rule.params.to_column or rule.params.column
-            field_name = "to_column" if rule.params.to_column else "column"
-            target_owner = (
-                str(target.id)
-                if target.id.dataflow != table.id.dataflow
-                else (f"{target.layer}.{target.id.name}")
-            )
-            require(
-                target.columns or Columns.open(),
-                [to_column],
-                [(*where, field_name)],
-                target_owner,
-                "",
-            )
+            _check_referenced_column(rule, tables[table.rule_targets[index]], table, where)
         elif rule.kind == "great_expectations":
             _check_expectations(table, index, where, columns, owner)
+
+
+def _check_referenced_column(
+    rule: BaseRule, target: "TablePlan", table: "TablePlan", where: Path
+) -> None:
+    params: Any = rule.params
+    to_column = params.to_column or params.column
+    same = target.id.dataflow == table.id.dataflow
+    target_owner = f"{target.layer}.{target.id.name}" if same else str(target.id)
+    field_name = "to_column" if params.to_column else "column"
+    target_columns = target.columns or Columns.open()
+    require(target_columns, [to_column], [(*where, field_name)], target_owner, "")
 
 
 def _rule_columns(rule: BaseRule, where: Path) -> list[tuple[str, Path]]:
@@ -157,7 +154,7 @@ def _rule_columns(rule: BaseRule, where: Path) -> list[tuple[str, Path]]:
         return [(params.column, (*where, "column"))]
     if rule.kind == "freshness" and params.column:
         return [(params.column, (*where, "column"))]
-    if rule.kind == "schema" and params.missing_column != "ignore":
+    if rule.kind == "schema" and params.missing_column == "error":  # else drift only reports
         return [(name, (*where, "columns", name)) for name in params.columns]
     return []
 

@@ -235,3 +235,18 @@ def test_shipped_dataflows_derive_complete_columns(project: str, tmp_path: Path)
     unknown = [str(t.id) for t in plan if t.columns is None or not t.columns.complete]
     python_tables = [str(t.id) for t in plan if getattr(t.spec, "python", None)]
     assert unknown == python_tables
+
+
+def test_a_schema_rule_that_only_reports_a_missing_column_loads(tmp_path: Path) -> None:
+    """`missing_column: warn` (or ignore) asks for a report, not for the column to exist."""
+    text = variant(*rule("{schema: {columns: {discount: float64}, missing_column: warn}}"))
+    staging = plan_of(tmp_path, text)[TableId("shop", "staging", "orders")]
+    assert staging.columns is not None and "discount" not in staging.columns.types
+
+
+def test_sql_file_problem_names_the_file(tmp_path: Path) -> None:
+    text = variant(TOTALS_SQL, "sql_file: totals.sql")
+    sql = "select count(amout) as n from {{ common.orders }}"
+    message = failure(tmp_path, text, files={"assets/shop/totals.sql": sql})
+    assert f"{FILE}, line {line_at(text, 'sql_file:')}: business.totals.sql_file: " in message
+    assert "DuckDB refuses the SQL in totals.sql: Binder Error" in message
