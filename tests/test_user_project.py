@@ -5,7 +5,8 @@ definitions.py and two partitionings plus a dimension: `dataplat run --all` star
 another folder imports the transform and builds every table once; `dataplat env` gives
 Dagster's own commands (started from another folder) the project's instance; `dataplat
 dagster asset materialize --select 'tag:job=...'` runs one partitioning's tables and records
-the run there too. The operator's `dagster dev` over the same project is in tests/e2e.
+the run there too; `dataplat validate` refuses a rule on a column that does not exist. The
+operator's `dagster dev` over the same project is in tests/e2e.
 """
 
 import json
@@ -102,3 +103,19 @@ def test_dataplat_dagster_materializes_one_partitioning_in_the_project_instance(
     }
     manifest = tmp_path / "state" / "warehouse" / "staging" / "flights" / "positions"
     assert (manifest / "dt=2024-03-01-01%3A00" / "_manifest.json").exists()  # quoted colon
+
+
+def test_dataplat_validate_refuses_a_rule_on_a_column_that_does_not_exist(
+    project: Path, env: dict[str, str]
+) -> None:
+    declaration = project / "assets" / "flights" / "dataflow.yaml"
+    text = declaration.read_text()
+    declaration.write_text(text.replace("{not_null: carrier_name}", "{not_null: carier_name}"))
+    result = run(dataplat("validate"), env, cwd=project)
+    assert result.returncode == 20, result.stderr[-3000:]
+    line = text[: text.index("{not_null: carrier_name}")].count("\n") + 1
+    assert (
+        f"assets/flights/dataflow.yaml, line {line}: common.flights.rules[0].not_null: "
+        "column carier_name does not exist (did you mean carrier_name?); common.flights has: "
+        "flight_id (int64), carrier (string), carrier_name (string), delay_min (int32)"
+    ) in result.stderr
