@@ -65,6 +65,13 @@ class Arrivals:
     more: bool = False  # the page was full: the listing continues at the next tick
     cursor: Cursor = field(default_factory=Cursor)
 
+    def defer(self, windows: list[str]) -> None:
+        """Leave these windows' files to a later tick, as files waiting for their lag are."""
+        for window in windows:
+            for info in self.batches.pop(window, []):
+                self.cursor.seen.pop(info.path, None)
+                self.cursor.waiting[info.path] = info.version
+
     def run_key(self, sensor: str, window: str | None) -> str:
         """The same files (paths and versions) never start two runs, across restarts too."""
         digest = hashlib.sha1(

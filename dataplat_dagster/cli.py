@@ -6,6 +6,7 @@ Exit codes: 0 success, 10 success with warnings, 20 invalid configuration or par
 
 import json
 import os
+import shlex
 import signal
 import sys
 import time
@@ -20,6 +21,7 @@ from dataplat_dagster.config.errors import DeclarationError
 from dataplat_dagster.config.loader import load_project
 from dataplat_dagster.config.plan import build_plan
 from dataplat_dagster.environment import get_environment
+from dataplat_dagster.jobs import job_specs
 from dataplat_dagster.pools import ensure_writer_pools
 from dataplat_dagster.supervisor import dagster_dev_command, supervise
 
@@ -119,6 +121,10 @@ def list_(context: click.Context) -> None:
             click.echo(
                 f"  {table.layer:9} {table.id.name:24} {'partitioned' if table.partitioned else ''}"
             )
+        jobs = job_specs(plan, spec.dataflow)
+        click.echo(
+            f"  jobs (in the order dataplat run runs them): {', '.join(j.name for j in jobs)}"
+        )
 
 
 @main.command()
@@ -131,14 +137,52 @@ def ui(context: click.Context, port: int, host: str) -> None:
     Ctrl-C or SIGTERM stops the webserver, the daemon, the code server and any run worker.
     """
     root = _project_dir(context.obj["project_dir"])
-    project = load_project(root, get_environment())
-    home = project.profile.local_path(project.profile.globals_.get("home", ".dataplat"))
-    runner.ensure_dagster_home(home, root, project.profile.env)
-    with runner.open_instance() as instance:
-        ensure_writer_pools(instance, [loaded.spec.dataflow for loaded in project.dataflows])
+    _prepare_instance(root)
     click.echo(f"Dagster UI on http://{host}:{port} (instance {os.environ['DAGSTER_HOME']})")
     command = dagster_dev_command(root / "workspace.yaml", port=port, host=host)
     sys.exit(supervise(command, cwd=root))
+
+
+@main.command()
+@click.pass_context
+def env(context: click.Context) -> None:
+    """Print `export DAGSTER_HOME=...`, the project's instance: `eval "$(dataplat env)"`.
+
+    Dagster's own commands (`dagster job execute`, `dagster asset materialize`) then record
+    their runs where `dataplat run` and `dataplat ui` do, instead of in a temporary instance.
+    """
+    root = _project_dir(context.obj["project_dir"])
+    click.echo(f"export DAGSTER_HOME={shlex.quote(str(_prepare_instance(root)))}")
+
+
+@main.command(
+    "dagster",
+    context_settings={"ignore_unknown_options": True, "help_option_names": []},
+)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def dagster_command(context: click.Context, args: tuple[str, ...]) -> None:
+    """Run a `dagster` command on the project's instance (DAGSTER_HOME set as `dataplat env`).
+
+    For example `dataplat dagster job execute -f definitions.py -j retail_job`.
+    """
+    root = _project_dir(context.obj["project_dir"])
+    _prepare_instance(root)
+    # the same interpreter's dagster, whatever PATH holds; replaces this process (signals, code)
+    os.execv(sys.executable, [sys.executable, "-m", "dagster", *args])
+
+
+def _prepare_instance(root: Path) -> Path:
+    """DAGSTER_HOME set to the project's instance, with every dataflow's writer pool made."""
+    try:
+        project = load_project(root, get_environment())
+    except DeclarationError as exc:
+        _fail(runner.EXIT_INVALID, str(exc), False)
+    home = project.profile.local_path(project.profile.globals_.get("home", ".dataplat"))
+    dagster_home = runner.ensure_dagster_home(home, root, project.profile.env)
+    with runner.open_instance() as instance:
+        ensure_writer_pools(instance, [loaded.spec.dataflow for loaded in project.dataflows])
+    return dagster_home
 
 
 @main.command()

@@ -1,8 +1,13 @@
 """Jobs: one per dataflow, or one per partitioning when a dataflow mixes several.
 
-A Dagster job holds one partitioning. A dataflow with several (the TPC-H one: lineitem by
-84 months, orders by 80) gets a job per partitioning, named after its first table, plus an
-`<dataflow>_aggregates_job` for the unpartitioned tables built from them, run last.
+A Dagster job holds one partitioning. A dataflow with one gets `<dataflow>_job`, its
+dimensions (unpartitioned tables) included. A dataflow with several (the TPC-H one: lineitem
+by 84 months, orders by 80) gets, in the order they run: `<dataflow>_dimensions_job` for its
+dimensions, a job per partitioning named after its first raw table
+(`<dataflow>_<table>_job`), and `<dataflow>_aggregates_job` for the unpartitioned tables built
+from partitioned ones. Every table is in exactly one job, so a run of them all builds each
+table once. Each table's asset carries its job's name as the tag `job`, so that
+`--select 'tag:job=<job>'` selects tables of one partitioning.
 """
 
 from dataclasses import dataclass
@@ -10,7 +15,7 @@ from dataclasses import dataclass
 import dagster as dg
 
 from dataplat_dagster.config.models import Partitioning
-from dataplat_dagster.config.plan import Plan, TablePlan
+from dataplat_dagster.config.plan import Plan, TableId, TablePlan
 
 
 @dataclass(frozen=True)
@@ -33,20 +38,26 @@ def job_specs(plan: Plan, dataflow: str) -> list[JobSpec]:
         t for t in tables if t.partitioning is None and _has_partitioned_ancestor(t, plan)
     )
     dimensions = tuple(t for t in tables if t.partitioning is None and t not in aggregates)
-    specs = []
+    specs = (
+        [JobSpec(f"{dataflow}_dimensions_job", dataflow, None, dimensions)] if dimensions else []
+    )
     for partitioning in windows:
         own = tuple(t for t in tables if t.partitioning == partitioning)
-        first = (
-            next(t for t in own if t.layer == "raw")
-            if any(t.layer == "raw" for t in own)
-            else own[0]
-        )
-        specs.append(
-            JobSpec(f"{dataflow}_{first.id.name}_job", dataflow, partitioning, dimensions + own)
-        )
+        first = next((t for t in own if t.layer == "raw"), own[0])
+        specs.append(JobSpec(f"{dataflow}_{first.id.name}_job", dataflow, partitioning, own))
     if aggregates:
         specs.append(JobSpec(f"{dataflow}_aggregates_job", dataflow, None, aggregates))
     return specs
+
+
+def job_of_table(plan: Plan) -> dict[TableId, str]:
+    """The name of the one job that builds each table (landing sources are in none)."""
+    return {
+        table.id: spec.name
+        for dataflow in sorted({t.id.dataflow for t in plan})
+        for spec in job_specs(plan, dataflow)
+        for table in spec.tables
+    }
 
 
 def _has_partitioned_ancestor(table: TablePlan, plan: Plan) -> bool:

@@ -56,11 +56,14 @@ def ensure_dagster_home(home: Path, project_root: Path, env: str = "local") -> P
     """DAGSTER_HOME, or `<home>/dagster` holding the environment's instance settings.
 
     The local profile uses `dagster.yaml` (SQLite under DAGSTER_HOME), the aws profile
-    `dagster.aws.yaml` (PostgreSQL), so the UI and `dataplat` share one instance.
+    `dagster.aws.yaml` (PostgreSQL), so the UI and `dataplat` share one instance. A
+    DAGSTER_HOME set to that same folder (as the README's `export` does) gets the settings
+    too; any other DAGSTER_HOME is the user's own and is left as it is.
     """
-    if os.environ.get("DAGSTER_HOME"):
-        return Path(os.environ["DAGSTER_HOME"])
     dagster_home = (home / "dagster").resolve()
+    chosen = os.environ.get("DAGSTER_HOME")
+    if chosen and Path(chosen).resolve() != dagster_home:
+        return Path(chosen)
     dagster_home.mkdir(parents=True, exist_ok=True)
     template = project_root / ("dagster.yaml" if env == "local" else f"dagster.{env}.yaml")
     if template.exists():

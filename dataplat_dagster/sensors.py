@@ -3,7 +3,9 @@
 A tick lists the source's files, decides which are new (`arrivals`), records each new file
 as an observation of the landing asset, leaves out the windows already built from exactly
 these file versions (`built_windows`), and requests a run of the dataflow's job for each
-window left, selecting the tables below the source (plus any dimension not built yet).
+window left, selecting the tables below the source (plus any dimension not built yet; in a
+dataflow with several partitionings the dimensions have their own job: a run of it is
+requested and the windows wait for the next tick).
 """
 
 from collections import defaultdict
@@ -11,75 +13,25 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from dataplat_dagster.arrival_targets import ArrivalTarget, selection_of
 from dataplat_dagster.arrivals import Arrivals, Cursor, WindowLookup, evaluate
 from dataplat_dagster.assets.support import asset_key, partitions_def
 from dataplat_dagster.built_windows import window_state
 from dataplat_dagster.config.plan import Plan, TablePlan
-from dataplat_dagster.jobs import JobSpec, has_companion, job_specs, run_tags
+from dataplat_dagster.jobs import run_tags
 from dataplat_dagster.notifications import arrival_notice
 from dataplat_dagster.partitions import WindowIndex, current_window_index
 from dataplat_dagster.resources.file_store import FileInfo, FileStore
 from dataplat_dagster.resources.io_managers import ParquetIOManager
 from dataplat_dagster.resources.notifier import NotifierResource
-from dataplat_dagster.resources.storage import TableStorage
 
 
 def sensor_name(landing: TablePlan) -> str:
     return f"{landing.id.dataflow}_{landing.id.name}_file_arrival_sensor"
 
 
-def arrival_targets(landing: TablePlan, plan: Plan) -> list[TablePlan]:
-    """What an arrival rebuilds, in dependency order: the raw table and all below it in its windows.
-
-    An unpartitioned source (a dimension snapshot) rebuilds the unpartitioned tables below it;
-    partitioned tables pick the new dimension up at their next window.
-    """
-    raws = [t for t in plan if t.layer == "raw" and t.inputs == [landing.id]]
-    targets, pending = [], list(raws)
-    while pending:
-        table = pending.pop(0)
-        if table in targets or table.partitioning != landing.partitioning:
-            continue
-        targets.append(table)
-        pending += [t for t in plan if table.id in t.inputs]
-    return plan.in_dependency_order(targets)
-
-
-def arrival_job(landing: TablePlan, targets: list[TablePlan], plan: Plan) -> JobSpec:
-    """The dataflow's job holding the targets (the one of the source's windows, when several)."""
-    specs = job_specs(plan, landing.id.dataflow)
-    return next(spec for spec in specs if targets[0] in spec.tables)
-
-
-def _selection(tables: list[TablePlan]) -> list[dg.AssetKey]:
-    keys = [asset_key(t.id) for t in tables]
-    return keys + [asset_key(t.id.companion("quarantine")) for t in tables if has_companion(t)]
-
-
-class _ArrivalTarget:
-    """What one sensor requests runs of: its job, its tables, the dimensions they read."""
-
-    def __init__(self, landing: TablePlan, plan: Plan) -> None:
-        self.landing = landing
-        self.tables = arrival_targets(landing, plan)
-        self.raws = [t for t in self.tables if t.layer == "raw"]
-        self.job = arrival_job(landing, self.tables, plan) if self.tables else None
-        # dimensions the tables read: built along with a window when they were never built
-        self.dimensions = (
-            [t for t in plan.upstream_of(self.tables) if not t.partitioned and t not in self.tables]
-            if landing.partitioning is not None
-            else []
-        )
-        self.plan = plan
-
-    def missing_dimensions(self, storage: TableStorage) -> list[TablePlan]:
-        missing = [d for d in self.dimensions if storage.manifest(d.id.key_path, None) is None]
-        chain = missing + [d for d in self.plan.upstream_of(missing) if not d.partitioned]
-        return self.plan.in_dependency_order({t.id: t for t in chain}.values())
-
-
 def build_file_arrival_sensor(landing: TablePlan, plan: Plan) -> dg.SensorDefinition | None:
-    target = _ArrivalTarget(landing, plan)
+    target = ArrivalTarget(landing, plan)
     if not target.tables or target.job is None:
         return None
     spec = landing.spec
@@ -134,7 +86,7 @@ def build_file_arrival_sensor(landing: TablePlan, plan: Plan) -> dg.SensorDefini
         )
         storage = io_manager.storage()
         current = _files_by_window(listing, landing, index, arrivals)
-        requests, settled = [], []
+        requests, settled, deferred = [], [], []
         for window in sorted(arrivals.batches, key=str):
             # one file covering many windows (a partition column) feeds every window
             keys = (
@@ -151,7 +103,20 @@ def build_file_arrival_sensor(landing: TablePlan, plan: Plan) -> dg.SensorDefini
                 continue
             why = next(state.reason for state in states if not state.settled)
             extra = target.missing_dimensions(storage)
+            if extra and not target.builds(extra) and target.dimensions_job is not None:
+                deferred.append(str(window))  # built after the dimensions it reads
+                continue
+            extra = extra if target.builds(extra) else []
             requests.append(_request(arrivals, name, window, windows, target, extra, tags, why))
+        if deferred:
+            missing = target.missing_dimensions(storage)
+            requests.append(target.dimensions_request(name, missing, tags, deferred))
+            arrivals.defer(deferred)
+            context.log.info(
+                f"{landing.id}: windows {', '.join(deferred)} wait for "
+                f"{', '.join(str(t.id) for t in missing)} (never built): "
+                f"requested {target.dimensions_job.name}"
+            )
         for unmatched in arrivals.unmatched:
             context.log.warning(f"{landing.id}: {unmatched.path} {unmatched.reason}")
         if requests or arrivals.unmatched:
@@ -220,7 +185,7 @@ def _request(
     sensor: str,
     window: str | None,
     windows: dg.TimeWindowPartitionsDefinition | None,
-    target: _ArrivalTarget,
+    target: ArrivalTarget,
     dimensions: list[TablePlan],
     tags: dict[str, str],
     why: str,
@@ -231,7 +196,7 @@ def _request(
         "dataplat/files": ", ".join(f.path for f in files)[:1000],
         "dataplat/reason": why[:200],
     }
-    selection = _selection(dimensions + target.tables)
+    selection = selection_of(dimensions + target.tables)
     if window is not None:
         return dg.RunRequest(
             run_key=arrivals.run_key(sensor, window),

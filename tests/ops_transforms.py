@@ -17,3 +17,8 @@ def fails_once(orders: pd.DataFrame, marker: str) -> pd.DataFrame:
 def always_broken(orders: pd.DataFrame) -> pd.DataFrame:
     """A transform with a bug: a permanent error."""
     raise ValueError("column 'amount' has an unexpected type (simulated bug)")
+
+
+def as_given(orders: pd.DataFrame) -> pd.DataFrame:
+    """The input unchanged: its columns are known only when it runs (schema drift tests)."""
+    return orders

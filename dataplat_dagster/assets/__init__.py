@@ -8,6 +8,7 @@ from dataplat_dagster.assets.raw import build_raw_asset
 from dataplat_dagster.assets.support import AssetOptions
 from dataplat_dagster.assets.transformed import build_transformed_asset
 from dataplat_dagster.config.plan import Plan
+from dataplat_dagster.jobs import job_of_table
 
 TRANSFORMED_LAYERS = ("staging", "common", "business")
 
@@ -23,14 +24,22 @@ def build_assets(
         options: the profile's settings for assets (run links, check reporting).
     """
     options = options or AssetOptions()
+    jobs = job_of_table(plan)
     assets: list[dg.AssetSpec | dg.AssetsDefinition] = []
     for table in plan:
         if table.layer == "landing":
             assets.append(build_landing_asset(table))
-        elif table.layer == "raw":
-            assets.append(build_raw_asset(table, plan, kinds, options))
+            continue
+        if table.layer == "raw":
+            built = build_raw_asset(table, plan, kinds, options)
         elif table.layer in TRANSFORMED_LAYERS:
-            assets.append(build_transformed_asset(table, plan, kinds, options))
+            built = build_transformed_asset(table, plan, kinds, options)
         else:
-            assets.append(build_output_asset(table, plan, kinds, options))
+            built = build_output_asset(table, plan, kinds, options)
+        assets.append(_tagged_with_job(built, jobs[table.id]))
     return assets
+
+
+def _tagged_with_job(asset: dg.AssetsDefinition, job: str) -> dg.AssetsDefinition:
+    """`tag:job=<job>` selects the tables of one job: one partitioning, as Dagster needs."""
+    return asset.map_asset_specs(lambda spec: spec.merge_attributes(tags={"job": job}))

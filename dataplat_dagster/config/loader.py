@@ -23,6 +23,7 @@ from dataplat_dagster.config.models import (
 )
 from dataplat_dagster.config.profile import Profile, deep_merge, load_profile
 from dataplat_dagster.config.substitution import substitute
+from dataplat_dagster.config.user_code import make_importable
 from dataplat_dagster.config.validation import problems_from_validation
 from dataplat_dagster.config.yaml_source import LineMap, line_of, read_yaml, render_path
 from dataplat_dagster.environment import Environment
@@ -47,6 +48,7 @@ class LoadedDataflow:
     file: str
     folder: Path
     lines: LineMap = field(default_factory=dict)
+    project_root: Path | None = None  # where user code (Python transforms) lives
 
     def fail(self, path: tuple[str | int, ...], reason: str) -> DeclarationError:
         return DeclarationError(
@@ -63,7 +65,12 @@ class Project:
 
 
 def load_project(project_root: Path, env: Environment) -> Project:
-    """Load `resources/` for `env` and every dataflow under `assets/`."""
+    """Load `resources/` for `env` and every dataflow under `assets/`.
+
+    The project root goes on sys.path first: declarations name Python transforms kept next
+    to `definitions.py`, and those are imported while the plan is built.
+    """
+    make_importable(project_root)
     profile = load_profile(project_root / "resources", env, project_root)
     return Project(profile, load_dataflows(project_root / "assets", profile))
 
@@ -134,7 +141,7 @@ def load_dataflow_file(path: Path, profile: Profile) -> LoadedDataflow:
         spec = Dataflow.model_validate(body)
     except ValidationError as exc:
         raise DeclarationError(display, problems_from_validation(exc, lines, body)) from None
-    return LoadedDataflow(spec, display, path.parent, lines)
+    return LoadedDataflow(spec, display, path.parent, lines, profile.project_root)
 
 
 def _model_fields(layer: str) -> set[str]:

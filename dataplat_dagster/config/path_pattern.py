@@ -37,7 +37,8 @@ class PathPattern:
     A `{date}` may sit in a folder name (`shop/{date:%Y-%m-%d}/orders.csv`) or a file name.
 
     Raises:
-        ValueError: an unsupported strftime directive or more than one `{date}`.
+        ValueError: a date format without a strftime directive, an unsupported directive, or
+            more than one `{date}`.
     """
 
     def __init__(self, pattern: str) -> None:
@@ -104,6 +105,12 @@ def _literal(text: str) -> str:
 
 
 def _date_regex(fmt: str) -> str:
+    if not re.search(r"%[^%]", fmt.replace("%%", "")):
+        # without a directive every file "matches" 1900-01-01: refuse it when the pattern loads
+        raise ValueError(
+            f"date format {fmt!r} holds no strftime directive: write it with %, "
+            f"for example {{date:%Y%m%d}} (directives: %{', %'.join(k for k in _DIRECTIVES if k != '%')})"
+        )
     out = ""
     index = 0
     while index < len(fmt):

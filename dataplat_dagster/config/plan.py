@@ -4,13 +4,14 @@ This is where cross-references are checked (unknown tables, wrong layer order, c
 SQL placeholders, Python dotted paths), each error naming the file, field and line.
 """
 
-import importlib
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from dataplat_dagster.config.column_checks import check_columns
+from dataplat_dagster.config.columns import Columns
 from dataplat_dagster.config.loader import LoadedDataflow
 from dataplat_dagster.config.models import (
     LAYERS,
@@ -22,6 +23,8 @@ from dataplat_dagster.config.models import (
     check_ref,
 )
 from dataplat_dagster.config.path_pattern import PathPattern
+from dataplat_dagster.config.rules import rule_yaml_paths
+from dataplat_dagster.config.user_code import UserCodeError, resolve_callable
 from dataplat_dagster.expectation_types import core_expectation_types
 
 SQL_PLACEHOLDER = re.compile(r"\{\{\s*([a-z0-9_.]+)\s*\}\}")
@@ -79,6 +82,8 @@ class TablePlan:
     python: Callable[..., Any] | None = None
     path_pattern: PathPattern | None = None
     row_key: list[str] = field(default_factory=list)  # columns identifying a row (samples)
+    rule_targets: dict[int, TableId] = field(default_factory=dict)  # referential rules by index
+    columns: "Columns | None" = None  # what the declarations say it will have (column_checks)
 
     @property
     def all_inputs(self) -> list[TableId]:
@@ -155,9 +160,11 @@ def build_plan(dataflows: list[LoadedDataflow]) -> Plan:
                 tables[table_id] = TablePlan(table_id, spec, loaded)
     for plan in tables.values():
         _resolve_inputs(plan, tables)
-    for plan in _topological(tables):
+    order = _topological(tables)
+    for plan in order:
         _resolve_partitioning(plan, tables)
         plan.row_key = _row_key(plan, tables)
+    check_columns(order, tables)
     return Plan(tables)
 
 
@@ -226,8 +233,10 @@ def _resolve_inputs(plan: TablePlan, tables: dict[TableId, TablePlan]) -> None:
 
 def _resolve_rules(plan: TablePlan, tables: dict[TableId, TablePlan]) -> None:
     """Rules may read other tables (referential, count audit) and load code or suites."""
-    for index, rule in enumerate(plan.spec.rules):
-        where = (plan.layer, plan.id.name, "rules", index, rule.kind)
+    rules = plan.spec.rules
+    paths = rule_yaml_paths(plan.dataflow.lines, (plan.layer, plan.id.name, "rules"), len(rules))
+    for index, (rule, path) in enumerate(zip(rules, paths, strict=True)):
+        where = (*path, rule.kind)
         if rule.kind == "referential":
             target = _rule_input(
                 plan,
@@ -238,6 +247,7 @@ def _resolve_rules(plan: TablePlan, tables: dict[TableId, TablePlan]) -> None:
             )
             if target not in plan.inputs:  # keys may refer to any window of the referenced table
                 plan.whole_inputs.add(target)
+            plan.rule_targets[index] = target
         elif rule.kind == "count_audit":
             source = rule.count_audit.source
             if source is None and len(plan.inputs) != 1:
@@ -360,20 +370,10 @@ def _sql_text(plan: TablePlan) -> str:
 def _resolve_callable(
     plan: TablePlan, dotted: str, where: tuple[str | int, ...] | None = None
 ) -> Callable[..., Any]:
-    module_name, _, attribute = dotted.replace(":", ".").rpartition(".")
-    where = where or (plan.layer, plan.id.name, "python")
-    if not module_name:
-        raise plan.dataflow.fail(
-            where, f"{dotted!r} is not a dotted path such as package.module.function"
-        )
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise plan.dataflow.fail(where, f"cannot import module {module_name}: {exc}") from None
-    function = getattr(module, attribute, None)
-    if not callable(function):
-        raise plan.dataflow.fail(where, f"module {module_name} has no function {attribute}")
-    return function
+        return resolve_callable(dotted, plan.dataflow.project_root)
+    except UserCodeError as exc:
+        raise plan.dataflow.fail(where or (plan.layer, plan.id.name, "python"), str(exc)) from None
 
 
 def _topological(tables: dict[TableId, TablePlan]) -> list[TablePlan]:

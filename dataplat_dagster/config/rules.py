@@ -377,3 +377,23 @@ class QuarantinePolicy(StrictModel):
 
     max_ratio: float = Field(ge=0, le=1)
     severity: Severity = "error"
+
+
+def rule_yaml_paths(
+    lines: dict[tuple[str | int, ...], int], rules_path: tuple[str | int, ...], count: int
+) -> list[tuple[str | int, ...]]:
+    """The YAML path of each of a table's `count` rules, as validated (not_null lists expanded).
+
+    `{not_null: [a, b]}` at `rules[1]` is two rules whose paths are `rules[1].not_null[0]` and
+    `rules[1].not_null[1]`, so the rules after it are one further on in the YAML than in the
+    model. Rules that came from the defaults chain are not in the file: their paths fall back
+    to the table's line.
+    """
+    paths: list[tuple[str | int, ...]] = []
+    index = 0
+    while len(paths) < count:
+        item = (*rules_path, index)
+        listed = [(*item, "not_null", j) for j in range(count) if (*item, "not_null", j) in lines]
+        paths += listed or [item]
+        index += 1
+    return paths[:count]

@@ -7,6 +7,8 @@ duplicating rows through a join. Row rules, actions and blocking are in other mo
 freshness without a column (judged against the wall clock) is not touched.
 """
 
+import json
+
 import dagster as dg
 import pytest
 
@@ -68,9 +70,6 @@ def test_table_rule_verdict_and_metadata(
           {"new_columns": [], "missing_columns": [], "changed_types": []}, id="exact"),
         P(WITHOUT_CODE, False, WARN,
           {"new_columns": ["code"], "missing_columns": [], "changed_types": []}, id="new_column"),
-        P({**STAGING_TYPES, "discount": "float64"}, False, ERROR,
-          {"new_columns": [], "missing_columns": ["discount"], "changed_types": []},
-          id="missing_column"),
         P({**STAGING_TYPES, "quantity": "int64"}, False, ERROR,
           {"new_columns": [], "missing_columns": [], "changed_types": ["quantity: int64 -> int32"]},
           id="changed_type"),
@@ -96,6 +95,34 @@ def test_schema_drift_is_judged_by_policy(
         )
     # only an ERROR drift fails the step; a new column warns and the table is published
     assert result.success is (severity == WARN or passed)
+
+
+DRIFTING = """\
+  drifting:
+    from: staging.orders
+    python: tests.ops_transforms.as_given
+    rules: [%s]
+"""
+
+
+def test_a_missing_column_below_a_python_transform_is_drift(
+    tmp_path, monkeypatch, instance
+) -> None:
+    """Where only the run knows the columns (a Python transform), a missing one is drift.
+
+    Where the declarations make the columns, a schema rule naming one they never make is
+    refused when they load (tests/config/test_column_errors.py).
+    """
+    rule = {"schema": {"columns": {**STAGING_TYPES, "discount": "float64"}}}
+    yaml = shop_yaml(business_extra=DRIFTING % json.dumps(rule))
+    shop = make_shop(tmp_path, monkeypatch, yaml)
+    shop.land(DAY1, orders(DAY1))
+    result = shop.run(instance, [DAY1])
+    found = evaluation(result, "schema", table="drifting")
+    assert (found.passed, found.severity) == (False, ERROR)
+    expected = {"new_columns": [], "missing_columns": ["discount"], "changed_types": []}
+    assert {key: meta(found)[key] for key in expected} == expected
+    assert result.success is False  # an ERROR drift fails the step
 
 
 def test_schema_drift_policy_ignore_passes(tmp_path, monkeypatch, instance) -> None:

@@ -145,6 +145,9 @@ def test_render_errors(pattern: str, kwargs: dict, message: str) -> None:
         ("a/{date:%Y-%B}.csv", "'%B' is not supported in file names"),
         ("a/{date:%s}.csv", "'%s' is not supported in file names"),
         ("a/{date:%Y%}.csv", "'%' is not supported in file names"),
+        ("a/{date:YYYYMMDD}.csv", "date format 'YYYYMMDD' holds no strftime directive"),
+        ("a/{date:yyyy-mm-dd}.csv", "for example {date:%Y%m%d}"),
+        ("a/{date:%%Y}.csv", "date format '%%Y' holds no strftime directive"),
     ],
 )
 def test_constructor_errors(pattern: str, message: str) -> None:

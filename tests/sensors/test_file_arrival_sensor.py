@@ -19,11 +19,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from dataplat_dagster.arrival_targets import arrival_targets
 from dataplat_dagster.arrivals import Cursor
 from dataplat_dagster.config.loader import load_project
 from dataplat_dagster.config.plan import build_plan
 from dataplat_dagster.environment import get_environment
-from dataplat_dagster.sensors import arrival_targets, sensor_name
+from dataplat_dagster.sensors import sensor_name
 from tests.conftest import DEMO_WINDOWS, PROJECT_ROOT, run_demo
 
 ORDERS = "retail_orders_file_arrival_sensor"
