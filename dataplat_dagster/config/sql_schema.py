@@ -68,7 +68,8 @@ def _query_schema(sql: str, inputs: tuple[tuple[str, SchemaKey], ...]) -> pa.Sch
             empty = pa.schema([(name, kind or pa.null()) for name, kind in columns]).empty_table()
             names.append(view_name(ref))
             connection.register(names[-1], empty)
-        return connection.sql(render_sql(sql)).limit(0).to_arrow_table().schema
+        schema = connection.sql(render_sql(sql)).limit(0).to_arrow_table().schema
+        return pa.schema([field.with_type(_as_run(field.type)) for field in schema])
     except _DECLARATION_ERRORS as exc:
         # one line: the message is shown inside `file, line N: field: reason`
         raise SqlDeclarationError(" ".join(str(exc).split())) from None
@@ -84,3 +85,13 @@ def _connection() -> duckdb.DuckDBPyConnection:
     if getattr(_local, "connection", None) is None:
         _local.connection = duckdb.connect()
     return _local.connection
+
+
+def _as_run(kind: pa.DataType) -> pa.DataType:
+    """The type a run gives a SQL result's column (`engines.sql.normalise_numbers`).
+
+    Decimals become int64 (whole) or float64, so declared columns match what is written.
+    """
+    if pa.types.is_decimal(kind):
+        return pa.int64() if kind.scale == 0 else pa.float64()
+    return kind
