@@ -103,19 +103,33 @@ class Engine(dg.ConfigurableResource, ABC):
 
     # -- work -------------------------------------------------------------------------------
     @abstractmethod
-    def apply_steps(self, frame: Any, steps: Sequence[Step], *, label: str) -> StepOutcome:
-        """Run built-in steps in order; `label` (for example `staging.orders`) prefixes errors."""
+    def apply_steps(
+        self, frame: Any, steps: Sequence[Step], *, label: str, timezone: str = "UTC"
+    ) -> StepOutcome:
+        """Run built-in steps in order; `label` (for example `staging.orders`) prefixes errors.
+
+        `timezone` is the zone of naive timestamps (the dataflow's; dataplat_dagster.timestamps).
+        """
 
     @abstractmethod
-    def run_sql(self, sql: str, tables: dict[str, Any]) -> Any:
-        """Run a SELECT where each `{{ ref }}` of `tables` is a table."""
+    def run_sql(self, sql: str, tables: dict[str, Any], *, timezone: str = "UTC") -> Any:
+        """Run a SELECT where each `{{ ref }}` of `tables` is a table, in the session zone `timezone`."""
 
     # -- quality rules: masks are the engine's own type, only passed back to the engine ------
     @abstractmethod
     def rule_failures(
-        self, frame: Any, rule: Any, reference: Any | None, function: Callable[..., Any] | None
+        self,
+        frame: Any,
+        rule: Any,
+        reference: Any | None,
+        function: Callable[..., Any] | None,
+        *,
+        timezone: str = "UTC",
     ) -> Any:
-        """A mask of the rows breaking a row rule, or a RuleFunctionResult for a table verdict."""
+        """A mask of the rows breaking a row rule, or a RuleFunctionResult for a table verdict.
+
+        `timezone` is the zone of naive bounds and SQL sessions (the dataflow's).
+        """
 
     @abstractmethod
     def window_codes(self, frame: Any, keys: Sequence[str | None]) -> Any:
