@@ -9,8 +9,10 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from dataplat_dagster.config.models import Partitioning
+from dataplat_dagster.timestamps import utc_microseconds
 
 _GRAIN_CRON = {
     "hourly": "0 * * * *",
@@ -107,49 +109,47 @@ def window_index(partitions_def: dg.TimeWindowPartitionsDefinition) -> "WindowIn
 
 
 def assign_windows(
-    values: pd.Series, partitions_def: dg.TimeWindowPartitionsDefinition
+    values: pa.Array | pa.ChunkedArray | pd.Series,
+    partitions_def: dg.TimeWindowPartitionsDefinition,
 ) -> tuple[np.ndarray, list[str], np.ndarray]:
     """Map event times to window keys, vectorised.
 
     Args:
-        values: dates or timestamps (naive ones are in the partitions' timezone).
+        values: dates or timestamps of any unit, zoned or not; dates and naive timestamps
+            are wall-clock times of the partitions' timezone.
         partitions_def: the windows.
 
     Returns:
         `(codes, keys, outside)`: `keys[codes[i]]` is row i's window; rows outside every
         window (or null) have `outside[i]` true and are clamped to the nearest window.
     """
-    stamps = pd.to_datetime(values)
-    if stamps.dt.tz is None and partitions_def.timezone == "UTC":
-        # naive times in UTC windows need no localizing: read the nanoseconds directly
-        nanos = stamps.to_numpy(dtype="datetime64[ns]").view("int64")
-        null = stamps.isna().to_numpy()
-    else:
-        if stamps.dt.tz is None:
-            stamps = stamps.dt.tz_localize(
-                partitions_def.timezone, ambiguous="NaT", nonexistent="shift_forward"
-            )
-        nanos = (
-            stamps.dt.tz_convert("UTC").astype("int64", copy=False).to_numpy()
-            if len(stamps)
-            else np.array([], "int64")
-        )
-        null = stamps.isna().to_numpy()
-    valid = nanos[~null]
-    first_window = partitions_def.time_window_for_partition_key(
-        partitions_def.get_first_partition_key()
-    )
-    low = pd.Timestamp(valid.min(), tz="UTC").to_pydatetime() if len(valid) else first_window.start
-    high = pd.Timestamp(valid.max(), tz="UTC").to_pydatetime() if len(valid) else first_window.start
-    keys = window_keys_covering(partitions_def, low, high) or [
+    # compared in microseconds since the epoch in UTC: no unit or zone is read as another,
+    # and no date overflows (nanoseconds end in 2262)
+    micros, null = utc_microseconds(values, partitions_def.timezone)
+    first = partitions_def.get_first_partition_window()
+    last = partitions_def.get_last_partition_window()
+    assert first is not None and last is not None
+    valid = micros[~null]
+    bounds = (_micros(first.start), _micros(last.end) - 1)
+    low = np.clip(valid.min(), *bounds) if len(valid) else bounds[0]
+    high = np.clip(valid.max(), *bounds) if len(valid) else bounds[0]
+    keys = window_keys_covering(partitions_def, _moment(low), _moment(high)) or [
         partitions_def.get_first_partition_key()
     ]
     windows = [partitions_def.time_window_for_partition_key(key) for key in keys]
-    starts = np.array([pd.Timestamp(w.start).value for w in windows], dtype="int64")
-    ends = np.array([pd.Timestamp(w.end).value for w in windows], dtype="int64")
-    codes = np.clip(np.searchsorted(starts, nanos, side="right") - 1, 0, len(keys) - 1)
-    outside = null | (nanos < starts[codes]) | (nanos >= ends[codes])
+    starts = np.array([_micros(w.start) for w in windows], dtype=np.int64)
+    ends = np.array([_micros(w.end) for w in windows], dtype=np.int64)
+    codes = np.clip(np.searchsorted(starts, micros, side="right") - 1, 0, len(keys) - 1)
+    outside = null | (micros < starts[codes]) | (micros >= ends[codes])
     return codes.astype(np.int32), keys, outside
+
+
+def _micros(moment: datetime) -> int:
+    return pd.Timestamp(moment).value // 1000
+
+
+def _moment(micros: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(micros))
 
 
 class WindowNotEligible(dg.Failure):

@@ -9,9 +9,9 @@ the files' versions. Every skip is visible as the tick's skip reason.
 from datetime import datetime
 
 import dagster as dg
-import pyarrow.parquet as pq
 
 from dataplat_dagster.config.plan import Plan, TablePlan
+from dataplat_dagster.engines.landing import source_rows as file_rows
 from dataplat_dagster.jobs import JobSpec, job_specs, run_tags
 from dataplat_dagster.landing_files import files_by_window
 from dataplat_dagster.partitions import build_partitions_def, eligible_at
@@ -33,18 +33,12 @@ def eligible_windows(job: JobSpec, now: datetime, lookback: int) -> list[str]:
 
 
 def source_rows(file_store: FileStore, landing: TablePlan, window: str) -> tuple[int, list[str]]:
-    """Rows in the window's landing files (non-blank lines, less the header) and their versions."""
+    """Rows in the window's landing files (as raw counts them) and their versions."""
     files = files_by_window(file_store, landing, [window]).get(window, [])
     rows = 0
     for info in files:
         with file_store.open_input(info.path) as stream:
-            if landing.spec.format == "parquet":
-                rows += pq.ParquetFile(stream).metadata.num_rows
-                continue
-            lines = [line for line in stream.read().splitlines() if line.strip()]
-            rows += len(lines) - (
-                1 if landing.spec.format == "csv" and landing.spec.csv.header else 0
-            )
+            rows += file_rows(landing.spec, stream)
     return rows, sorted(f"{f.path}@{f.version}" for f in files)
 
 

@@ -14,7 +14,10 @@ ARROW_TYPES: dict[str, pa.DataType] = {
     "float64": pa.float64(),
     "bool": pa.bool_(),
     "date": pa.date32(),
-    "timestamp": pa.timestamp("us"),
+    # the timestamp rule (see dataplat_dagster.timestamps): an instant is kept in UTC, a
+    # wall-clock time without a zone
+    "timestamp": pa.timestamp("us", tz="UTC"),
+    "timestamp_ntz": pa.timestamp("us"),
 }
 
 # pandas 3's default `str` dtype: Arrow-backed, NaN for missing. Its hashing (dedupe, joins,
@@ -34,7 +37,8 @@ PANDAS_TYPES: dict[str, str | pd.api.extensions.ExtensionDtype] = {
     "float64": "float64",
     "bool": pd.BooleanDtype(),
     "date": pd.ArrowDtype(pa.date32()),  # a date stays a date (numpy has no date type)
-    "timestamp": "datetime64[us]",
+    "timestamp": pd.DatetimeTZDtype("us", "UTC"),
+    "timestamp_ntz": "datetime64[us]",
 }
 
 _ARROW_TO_PANDAS = {
@@ -98,7 +102,8 @@ def declared_type(arrow_type: pa.DataType) -> str:
         if arrow_type == candidate:
             return name
     if pa.types.is_timestamp(arrow_type):
-        return "timestamp"
+        # any zone names an instant; no zone is a wall-clock time (whatever the unit)
+        return "timestamp" if arrow_type.tz is not None else "timestamp_ntz"
     if pa.types.is_date(arrow_type):
         return "date"
     if pa.types.is_large_string(arrow_type):

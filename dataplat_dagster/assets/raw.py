@@ -1,16 +1,24 @@
 """Raw (bronze): landing files read with their schema, plus lineage columns; nothing lost."""
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 import dagster as dg
 import numpy as np
-import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from dataplat_dagster.assets.quality import Published
+from dataplat_dagster.assets.raw_windows import (
+    DateColumn,
+    by_column,
+    check_file_windows,
+    rows_by_window,
+    source_counts,
+    unaccounted_by_file,
+    unaccounted_message,
+)
 from dataplat_dagster.assets.support import (
     QUARANTINE,
     AssetOptions,
@@ -31,11 +39,11 @@ from dataplat_dagster.config.plan import Plan, TablePlan
 from dataplat_dagster.engines.base import PARTITION, REASON, RULE, Engine
 from dataplat_dagster.engines.landing import empty_read, read_landing_file
 from dataplat_dagster.landing_files import files_by_window
-from dataplat_dagster.partitions import assign_windows
 from dataplat_dagster.resources.file_store import FileInfo, FileStore
 from dataplat_dagster.resources.io_managers import WINDOW_PROPERTIES, ParquetIOManager
 from dataplat_dagster.resources.metrics import MetricsResource
 from dataplat_dagster.resources.notifier import NotifierResource
+from dataplat_dagster.timestamps import naive_zone
 
 BRONZE_COLUMNS = (
     "_load_ts",
@@ -95,26 +103,14 @@ def build_raw_asset(
                 "_run_id": context.run.run_id,
                 "_extraction_method": plan.spec.extraction_method or f"file:{source.format}",
             }
-            rows, rejects = [], []
-            for info, key in files:
-                read = read_landing_file(
-                    source, partial(file_store.open_input, info.path), info.path
-                )
-                rows.append(_with_bronze(read.rows, bronze, info, key))
-                rejects.append(_with_bronze(read.rejects, bronze, info, key))
-            if not files:  # if_missing: skip -> the windows are written empty
-                read = empty_read(source)
-                nobody = FileInfo("", 0, 0.0)
-                rows.append(_with_bronze(read.rows, bronze, nobody, keys[0]))
-                rejects.append(_with_bronze(read.rejects, bronze, nobody, keys[0]))
-            table = pa.concat_tables(rows, promote_options="default")
-            bad = pa.concat_tables(rejects, promote_options="default")
+            loaded = _load(landing, files, keys, bronze, file_store, windows)
+            table, bad, unaccounted = loaded.table, loaded.bad, loaded.unaccounted
             counts.rows_in = table.num_rows + bad.num_rows
             counts.rows_in_by_input = {"landing." + landing.id.name: counts.rows_in}
-            if source.partition_column and plan.partitioned:
-                table, bad = _by_column(table, bad, source.partition_column, windows, keys, counts)
-            read_by_window = _rows_by_window([table, bad], keys)
-            rejected_by_window = _rows_by_window([bad], keys)
+            read_by_window = source_counts(table, bad, keys, unaccounted)
+            if unaccounted:
+                context.log.error(unaccounted_message(str(plan.id), unaccounted))
+            rejected_by_window = rows_by_window([bad], keys)
             gate_inputs = GateInputs(
                 keys,
                 references={t: inputs[names[t]] for t in plan.check_inputs},
@@ -134,14 +130,60 @@ def build_raw_asset(
             metrics,
             with_quarantine=True,
             warehouse=io_manager,
-            metadata={
-                "files": len(files),
-                WINDOW_PROPERTIES: dg.MetadataValue.json(_sources(files, keys, read_by_window)),
-            },
+            metadata=_metadata(files, keys, loaded),
             options=options,
         )
 
     return raw_asset
+
+
+@dataclass
+class _Loaded:
+    """The files of a run read: rows, rejected rows, and what the files held."""
+
+    table: pa.Table
+    bad: pa.Table
+    lines_by_window: dict[str | None, int]  # data lines of each window's files (or its rows)
+    unaccounted: dict[
+        str, tuple[str | None, int]
+    ]  # file -> (window, lines neither read nor rejected)
+
+
+def _load(
+    landing: TablePlan,
+    files: list[tuple[FileInfo, str | None]],
+    keys: list[str | None],
+    bronze: dict[str, Any],
+    file_store: FileStore,
+    windows: dg.TimeWindowPartitionsDefinition | None,
+) -> _Loaded:
+    source, zone = landing.spec, naive_zone(landing)
+    rows, rejects, unaccounted = [], [], {}
+    lines: dict[str | None, int] = dict.fromkeys(keys, 0)
+    for info, key in files:
+        read = read_landing_file(source, partial(file_store.open_input, info.path), info.path, zone)
+        rows.append(_with_bronze(read.rows, bronze, info, key))
+        rejects.append(_with_bronze(read.rejects, bronze, info, key))
+        lines[key] = lines.get(key, 0) + read.source_rows
+        missing = read.source_rows - read.rows.num_rows - read.rejects.num_rows
+        if missing:
+            unaccounted[info.path] = (key, missing)
+    if not files:  # if_missing: skip -> the windows are written empty
+        read, nobody = empty_read(source), FileInfo("", 0, 0.0)
+        rows.append(_with_bronze(read.rows, bronze, nobody, keys[0]))
+        rejects.append(_with_bronze(read.rejects, bronze, nobody, keys[0]))
+    table = pa.concat_tables(rows, promote_options="default")
+    bad = pa.concat_tables(rejects, promote_options="default")
+    if source.partition_column and windows is not None:
+        spec = source.schema_[source.partition_column]
+        column = DateColumn(source.partition_column, spec, zone, windows)
+        if source.has_date_in_path:
+            policy = source.outside_window_policy
+            table, bad = check_file_windows(table, bad, column, keys, policy)
+        else:
+            table, bad = by_column(table, bad, column, keys)
+            lines = rows_by_window([table, bad], keys)  # rows of other windows: other runs
+    return _Loaded(table, bad, lines, unaccounted)
 
 
 def _landing_observations(
@@ -164,6 +206,19 @@ def _landing_observations(
     ]
 
 
+def _metadata(
+    files: list[tuple[FileInfo, str | None]], keys: list[str | None], loaded: "_Loaded"
+) -> dict[str, Any]:
+    metadata: dict[str, Any] = {
+        "files": len(files),
+        WINDOW_PROPERTIES: dg.MetadataValue.json(_sources(files, keys, loaded.lines_by_window)),
+    }
+    if loaded.unaccounted:
+        lost = unaccounted_by_file(loaded.unaccounted)
+        metadata["lines_unaccounted"] = dg.MetadataValue.json(lost)
+    return metadata
+
+
 def _sources(
     files: list[tuple[FileInfo, str | None]], keys: list[str | None], rows: dict[str | None, int]
 ) -> dict[str, dict[str, Any]]:
@@ -175,29 +230,6 @@ def _sources(
         )
         sources[str(key)] = {"source_rows": rows.get(key, 0), "source_files": used}
     return sources
-
-
-def _rows_by_window(parts: list[pa.Table], keys: list[str | None]) -> dict[str | None, int]:
-    """Rows per window, counted on the dictionary codes of `_partition` (no text per row)."""
-    totals: dict[str | None, int] = dict.fromkeys(keys, 0)
-    for part in parts:
-        if PARTITION not in part.column_names or keys == [None]:
-            totals[keys[0]] += part.num_rows if keys == [None] or len(keys) == 1 else 0
-            continue
-        column = part[PARTITION]
-        if not pa.types.is_dictionary(column.type):
-            column = pc.dictionary_encode(column)
-        for chunk in (
-            column.unify_dictionaries().chunks if isinstance(column, pa.ChunkedArray) else [column]
-        ):
-            labels = chunk.dictionary.to_pylist()
-            counts = np.bincount(
-                pc.fill_null(chunk.indices, 0).to_numpy(zero_copy_only=False), minlength=len(labels)
-            )
-            for label, count in zip(labels, counts, strict=True):
-                if label in totals:
-                    totals[label] += int(count)
-    return totals
 
 
 def _files(
@@ -257,80 +289,3 @@ def _constant(value: str, rows: int) -> pa.DictionaryArray:
     return pa.DictionaryArray.from_arrays(
         pa.array(np.zeros(rows, dtype=np.int32)), pa.array([value], pa.string())
     )
-
-
-def _by_column(
-    table: pa.Table,
-    bad: pa.Table,
-    column: str,
-    windows: dg.TimeWindowPartitionsDefinition | None,
-    keys: list[str | None],
-    counts: Counts,
-) -> tuple[pa.Table, pa.Table]:
-    """Give each row the window of its event time and keep this run's windows.
-
-    A row outside every declared window (or with no event time) is quarantined in the
-    nearest window, so that whichever run covers that window records it exactly once.
-    """
-    assert windows is not None
-    table, outside = _assign(table, column, windows)
-    bad, _ = _assign(bad, column, windows)
-    if outside.any():
-        stray = table.filter(pa.array(outside))
-        values = stray[column].cast(pa.string()).to_pylist()
-        reasons = [
-            f"{name} line {line}: {column}={value} is outside the declared windows"
-            for name, line, value in zip(
-                stray["_source_file"].to_pylist(),
-                stray["_source_row"].to_pylist(),
-                values,
-                strict=True,
-            )
-        ]
-        stray = stray.append_column(RULE, pa.array(["partition"] * len(values), pa.string()))
-        stray = stray.append_column(REASON, pa.array(reasons, pa.string()))
-        stray = pa.table(
-            {name: stray[name].cast(bad.schema.field(name).type) for name in bad.column_names}
-        )
-        bad = pa.concat_tables([bad, stray], promote_options="default")
-        table = table.filter(pa.array(~outside))
-    table, bad = _in_run(table, keys), _in_run(bad, keys)
-    counts.rows_in = table.num_rows + bad.num_rows  # rows of other windows belong to other runs
-    counts.rows_in_by_input = {name: counts.rows_in for name in counts.rows_in_by_input}
-    return table, bad
-
-
-def _assign(
-    table: pa.Table, column: str, windows: dg.TimeWindowPartitionsDefinition
-) -> tuple[pa.Table, np.ndarray]:
-    values = (
-        pd.Series(table[column].to_numpy())
-        if pa.types.is_date(table[column].type)
-        else table[column].to_pandas()
-    )
-    if not np.issubdtype(values.dtype, np.datetime64):  # quarantined rows hold text
-        values = pd.to_datetime(values, errors="coerce", format="ISO8601")
-    codes, labels, outside = assign_windows(values, windows)
-    partition = pa.DictionaryArray.from_arrays(
-        pa.array(codes, pa.int32()), pa.array(labels, pa.string())
-    )
-    if PARTITION in table.column_names:
-        table = table.drop_columns([PARTITION])
-    return table.append_column(PARTITION, partition), outside
-
-
-def _in_run(table: pa.Table, keys: list[str | None]) -> pa.Table:
-    """The rows of this run's windows (compared on the dictionary's codes, not on the text)."""
-    column = table[PARTITION].unify_dictionaries() if table.num_rows else table[PARTITION]
-    if not column.num_chunks:
-        return table
-    labels = column.chunk(0).dictionary.to_pylist()
-    wanted = np.isin(
-        np.array(labels, dtype=object), np.array([k for k in keys if k is not None], dtype=object)
-    )
-    if wanted.all():
-        return table  # a run over every window the rows fall in keeps them all
-    codes = np.concatenate(
-        [chunk.indices.to_numpy(zero_copy_only=False) for chunk in column.chunks]
-    )
-    return table.filter(pa.array(wanted[codes]))

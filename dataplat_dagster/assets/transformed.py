@@ -31,6 +31,7 @@ from dataplat_dagster.engines.base import PARTITION, Engine
 from dataplat_dagster.resources.io_managers import ParquetIOManager
 from dataplat_dagster.resources.metrics import MetricsResource
 from dataplat_dagster.resources.notifier import NotifierResource
+from dataplat_dagster.timestamps import naive_zone
 
 
 def has_quarantine(spec: CheckedTable) -> bool:
@@ -101,7 +102,9 @@ def build_transformed_asset(
                 if spec.body == "steps"
                 else _run_body(engine, plan, body_inputs, windowed, refs, keys)
             )
-            outcome = engine.apply_steps(frame, spec.steps, label=f"{plan.layer}.{plan.id.name}")
+            outcome = engine.apply_steps(
+                frame, spec.steps, label=f"{plan.layer}.{plan.id.name}", timezone=naive_zone(plan)
+            )
             counts.rows_dropped = sum(outcome.dropped.values())
             counts.dropped_by_step = {label: n for label, n in outcome.dropped.items() if n}
             gate_inputs = GateInputs(
@@ -146,10 +149,9 @@ def _run_body(
     def run(frames: dict[str, Any]) -> Any:
         if spec.body == "sql":
             assert plan.sql is not None
+            tables = {refs[name]: frame for name, frame in frames.items()}
             return engine.run_sql(
-                plan.sql,
-                {refs[name]: frame for name, frame in frames.items()},
-                label=f"{plan.layer}.{plan.id.name}",
+                plan.sql, tables, label=f"{plan.layer}.{plan.id.name}", timezone=naive_zone(plan)
             )
         assert plan.python is not None
         return engine.call_python(plan.python, frames, spec.params)

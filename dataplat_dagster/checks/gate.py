@@ -19,6 +19,7 @@ from dataplat_dagster.config.plan import TableId, TablePlan
 from dataplat_dagster.config.rules import BaseRule
 from dataplat_dagster.engines.base import PARTITION, Engine, RuleFunctionResult
 from dataplat_dagster.partitions import build_partitions_def
+from dataplat_dagster.timestamps import naive_zone
 
 SAMPLE_SIZE = 5
 
@@ -95,7 +96,11 @@ class QualityGate:
                 inputs.references.get(self._reference(rule)) if rule.kind == "referential" else None
             )
             failing = engine.rule_failures(
-                frame, rule, reference, self.plan.rule_functions.get(check.rule_index)
+                frame,
+                rule,
+                reference,
+                self.plan.rule_functions.get(check.rule_index),
+                timezone=naive_zone(self.plan),
             )
             if isinstance(failing, RuleFunctionResult):
                 result.outcomes.append(
@@ -219,7 +224,11 @@ class QualityGate:
         verdicts = []
         for key, rows in self.engine.slices(frame, keys):
             outcome = self.engine.rule_failures(
-                self.engine.drop_columns(rows, [PARTITION]), rule, None, function
+                self.engine.drop_columns(rows, [PARTITION]),
+                rule,
+                None,
+                function,
+                timezone=naive_zone(self.plan),
             )
             if not isinstance(outcome, RuleFunctionResult):
                 raise TypeError(

@@ -3,14 +3,13 @@
 import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from dataplat_dagster.config.base import Duration, Name, StrictModel, as_list
 from dataplat_dagster.config.operations import BackfillSpec, RetrySpec, ScheduleSpec, SensorSpec
 from dataplat_dagster.config.rules import QuarantinePolicy, Rule, expand_not_null
-from dataplat_dagster.config.schema import TableSchema
+from dataplat_dagster.config.schema import TIMESTAMP_TYPES, TableSchema, check_timezone
 from dataplat_dagster.config.sql_columns import SchemaChange, SqlColumns
 from dataplat_dagster.config.steps import Step
 
@@ -80,6 +79,11 @@ class CsvOptions(StrictModel):
     quote: str = Field('"', min_length=1, max_length=1)
     encoding: str = "utf-8"
     null_values: list[str] = Field(default_factory=lambda: ["", "NULL", "null", "NA", "N/A"])
+    newlines_in_values: bool = Field(
+        False,
+        description="quoted values may hold line breaks (else a quote left open at the end of "
+        "a line quarantines that line alone)",
+    )
 
 
 class LandingSource(TableBase):
@@ -93,7 +97,13 @@ class LandingSource(TableBase):
     csv: CsvOptions = CsvOptions()
     partition_column: str | None = Field(
         None,
-        description="date/timestamp column that assigns rows to windows (one file, many windows)",
+        description="date/timestamp column that assigns rows to windows (one file, many "
+        "windows); with {date} in the path, the column each row is checked against its file's window",
+    )
+    outside_window: Literal["quarantine", "route"] | None = Field(
+        None,
+        description="{date} path with a partition_column: a row dated outside its file's window "
+        "is quarantined (default), or routed to its own window when the run covers it",
     )
     partitioned: bool | None = Field(None, description="false: a dimension read whole every run")
     sensor: SensorSpec = Field(default_factory=SensorSpec, description="the file-arrival sensor")
@@ -110,12 +120,22 @@ class LandingSource(TableBase):
             column = self.schema_.get(self.partition_column)
             if column is None:
                 raise ValueError(f"partition_column {self.partition_column!r} is not in the schema")
-            if column.type not in ("date", "timestamp"):
+            if column.type not in ("date", *TIMESTAMP_TYPES):
                 raise ValueError(
                     f"partition_column {self.partition_column!r} must be a date or timestamp column, "
                     f"not {column.type}"
                 )
+        if self.outside_window is not None and not (
+            self.partition_column and self.has_date_in_path
+        ):
+            raise ValueError(
+                "outside_window applies to a source with {date} in its path and a partition_column"
+            )
         return self
+
+    @property
+    def outside_window_policy(self) -> Literal["quarantine", "route"]:
+        return self.outside_window or "quarantine"
 
     @property
     def has_date_in_path(self) -> bool:
@@ -287,11 +307,7 @@ class Partitioning(StrictModel):
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError("unknown timezone (use an IANA name such as Europe/Paris)") from None
-        return value
+        return check_timezone(value)
 
     @field_validator("start", "end", mode="before")
     @classmethod

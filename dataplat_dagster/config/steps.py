@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from dataplat_dagster.config.base import StrictModel, as_list
-from dataplat_dagster.config.schema import ColumnType
+from dataplat_dagster.config.schema import ColumnType, check_timezone
 
 
 class _Step(StrictModel):
@@ -87,6 +87,14 @@ class ParseDatesParams(StrictModel):
     )
     timestamp: bool = Field(True, description="false keeps only the date part")
     on_error: Literal["fail", "null"] = "fail"
+    timezone: str | None = Field(
+        None, description="zone of values written without an offset (default: the dataflow's)"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        return None if value is None else check_timezone(value)
 
 
 class ParseDatesStep(_Step):

@@ -103,22 +103,39 @@ class Engine(dg.ConfigurableResource, ABC):
 
     # -- work -------------------------------------------------------------------------------
     @abstractmethod
-    def apply_steps(self, frame: Any, steps: Sequence[Step], *, label: str) -> StepOutcome:
-        """Run built-in steps in order; `label` (for example `staging.orders`) prefixes errors."""
+    def apply_steps(
+        self, frame: Any, steps: Sequence[Step], *, label: str, timezone: str = "UTC"
+    ) -> StepOutcome:
+        """Run built-in steps in order; `label` (for example `staging.orders`) prefixes errors.
+
+        `timezone` is the zone of naive timestamps (the dataflow's; dataplat_dagster.timestamps).
+        """
 
     @abstractmethod
-    def run_sql(self, sql: str, tables: dict[str, Any], *, label: str = "SQL") -> Any:
-        """Run a SELECT where each `{{ ref }}` of `tables` is a table; `label` names it in errors.
+    def run_sql(
+        self, sql: str, tables: dict[str, Any], *, label: str = "SQL", timezone: str = "UTC"
+    ) -> Any:
+        """Run a SELECT where each `{{ ref }}` of `tables` is a table.
 
-        Whole numbers come back as int64 and other decimals as float64 (`sql.normalise_numbers`).
+        `label` names the table in errors; the session's time zone is `timezone`. Whole numbers
+        come back as int64 and other decimals as float64 (`sql.normalise_numbers`).
         """
 
     # -- quality rules: masks are the engine's own type, only passed back to the engine ------
     @abstractmethod
     def rule_failures(
-        self, frame: Any, rule: Any, reference: Any | None, function: Callable[..., Any] | None
+        self,
+        frame: Any,
+        rule: Any,
+        reference: Any | None,
+        function: Callable[..., Any] | None,
+        *,
+        timezone: str = "UTC",
     ) -> Any:
-        """A mask of the rows breaking a row rule, or a RuleFunctionResult for a table verdict."""
+        """A mask of the rows breaking a row rule, or a RuleFunctionResult for a table verdict.
+
+        `timezone` is the zone of naive bounds and SQL sessions (the dataflow's).
+        """
 
     @abstractmethod
     def window_codes(self, frame: Any, keys: Sequence[str | None]) -> Any:

@@ -13,6 +13,7 @@ from dataplat_dagster.config.steps import Step
 from dataplat_dagster.engines import pandas_rules, pandas_steps
 from dataplat_dagster.engines.base import PARTITION, Engine, StepOutcome, TransformError
 from dataplat_dagster.engines.sql import run_duckdb
+from dataplat_dagster.timestamps import instants_in_utc
 from dataplat_dagster.types import TEXT, pandas_type_for_arrow
 
 
@@ -29,7 +30,8 @@ class PandasEngine(Engine):
     def to_arrow(self, frame: pd.DataFrame) -> pa.Table:
         if isinstance(frame, pa.Table):
             return frame
-        return pa.Table.from_pandas(frame, preserve_index=False)
+        # a transform's instants may be in any zone or unit; tables store them one way
+        return instants_in_utc(pa.Table.from_pandas(frame, preserve_index=False))
 
     def as_frame(self, data: pd.DataFrame | pa.Table) -> pd.DataFrame:
         return self.from_arrow(data) if isinstance(data, pa.Table) else data
@@ -113,14 +115,26 @@ class PandasEngine(Engine):
         empty = frame.iloc[0:0]
         return empty.assign(**{name: pd.Series([], dtype=TEXT) for name in text_columns})
 
-    def apply_steps(self, frame: pd.DataFrame, steps: Sequence[Step], *, label: str) -> StepOutcome:
-        return pandas_steps.apply_steps(frame, list(steps), label)
+    def apply_steps(
+        self, frame: pd.DataFrame, steps: Sequence[Step], *, label: str, timezone: str = "UTC"
+    ) -> StepOutcome:
+        return pandas_steps.apply_steps(frame, list(steps), label, timezone)
 
-    def run_sql(self, sql: str, tables: dict[str, Any], *, label: str = "SQL") -> pd.DataFrame:
-        return self.from_arrow(run_duckdb(sql, tables, label=label))
+    def run_sql(
+        self, sql: str, tables: dict[str, Any], *, label: str = "SQL", timezone: str = "UTC"
+    ) -> pd.DataFrame:
+        return self.from_arrow(run_duckdb(sql, tables, timezone, label=label))
 
-    def rule_failures(self, frame: pd.DataFrame, rule: Any, reference: Any, function: Any) -> Any:
-        return pandas_rules.failing_rows(frame, rule, reference, function)
+    def rule_failures(
+        self,
+        frame: pd.DataFrame,
+        rule: Any,
+        reference: Any,
+        function: Any,
+        *,
+        timezone: str = "UTC",
+    ) -> Any:
+        return pandas_rules.failing_rows(frame, rule, reference, function, timezone)
 
     def window_codes(self, frame: pd.DataFrame, keys: Sequence[str | None]) -> np.ndarray:
         return pandas_rules.window_codes(frame, list(keys))

@@ -1,6 +1,7 @@
 """Quality rules evaluated on pandas frames, vectorised: each rule is one pass over a column."""
 
 from collections.abc import Callable, Sequence
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -26,11 +27,17 @@ def _column(frame: pd.DataFrame, name: str, rule: BaseRule) -> pd.Series:
     return frame[name]
 
 
-def _bound(series: pd.Series, value: Any) -> Any:
+def _bound(series: pd.Series, value: Any, timezone: str) -> Any:
     if pd.api.types.is_datetime64_any_dtype(series.dtype) or isinstance(
         series.dtype, pd.ArrowDtype
     ):
-        return pd.Timestamp(value) if isinstance(value, str) else value
+        bound = pd.Timestamp(value) if isinstance(value, str) else value
+        zoned = getattr(series.dtype, "tz", None) is not None
+        if zoned and isinstance(bound, datetime | date):
+            bound = pd.Timestamp(bound)
+            # a bound written without a zone is a wall-clock time of the dataflow
+            return bound.tz_localize(timezone) if bound.tzinfo is None else bound
+        return bound
     return value
 
 
@@ -39,6 +46,7 @@ def failing_rows(
     rule: BaseRule,
     reference: pd.DataFrame | None,
     function: Callable[..., Any] | None,
+    timezone: str = "UTC",
 ) -> np.ndarray | RuleFunctionResult:
     """The rows that break `rule` as a boolean array (or a table verdict from a custom function).
 
@@ -60,10 +68,10 @@ def failing_rows(
         values = _column(frame, params.column, rule)
         bad = pd.Series(False, index=frame.index)
         if params.min is not None:
-            low = _bound(values, params.min)
+            low = _bound(values, params.min, timezone)
             bad |= (values < low) if params.inclusive else (values <= low)
         if params.max is not None:
-            high = _bound(values, params.max)
+            high = _bound(values, params.max, timezone)
             bad |= (values > high) if params.inclusive else (values >= high)
         return bad.fillna(False).to_numpy(dtype=bool)
     if kind == "regex":
@@ -78,7 +86,7 @@ def failing_rows(
         return (values.notna() & ~values.isin(known)).to_numpy()
     if kind == "expression":
         result = eval_expressions(
-            frame.drop(columns=[PARTITION], errors="ignore"), {"ok": rule.expression.sql}
+            frame.drop(columns=[PARTITION], errors="ignore"), {"ok": rule.expression.sql}, timezone
         )
         return ~result["ok"].fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
     if kind == "custom":

@@ -1,6 +1,7 @@
 """Built-in steps on pandas DataFrames, vectorised (no per-row Python)."""
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -20,18 +21,30 @@ from dataplat_dagster.config.steps import (
     TrimStep,
 )
 from dataplat_dagster.engines.base import PARTITION, StepError, StepOutcome
+from dataplat_dagster.engines.pandas_casts import convert, has_type, parse_dates
 from dataplat_dagster.engines.pandas_rules import quarantine_rows
 from dataplat_dagster.engines.sql import eval_expressions
-from dataplat_dagster.types import PANDAS_TYPES, pandas_type_for_arrow
+from dataplat_dagster.types import pandas_type_for_arrow
 
 
-def apply_steps(frame: pd.DataFrame, steps: list[Step], label: str) -> StepOutcome:
+@dataclass(frozen=True)
+class StepAt:
+    """Where a step runs: its label for messages, and the zone of naive timestamps."""
+
+    where: str
+    timezone: str
+
+
+def apply_steps(
+    frame: pd.DataFrame, steps: list[Step], label: str, timezone: str = "UTC"
+) -> StepOutcome:
+    """Run `steps` in order; `timezone` is the zone of naive timestamps (the dataflow's)."""
     outcome = StepOutcome(frame)
     for index, step in enumerate(steps):
         where = f"{label}.steps[{index}] ({step.kind})"
         handler = _HANDLERS[type(step)]
         try:
-            handler(outcome, step, where)
+            handler(outcome, step, StepAt(where, timezone))
         except StepError:
             raise
         except (KeyError, ValueError, TypeError) as exc:
@@ -82,12 +95,12 @@ def _is_text(series: pd.Series) -> bool:
     )
 
 
-def _trim(outcome: StepOutcome, step: TrimStep, where: str) -> None:
+def _trim(outcome: StepOutcome, step: TrimStep, at: StepAt) -> None:
     frame = outcome.frame
     columns = step.trim.columns or [
         c for c in frame.columns if _is_text(frame[c]) and not c.startswith("_")
     ]
-    _require(frame, columns, where)
+    _require(frame, columns, at.where)
     trimmed = {}
     for column in columns:
         values = frame[column].str.strip()
@@ -96,58 +109,18 @@ def _trim(outcome: StepOutcome, step: TrimStep, where: str) -> None:
     outcome.frame = frame.assign(**trimmed)
 
 
-def _has_type(values: pd.Series, target: str) -> bool:
-    """The column already holds the target type: a cast is then a no-op (and costs nothing)."""
-    if target == "timestamp":
-        return pd.api.types.is_datetime64_dtype(values.dtype)
-    return values.dtype == PANDAS_TYPES[target]
-
-
-def _convert(values: pd.Series, target: str) -> pd.Series:
-    if _has_type(values, target):
-        return values
-    if target in ("date", "timestamp"):
-        converted = pd.to_datetime(
-            values, errors="coerce", format="ISO8601" if _is_text(values) else None
-        )
-        return (
-            converted.dt.normalize().astype(PANDAS_TYPES["date"])
-            if target == "date"
-            else converted.astype(PANDAS_TYPES["timestamp"])
-        )
-    if target == "string":
-        return values.astype(PANDAS_TYPES["string"])
-    if target == "bool":
-        if _is_text(values):
-            lowered = values.str.lower()
-            return lowered.map({"true": True, "false": False, "1": True, "0": False}).astype(
-                "boolean"
-            )
-        return values.astype("boolean")
-    numbers = (
-        pd.to_numeric(values, errors="coerce")
-        if _is_text(values) or values.dtype == object
-        else values
-    )
-    if target.startswith("int"):
-        floats = pd.Series(numbers, dtype="Float64")
-        whole = floats.isna() | (floats % 1 == 0)
-        return floats.where(whole).astype(PANDAS_TYPES[target])
-    return pd.Series(numbers).astype(PANDAS_TYPES[target])
-
-
-def _cast(outcome: StepOutcome, step: CastStep, where: str) -> None:
-    _require(outcome.frame, list(step.cast), where)
+def _cast(outcome: StepOutcome, step: CastStep, at: StepAt) -> None:
+    _require(outcome.frame, list(step.cast), at.where)
     converted = {}
     for column, target in step.cast.items():
         before = outcome.frame[column]
-        after = _convert(before, target)
-        if after is before:
+        if has_type(before, target):
             continue  # already that type: no copy of the frame for it
-        bad = before.notna() & after.isna()
+        after, failed = convert(before, target, at.timezone)
+        bad = pd.Series(failed, index=before.index)
         if bad.any():
             reasons = (
-                f"{where}: {column} "
+                f"{at.where}: {column} "
                 + before.astype("string").fillna("")
                 + f" is not a valid {target}"
             )
@@ -158,16 +131,16 @@ def _cast(outcome: StepOutcome, step: CastStep, where: str) -> None:
         outcome.frame = outcome.frame.assign(**converted)
 
 
-def _rename(outcome: StepOutcome, step: RenameStep, where: str) -> None:
-    _require(outcome.frame, list(step.rename), where)
+def _rename(outcome: StepOutcome, step: RenameStep, at: StepAt) -> None:
+    _require(outcome.frame, list(step.rename), at.where)
     outcome.frame = outcome.frame.rename(columns=step.rename)
 
 
-def _dedupe(outcome: StepOutcome, step: DedupeStep, where: str) -> None:
+def _dedupe(outcome: StepOutcome, step: DedupeStep, at: StepAt) -> None:
     frame = outcome.frame
     params = step.dedupe
     keys = params.keys or [c for c in frame.columns if not c.startswith("_")]
-    _require(frame, [*keys, *(params.order_by or [])], where)
+    _require(frame, [*keys, *(params.order_by or [])], at.where)
     if (
         PARTITION in frame.columns
     ):  # duplicates are found within a window, as a one-window run would
@@ -176,23 +149,23 @@ def _dedupe(outcome: StepOutcome, step: DedupeStep, where: str) -> None:
         frame = frame.sort_values(params.order_by, kind="stable")
     duplicated = frame.duplicated(subset=keys, keep=params.keep)
     outcome.frame = frame
-    _drop(outcome, ~duplicated.to_numpy(), where)
+    _drop(outcome, ~duplicated.to_numpy(), at.where)
     if params.order_by:
         outcome.frame = outcome.frame.sort_index(kind="stable")
 
 
-def _parse_dates(outcome: StepOutcome, step: ParseDatesStep, where: str) -> None:
+def _parse_dates(outcome: StepOutcome, step: ParseDatesStep, at: StepAt) -> None:
     params = step.parse_dates
-    _require(outcome.frame, list(params.columns), where)
+    _require(outcome.frame, list(params.columns), at.where)
     parsed = {}
     for column, fmt in params.columns.items():
         before = outcome.frame[column]
-        after = pd.to_datetime(before, format=fmt or "ISO8601", errors="coerce")
-        after = after.dt.normalize().astype(PANDAS_TYPES["date"]) if not params.timestamp else after
-        bad = before.notna() & after.isna()
+        zone = params.timezone or at.timezone
+        after, failed = parse_dates(before, fmt, params.timestamp, zone)
+        bad = pd.Series(failed, index=before.index)
         if bad.any() and params.on_error == "fail":
             reasons = (
-                f"{where}: {column} "
+                f"{at.where}: {column} "
                 + before.astype("string").fillna("")
                 + f" does not match {fmt or 'ISO 8601'}"
             )
@@ -202,30 +175,30 @@ def _parse_dates(outcome: StepOutcome, step: ParseDatesStep, where: str) -> None
     outcome.frame = outcome.frame.assign(**parsed)
 
 
-def _mask(frame: pd.DataFrame, expression: str, where: str) -> np.ndarray:
+def _mask(frame: pd.DataFrame, expression: str, at: StepAt) -> np.ndarray:
     try:
-        result = eval_expressions(frame, {"keep": expression})
+        result = eval_expressions(frame, {"keep": expression}, at.timezone)
     except Exception as exc:
-        raise StepError(f"{where}: cannot evaluate {expression!r}: {exc}") from None
+        raise StepError(f"{at.where}: cannot evaluate {expression!r}: {exc}") from None
     return result["keep"].fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
 
 
-def _filter(outcome: StepOutcome, step: FilterStep, where: str) -> None:
-    _drop(outcome, _mask(outcome.frame, step.filter, where), where)
+def _filter(outcome: StepOutcome, step: FilterStep, at: StepAt) -> None:
+    _drop(outcome, _mask(outcome.frame, step.filter, at), at.where)
 
 
-def _derive(outcome: StepOutcome, step: DeriveStep, where: str) -> None:
+def _derive(outcome: StepOutcome, step: DeriveStep, at: StepAt) -> None:
     try:
-        values = eval_expressions(outcome.frame, step.derive)
+        values = eval_expressions(outcome.frame, step.derive, at.timezone)
     except Exception as exc:
-        raise StepError(f"{where}: cannot evaluate {step.derive}: {exc}") from None
+        raise StepError(f"{at.where}: cannot evaluate {step.derive}: {exc}") from None
     columns = values.to_pandas(types_mapper=pandas_type_for_arrow, date_as_object=False)
     columns.index = outcome.frame.index
     outcome.frame = outcome.frame.assign(**{name: columns[name] for name in step.derive})
 
 
-def _select(outcome: StepOutcome, step: SelectStep, where: str) -> None:
-    _require(outcome.frame, step.select, where)
+def _select(outcome: StepOutcome, step: SelectStep, at: StepAt) -> None:
+    _require(outcome.frame, step.select, at.where)
     keep = [
         *step.select,
         *(
@@ -237,22 +210,22 @@ def _select(outcome: StepOutcome, step: SelectStep, where: str) -> None:
     outcome.frame = outcome.frame[keep]
 
 
-def _drop_columns(outcome: StepOutcome, step: DropColumnsStep, where: str) -> None:
-    _require(outcome.frame, step.drop_columns, where)
+def _drop_columns(outcome: StepOutcome, step: DropColumnsStep, at: StepAt) -> None:
+    _require(outcome.frame, step.drop_columns, at.where)
     outcome.frame = outcome.frame.drop(columns=step.drop_columns)
 
 
-def _drop_null(outcome: StepOutcome, step: DropNullStep, where: str) -> None:
-    _require(outcome.frame, step.drop_null, where)
-    _drop(outcome, outcome.frame[step.drop_null].notna().all(axis=1).to_numpy(), where)
+def _drop_null(outcome: StepOutcome, step: DropNullStep, at: StepAt) -> None:
+    _require(outcome.frame, step.drop_null, at.where)
+    _drop(outcome, outcome.frame[step.drop_null].notna().all(axis=1).to_numpy(), at.where)
 
 
-def _fill_null(outcome: StepOutcome, step: FillNullStep, where: str) -> None:
-    _require(outcome.frame, list(step.fill_null), where)
+def _fill_null(outcome: StepOutcome, step: FillNullStep, at: StepAt) -> None:
+    _require(outcome.frame, list(step.fill_null), at.where)
     outcome.frame = outcome.frame.fillna(step.fill_null)
 
 
-_HANDLERS: dict[type, Callable[[StepOutcome, Step, str], None]] = {
+_HANDLERS: dict[type, Callable[[StepOutcome, Step, StepAt], None]] = {
     TrimStep: _trim,
     CastStep: _cast,
     RenameStep: _rename,

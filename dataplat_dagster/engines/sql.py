@@ -8,6 +8,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dataplat_dagster.engines.base import TransformError
+from dataplat_dagster.timestamps import instants_in_utc
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z0-9_.]+)\s*\}\}")
 _INT64 = (-(2**63), 2**63 - 1)
@@ -22,17 +23,32 @@ def render_sql(sql: str) -> str:
     return _PLACEHOLDER.sub(lambda m: f'"{view_name(m.group(1))}"', sql)
 
 
-def run_duckdb(sql: str, tables: dict[str, Any], *, label: str = "SQL") -> pa.Table:
-    """Run `sql` with each frame of `tables` (pandas or Arrow) registered under its ref.
+def connect(timezone: str) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection whose session zone is `timezone` (an IANA name, validated).
 
-    The result's numbers get the platform's types (see `normalise_numbers`); `label` (for
-    example `business.daily_revenue`) names the table in errors.
+    DuckDB's zone is the machine's by default. It decides what `cast(instant as date)`,
+    `date_trunc` and comparing an instant with a naive timestamp mean, so it is the
+    dataflow's, where its windows are, wherever the code runs.
     """
     connection = duckdb.connect()
+    connection.execute(f"set TimeZone = '{timezone.replace(chr(39), '')}'")
+    return connection
+
+
+def run_duckdb(
+    sql: str, tables: dict[str, Any], timezone: str = "UTC", *, label: str = "SQL"
+) -> pa.Table:
+    """Run `sql` with each frame of `tables` (pandas or Arrow) registered under its ref.
+
+    The session's time zone is `timezone`; instants come back in UTC, and numbers get the
+    platform's types (see `normalise_numbers`). `label` (for example
+    `business.daily_revenue`) names the table in errors.
+    """
+    connection = connect(timezone)
     try:
         for ref, frame in tables.items():
             connection.register(view_name(ref), frame)
-        result = connection.sql(render_sql(sql)).to_arrow_table()
+        result = instants_in_utc(connection.sql(render_sql(sql)).to_arrow_table())
     except duckdb.Error as exc:
         raise TransformError(f"SQL failed: {exc}\n--- SQL ---\n{sql.strip()}") from None
     finally:
@@ -40,15 +56,15 @@ def run_duckdb(sql: str, tables: dict[str, Any], *, label: str = "SQL") -> pa.Ta
     return normalise_numbers(result, label)
 
 
-def eval_expressions(frame: Any, expressions: dict[str, str]) -> pa.Table:
+def eval_expressions(frame: Any, expressions: dict[str, str], timezone: str = "UTC") -> pa.Table:
     """Evaluate SQL expressions row by row over `frame`; one column per expression."""
-    connection = duckdb.connect()
+    connection = connect(timezone)
     try:
         connection.register("frame", frame)
         select = ", ".join(
             f'({expression}) as "{name}"' for name, expression in expressions.items()
         )
-        result = connection.sql(f"select {select} from frame").to_arrow_table()
+        result = instants_in_utc(connection.sql(f"select {select} from frame").to_arrow_table())
     finally:
         connection.close()
     return normalise_numbers(result, "expression")

@@ -75,7 +75,7 @@ POSITIVE = {"name": "positive_total", "sql": "quantity * price > 0"}
           "range_ordered_at", True, CLEAN, id="range_timestamp-pass"),
         P({"range": {**ORDERED, "inclusive": False}},
           {"row2": {"ordered_at": "2024-01-02T12:00:00"}}, "range_ordered_at", False,
-          bad([{"ordered_at": "2024-01-02 12:00:00"}]), id="range_timestamp_exclusive-fail"),
+          bad([{"ordered_at": "2024-01-02 12:00:00+00:00"}]), id="range_timestamp_exclusive-fail"),
         P(REGEX, {}, "regex_code", True, CLEAN, id="regex-pass"),
         P(REGEX, {"row2": {"code": "XY-9"}}, "regex_code", False, bad([{"code": "XY-9"}]),
           id="regex-fail"),

@@ -43,10 +43,10 @@ JOINED = """\
         P({"row_count": {"max": 2}}, "row_count", False, {"rows": 3, "min": None, "max": 2},
           id="row_count-above_max"),
         P({"freshness": {"column": "ordered_at", "max_age": "1d"}}, "freshness_ordered_at", True,
-          {"newest": "2024-01-02 10:00:00", "bound": "2024-01-02 00:00:00+00:00",
+          {"newest": "2024-01-02 10:00:00+00:00", "bound": "2024-01-02 00:00:00+00:00",
            "max_age": "1 day, 0:00:00"}, id="freshness-pass"),
         P({"freshness": {"column": "ordered_at", "max_age": "6h"}}, "freshness_ordered_at", False,
-          {"newest": "2024-01-02 10:00:00", "bound": "2024-01-02 18:00:00+00:00",
+          {"newest": "2024-01-02 10:00:00+00:00", "bound": "2024-01-02 18:00:00+00:00",
            "max_age": "6:00:00"}, id="freshness-stale"),
     ],
 )  # fmt: skip

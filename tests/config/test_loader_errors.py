@@ -1,5 +1,7 @@
 """Mistakes found while loading a dataflow file: YAML, fields, values, globals, names.
 
+Also the landing options of timestamps and windows: a column `timezone`, `outside_window`.
+
 Each case changes one thing in the valid BASE dataflow (tests/config/declarations.py),
 loads and plans it, and expects DeclarationError whose str() holds the rendered problem
 `assets/shop/dataflow.yaml, line <N>: <field path>: <reason>`, N computed from the variant
@@ -61,6 +63,18 @@ PARTITION_COLUMN = "    format: csv\n    partition_column: "
         P("    format: csv\n", PARTITION_COLUMN + "amount\n", "landing.orders", "  orders:\n    path",
           ["partition_column 'amount'", "date or timestamp", "string"],
           id="partition_column_not_date"),
+        P("    format: csv\n", "    format: csv\n    outside_window: route\n", "landing.orders",
+          "  orders:\n    path", ["outside_window applies to a source with {date} in its path "
+          "and a partition_column"], id="outside_window_without_partition_column"),
+        P("    format: csv\n", PARTITION_COLUMN + "ordered_at\n    outside_window: skip\n",
+          "landing.orders.outside_window", "    outside_window", ["'skip'", "'quarantine'", "'route'"],
+          id="outside_window_unknown_policy"),
+        P("      order_id: int64", "      order_id: {type: int64, timezone: UTC}",
+          "landing.orders.schema.order_id", "      order_id:",
+          ["timezone applies to timestamp and timestamp_ntz, not int64"], id="timezone_on_int"),
+        P("      ordered_at: timestamp", "      ordered_at: {type: timestamp, timezone: Mars/Olympus}",
+          "landing.orders.schema.ordered_at.timezone", "      ordered_at:",
+          ["unknown timezone", "'Mars/Olympus'"], id="column_timezone_unknown"),
         P("  orders: {from: landing.orders}", OWNED, "raw.orders.owners", OWNED,
           ["owner 'bob' must be an email address or team:<name>"], id="invalid_table_owner"),
         P("    from: staging.orders\n", "    from: staging.orders\n    params: {top: 3}\n",

@@ -56,7 +56,7 @@ def test_clean_csv_is_typed_with_line_numbers() -> None:
         pa.int32(),
         pa.float64(),
         pa.string(),
-        pa.timestamp("us"),
+        pa.timestamp("us", tz="UTC"),
         pa.date32(),
         pa.bool_(),
         pa.int64(),
@@ -65,7 +65,7 @@ def test_clean_csv_is_typed_with_line_numbers() -> None:
     assert [r["_source_row"] for r in rows] == [2, 3]
     assert rows[0]["price"] == 3.5 and rows[0]["paid"] is True
     assert rows[1]["qty"] is None and rows[1]["paid"] is False
-    assert str(rows[1]["at"]) == "2024-01-02 11:00:00"
+    assert str(rows[1]["at"]) == "2024-01-02 11:00:00+00:00"
     assert str(rows[0]["day"]) == "2024-01-01"
     assert result.rejects.num_rows == 0
     assert {"_source_row", "_dq_rule", "_dq_reason"} <= set(result.rejects.column_names)
@@ -143,10 +143,10 @@ def test_custom_date_formats() -> None:
     data = b"id,d,t\n1,05/01/2024,05/01/2024 10:30\n2,2024-01-05,06/01/2024 10:00\n3,,\n4,06/01/2024,31/02/2024 10:00\n"
     result = read(source(schema), data, "f.csv")
     assert result.rows.schema.field("d").type == pa.date32()
-    assert result.rows.schema.field("t").type == pa.timestamp("us")
+    assert result.rows.schema.field("t").type == pa.timestamp("us", tz="UTC")
     rows = result.rows.to_pylist()
     assert [r["_source_row"] for r in rows] == [2, 4]
-    assert str(rows[0]["d"]) == "2024-01-05" and str(rows[0]["t"]) == "2024-01-05 10:30:00"
+    assert str(rows[0]["d"]) == "2024-01-05" and str(rows[0]["t"]) == "2024-01-05 10:30:00+00:00"
     assert rows[1]["d"] is None and rows[1]["t"] is None  # empty is null, not an error
     reasons = rejected(result)
     assert sorted(reasons) == [3, 5]

@@ -88,7 +88,7 @@ def test_cast_rejects_values_that_do_not_convert() -> None:
         (
             "timestamp",
             ["2024-01-02T03:04:05", "2024-01-03"],
-            [pd.Timestamp("2024-01-02 03:04:05"), pd.Timestamp("2024-01-03")],
+            [pd.Timestamp("2024-01-02 03:04:05", tz="UTC"), pd.Timestamp("2024-01-03", tz="UTC")],
         ),
     ],
 )
@@ -153,14 +153,14 @@ def test_parse_dates_fail_rejects() -> None:
 def test_parse_dates_null_on_error() -> None:
     data = frame(s=["05/01/2024 10:30", "bad"])
     outcome = run(data, [{"parse_dates": {"columns": {"s": "%d/%m/%Y %H:%M"}, "on_error": "null"}}])
-    assert outcome.frame["s"].tolist()[0] == pd.Timestamp("2024-01-05 10:30")
+    assert outcome.frame["s"].tolist()[0] == pd.Timestamp("2024-01-05 10:30", tz="UTC")
     assert pd.isna(outcome.frame["s"].tolist()[1])
     assert outcome.rejects == []
 
 
 def test_parse_dates_shorthand_is_iso() -> None:
     outcome = run(frame(s=["2024-01-05T06:07:08"]), [{"parse_dates": ["s"]}])
-    assert outcome.frame["s"].tolist() == [pd.Timestamp("2024-01-05 06:07:08")]
+    assert outcome.frame["s"].tolist() == [pd.Timestamp("2024-01-05 06:07:08", tz="UTC")]
 
 
 def test_filter_counts_dropped_rows() -> None:
