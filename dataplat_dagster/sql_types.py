@@ -47,8 +47,9 @@ def declared_arrow_type(name: str) -> pa.DataType:
     """The Arrow type of a declared SQL column type name.
 
     Args:
-        name: one of the platform's types (string, int64, timestamp, ...), `timestamptz`
-            (an instant, stored in UTC) or `decimal(P,S)` with P at most 38.
+        name: one of the platform's types (string, int64, timestamp: an instant stored in
+            UTC, timestamp_ntz: a wall-clock time, ...), `timestamptz` (the SQL spelling of
+            an instant, the same as timestamp) or `decimal(P,S)` with P at most 38.
 
     Raises:
         SqlTypeError: the name is none of those.

@@ -80,8 +80,9 @@ def test_mistakes_name_file_line_field_and_reason(
     ("name", "expected"),
     [
         ("int32", pa.int32()),
-        ("timestamp", pa.timestamp("us")),
-        ("timestamptz", pa.timestamp("us", tz="UTC")),
+        ("timestamp", pa.timestamp("us", tz="UTC")),  # an instant (the platform's rule)
+        ("timestamp_ntz", pa.timestamp("us")),  # a wall-clock time
+        ("timestamptz", pa.timestamp("us", tz="UTC")),  # the SQL spelling of an instant
         ("decimal( 38 , 0 )", pa.decimal128(38, 0)),
     ],
 )
