@@ -25,8 +25,14 @@ def bench_project(folder: Path, *dataflows: str) -> Path:
     for name in ("definitions.py", "workspace.yaml", "dagster.yaml"):
         shutil.copyfile(ROOT / name, folder / name)
     for name in dataflows:
-        shutil.copytree(DATAFLOWS / name, folder / "assets" / name)
+        shutil.copytree(DATAFLOWS / name, folder / "assets" / name, ignore=_python)
+        for module in (DATAFLOWS / name).glob("*.py"):  # user code lives next to definitions.py
+            shutil.copyfile(module, folder / module.name)
     return folder
+
+
+def _python(folder: str, names: list[str]) -> list[str]:
+    return [n for n in names if n.endswith(".py") or n == "__pycache__"]
 
 
 def tpch_data(scale: float) -> Path:
