@@ -73,10 +73,21 @@ class CatalogResource(dg.ConfigurableResource, ABC):
         """Add or update `(partition value, location)` pairs (idempotent)."""
 
     @abstractmethod
+    def withhold_partitions(
+        self, *, key_path: list[str], partitions: list[tuple[str, str]]
+    ) -> None:
+        """Windows whose quality gate closed: not served to external readers (idempotent)."""
+
+    @abstractmethod
     def get_table(self, *, key_path: list[str]) -> CatalogTable | None: ...
 
     @abstractmethod
-    def list_partitions(self, *, key_path: list[str]) -> list[str]: ...
+    def list_partitions(self, *, key_path: list[str]) -> list[str]:
+        """The windows served to readers (withheld ones are not)."""
+
+    @abstractmethod
+    def partition_locations(self, *, key_path: list[str]) -> dict[str, str]:
+        """Served window -> the location readers are pointed at."""
 
     @abstractmethod
     def list_tables(self) -> list[CatalogTable]: ...
@@ -100,6 +111,7 @@ class CatalogPartitionRow(SQLModel, table=True):
     value: str = Field(primary_key=True)
     location: str
     updated_at: datetime
+    withheld: bool = False  # its quality gate closed: not served
 
 
 class LocalCatalog(CatalogResource):
@@ -115,6 +127,7 @@ class LocalCatalog(CatalogResource):
             SQLModel.metadata.create_all(
                 engine, tables=[CatalogTableRow.__table__, CatalogPartitionRow.__table__]
             )  # type: ignore[attr-defined]
+            _add_withheld_column(engine)
             self._engine = engine
         return self._engine
 
@@ -149,6 +162,16 @@ class LocalCatalog(CatalogResource):
     def register_partitions(
         self, *, key_path: list[str], partitions: list[tuple[str, str]]
     ) -> None:
+        self._upsert(key_path, partitions, withheld=False)
+
+    def withhold_partitions(
+        self, *, key_path: list[str], partitions: list[tuple[str, str]]
+    ) -> None:
+        self._upsert(key_path, partitions, withheld=True)
+
+    def _upsert(
+        self, key_path: list[str], partitions: list[tuple[str, str]], *, withheld: bool
+    ) -> None:
         database, name = self.names(key_path)
         now = datetime.now(UTC)
         with Session(self._db()) as session:
@@ -158,9 +181,26 @@ class LocalCatalog(CatalogResource):
                     row = CatalogPartitionRow(
                         database=database, name=name, value=value, location=location, updated_at=now
                     )
-                row.location, row.updated_at = location, now
+                row.location, row.updated_at, row.withheld = location, now, withheld
                 session.add(row)
             session.commit()
+
+    def withheld_partitions(self, *, key_path: list[str]) -> list[str]:
+        """Windows registered but withheld because their quality gate closed."""
+        return sorted(self._partitions(key_path, withheld=True))
+
+    def partition_locations(self, *, key_path: list[str]) -> dict[str, str]:
+        return self._partitions(key_path, withheld=False)
+
+    def _partitions(self, key_path: list[str], *, withheld: bool) -> dict[str, str]:
+        database, name = self.names(key_path)
+        with Session(self._db()) as session:
+            query = select(CatalogPartitionRow).where(
+                CatalogPartitionRow.database == database,
+                CatalogPartitionRow.name == name,
+                CatalogPartitionRow.withheld == withheld,  # type: ignore[arg-type]
+            )
+            return {row.value: row.location for row in session.exec(query).all()}
 
     def get_table(self, *, key_path: list[str]) -> CatalogTable | None:
         database, name = self.names(key_path)
@@ -169,17 +209,23 @@ class LocalCatalog(CatalogResource):
             return _to_table(row) if row else None
 
     def list_partitions(self, *, key_path: list[str]) -> list[str]:
-        database, name = self.names(key_path)
-        with Session(self._db()) as session:
-            query = select(CatalogPartitionRow.value).where(
-                CatalogPartitionRow.database == database,
-                CatalogPartitionRow.name == name,
-            )
-            return sorted(session.exec(query).all())
+        return sorted(self._partitions(key_path, withheld=False))
 
     def list_tables(self) -> list[CatalogTable]:
         with Session(self._db()) as session:
             return [_to_table(row) for row in session.exec(select(CatalogTableRow)).all()]
+
+
+def _add_withheld_column(engine: Engine) -> None:
+    """Catalogue files written before `withheld` existed get the column (nothing withheld)."""
+    with engine.begin() as connection:
+        columns = {
+            row[1] for row in connection.exec_driver_sql("PRAGMA table_info(catalog_partitions)")
+        }
+        if "withheld" not in columns:
+            connection.exec_driver_sql(
+                "ALTER TABLE catalog_partitions ADD COLUMN withheld BOOLEAN NOT NULL DEFAULT 0"
+            )
 
 
 def _to_table(row: CatalogTableRow) -> CatalogTable:
