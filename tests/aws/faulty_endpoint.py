@@ -54,6 +54,7 @@ class FaultyEndpoint:
         self.should_fail = should_fail
         self.requests = 0
         self.failed: list[tuple[str, str]] = []
+        self.targets: list[str] = []  # X-Amz-Target of every request: `AWSGlue.UpdateTable`, ...
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -80,6 +81,7 @@ class FaultyEndpoint:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 with endpoint._lock:
+                    endpoint.targets.append(self.headers.get("X-Amz-Target", ""))
                     endpoint.requests += 1
                     number = endpoint.requests
                     fail = endpoint.should_fail(self.command, self.path, number)

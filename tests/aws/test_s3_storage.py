@@ -8,6 +8,7 @@ injects them). Window locks are lock objects created with conditional PUTs.
 import json
 import threading
 from datetime import UTC, datetime, timedelta
+from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.fs as pa_fs
@@ -63,7 +64,11 @@ def test_a_failed_manifest_read_is_an_error_naming_table_and_uri_never_missing(
     aws: AwsResource, aws_credentials: str, fault: str
 ) -> None:
     def manifest_gets(method: str, path: str, number: int) -> str | None:
-        return fault if method == "GET" and path.startswith(f"/{BUCKET}/{MANIFEST_KEY}") else None
+        return (
+            fault
+            if method == "GET" and unquote(path).startswith(f"/{BUCKET}/{MANIFEST_KEY}")
+            else None
+        )
 
     with FaultyEndpoint(aws_credentials, manifest_gets) as endpoint:
         storage = storage_on(make_aws(endpoint.url))
@@ -102,7 +107,11 @@ def test_a_failed_manifest_put_names_table_and_uri_and_keeps_the_previous_versio
     aws: AwsResource, aws_credentials: str
 ) -> None:
     def manifest_puts(method: str, path: str, number: int) -> str | None:
-        return "503" if method == "PUT" and path.startswith(f"/{BUCKET}/{MANIFEST_KEY}") else None
+        return (
+            "503"
+            if method == "PUT" and unquote(path).startswith(f"/{BUCKET}/{MANIFEST_KEY}")
+            else None
+        )
 
     with FaultyEndpoint(aws_credentials, manifest_puts) as endpoint:
         with pytest.raises(OSError) as caught:
