@@ -130,6 +130,10 @@ class Manifest:
         )
 
 
+# the replaced manifest could not be read: cleanup keeps every version, as any may be in use
+_UNREADABLE = Manifest([], 0, pa.schema([]), "", "unreadable")
+
+
 @dataclass(frozen=True)
 class WrittenPartition:
     key: str | None
@@ -235,6 +239,8 @@ class TableStorage:
             if after_publish is not None:
                 after_publish(written)
             for partition, manifest, _, previous in staged:
+                if previous is _UNREADABLE:  # what it named is unknown: remove nothing
+                    continue
                 keep = {manifest.version_folder, previous.version_folder if previous else ""}
                 keep_files = set(previous.files) if previous else set()
                 self._remove_stale(key_path, partition, keep - {""}, keep_files)
@@ -279,7 +285,7 @@ class TableStorage:
         try:  # the version it replaces is kept a while for readers that just opened it
             previous = self.manifest(key_path, partition)
         except InvalidManifestError:  # a corrupt manifest is repaired by this write
-            previous = None
+            previous = _UNREADABLE
         return partition, manifest, size, previous
 
     def _publish(self, key_path: Sequence[str], partition: str | None, manifest: Manifest) -> None:

@@ -38,6 +38,10 @@ POLL_SECONDS = 0.5
 LOCKS_DIR = "_locks"
 
 
+class WindowLockError(OSError):
+    """The lock store could not be reached or refused the request (names table, window, URI)."""
+
+
 class WindowLockTimeout(TimeoutError):
     """Another writer held the window for longer than we were willing to wait.
 
@@ -96,7 +100,13 @@ class WindowLocks(ABC):
         deadline = time.monotonic() + self.timeout
         reported: LockHolder | None = None
         while True:
-            handle, current = self._try_acquire(table, window, holder)
+            try:
+                handle, current = self._try_acquire(table, window, holder)
+            except Exception as exc:  # the store failed: say which lock, keep the cause
+                raise WindowLockError(
+                    f"taking the lock of {_what(table, window)} at {self.where(table, window)} "
+                    f"failed ({type(exc).__name__}: {exc}). Nothing was written."
+                ) from exc
             if handle is not None:
                 break
             if current is not None and current != reported:
