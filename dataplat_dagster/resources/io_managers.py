@@ -90,7 +90,11 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
                 window.key is not None
             ):  # each window's materialization names its own folder and rows
                 context.step_context.add_asset_metadata(
-                    {"dagster/uri": window.location, "dagster/row_count": window.rows},
+                    {
+                        "dagster/uri": window.window_uri,
+                        "dataplat/version_uri": window.location,
+                        "dagster/row_count": window.rows,
+                    },
                     asset_key=context.asset_key,
                     partition_key=window.key,
                 )

@@ -137,9 +137,10 @@ _UNREADABLE = Manifest([], 0, pa.schema([]), "", "unreadable")
 @dataclass(frozen=True)
 class WrittenPartition:
     key: str | None
-    location: str
+    location: str  # the published version folder: what the catalogue points at
     rows: int
     bytes: int
+    window_uri: str = ""  # the window's folder, which holds its manifest (stable across writes)
 
 
 class TableStorage:
@@ -233,7 +234,13 @@ class TableStorage:
             for partition, manifest, _, _ in staged:
                 self._publish(key_path, partition, manifest)
             written = [
-                WrittenPartition(p, self.uri(self.version_path(key_path, p, m)), m.rows, size)
+                WrittenPartition(
+                    p,
+                    self.uri(self.version_path(key_path, p, m)),
+                    m.rows,
+                    size,
+                    self.uri(self.partition_path(key_path, p)),
+                )
                 for p, m, size, _ in staged
             ]
             if after_publish is not None:

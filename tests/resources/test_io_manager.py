@@ -131,8 +131,9 @@ def test_one_partition_writes_parquet_with_metadata(io_manager, catalog, instanc
     metadata = materializations(result, RAW)["2024-01-02"]
     assert metadata["dagster/row_count"].value == 2
     location = f"file://{(Path(io_manager.root) / 'raw' / 'shop' / 'orders').resolve().as_posix()}"
-    # the window's published version folder
-    assert metadata["dagster/uri"].value.startswith(f"{location}/dt=2024-01-02/v=")
+    assert metadata["dagster/uri"].value == f"{location}/dt=2024-01-02"  # the window's own folder
+    # and the published version folder, where the catalogue points
+    assert metadata["dataplat/version_uri"].value.startswith(f"{location}/dt=2024-01-02/v=")
     columns = {c.name: c.type for c in metadata["dagster/column_schema"].schema.columns}
     assert columns == {"id": "string", "amount": "float64"}
     assert metadata["partitions_written"].value == 1
@@ -170,7 +171,7 @@ def test_a_single_run_range_writes_every_window(io_manager, catalog, instance) -
     assert sorted(raw) == windows
     # each window's event carries its own rows and folder
     assert {m["dagster/row_count"].value for m in raw.values()} == {2}
-    assert [raw[w]["dagster/uri"].value.rsplit("/", 2)[-2] for w in windows] == [
+    assert [raw[w]["dagster/uri"].value.rsplit("/", 1)[-1] for w in windows] == [
         f"dt={w}" for w in windows
     ]
     assert {m["partitions_written"].value for m in raw.values()} == {3}
