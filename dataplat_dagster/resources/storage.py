@@ -267,7 +267,7 @@ class TableStorage:
         target = f"{self.partition_path(key_path, partition)}/{version}"
         file_name = f"part-{write_id}.parquet"
         try:
-            self.fs.create_dir(target, recursive=True)
+            self._make_folder(target)
             if table.num_rows:
                 with self.fs.open_output_stream(f"{target}/{file_name}") as sink:
                     pq.write_table(table, sink, compression="snappy")
@@ -321,7 +321,7 @@ class TableStorage:
         """
         write_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
         with self.locked(key_path, [partition], write_id):
-            self.fs.create_dir(self.partition_path(key_path, partition), recursive=True)
+            self._make_folder(self.partition_path(key_path, partition))
             manifest = Manifest(
                 [], rows, schema, datetime.now(UTC).isoformat(), write_id, (), properties
             )
@@ -362,6 +362,9 @@ class TableStorage:
             )
 
     # -- filesystem primitives (the S3 subclass uses boto3 for them) ---------------------
+    def _make_folder(self, path: str) -> None:
+        self.fs.create_dir(path, recursive=True)
+
     def _children(self, folder: str) -> list[tuple[str, bool]]:
         """(name, is folder) of the entries directly under `folder`."""
         selector = pa_fs.FileSelector(folder, allow_not_found=True)
@@ -542,6 +545,9 @@ class S3TableStorage(TableStorage):
     ) -> None:
         super().__init__(filesystem, base, "s3://", atomic_rename=False, locks=locks)
         self.client = client
+
+    def _make_folder(self, path: str) -> None:
+        """Nothing: S3 has no folders (s3fs's mkdir would check, even create, the bucket)."""
 
     @staticmethod
     def _split(path: str) -> tuple[str, str]:
