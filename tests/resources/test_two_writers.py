@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow.fs as pa_fs
@@ -88,3 +89,68 @@ def test_dataplat_run_and_dagster_materialize_of_one_window_take_turns(
     # no lock is left held: a third writer gets the window at once
     locks = warehouse / "_locks" / "staging" / "retail" / "orders"
     assert not list(locks.glob("*.holder.json"))
+
+
+HOLDER = """
+import sys
+from dataplat_dagster.resources.window_locks import LocalWindowLocks
+locks = LocalWindowLocks(sys.argv[1], timeout=60)
+with locks.hold(["staging", "retail", "orders"], [sys.argv[2]], "holder-run"):
+    print("holding", flush=True)
+    sys.stdin.readline()  # until the test says so
+"""
+
+
+def test_dagster_materialize_waits_for_a_writer_holding_the_window(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Another process holds the window: the run waits, says who holds it, then publishes.
+
+    Deterministic, unlike two runs racing: the holder keeps the lock until the run logs it.
+    """
+    warehouse = tmp_path / "state" / "warehouse"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(warehouse), WINDOW],
+        cwd=PROJECT_ROOT,
+        env=cli_env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "holding"
+    command = dagster_command(
+        "asset",
+        "materialize",
+        "-f",
+        "definitions.py",
+        "--select",
+        "tag:dataflow=retail",
+        "--partition",
+        WINDOW,
+    )
+    run = subprocess.Popen(
+        command,
+        cwd=PROJECT_ROOT,
+        env=cli_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    seen: list[str] = []
+    try:
+        for line in run.stdout:  # until the run says it waits for the holder
+            seen.append(line)
+            if "is being written by run holder-run" in line:
+                break
+        waited = any("is being written by run holder-run" in line for line in seen)
+        storage = TableStorage(
+            pa_fs.LocalFileSystem(), str(warehouse), "file://", atomic_rename=True
+        )
+        assert storage.manifest(["staging", "retail", "orders"], WINDOW) is None  # it waits
+    finally:
+        holder.communicate("go\n", timeout=60)
+        rest, _ = run.communicate(timeout=900)
+    assert waited, "".join(seen)[-3000:]
+    assert run.returncode == 0, rest[-3000:]
+    manifest = storage.manifest(["staging", "retail", "orders"], WINDOW)
+    assert manifest is not None and manifest.rows > 0
