@@ -42,10 +42,13 @@ def root_cause(error: SerializableErrorInfo) -> SerializableErrorInfo:
     return last
 
 
-def _first_line(error: SerializableErrorInfo) -> str:
+def _first_line(error: SerializableErrorInfo, *, keep_class: bool = False) -> str:
+    """The error's first line; `keep_class` keeps "sqlite3.OperationalError: " in front."""
     lines = [line.strip() for line in (error.message or "").strip().splitlines() if line.strip()]
     text = lines[0] if lines else error.cls_name or "failed"
-    return text.removeprefix(f"{error.cls_name}: ") if error.cls_name else text
+    if keep_class or not error.cls_name:
+        return text
+    return re.sub(rf"^([\w.]+\.)?{re.escape(error.cls_name)}: ", "", text)
 
 
 def table_label(step_key: str) -> str:
@@ -62,13 +65,16 @@ def step_line(step_key: str, window: str | None, error: SerializableErrorInfo | 
     own = [
         e for e in chain if e.cls_name not in _WRAPPER_CLASSES and not _WRAPPERS.match(e.message)
     ]
-    headline = _first_line(own[0]) if own else _first_line(chain[-1])
-    # a dg.Failure of the platform starts with the table's dotted name: said once already
-    headline = re.sub(r"^[\w-]+\.[\w-]+\.[\w-]+: ", "", headline)
-    cause = _first_line(chain[-1])
-    if cause not in headline:
-        headline = f"{headline}: {cause}"
+    headline = _untabled(_first_line(own[0]) if own else _first_line(chain[-1]))
+    cause = _untabled(_first_line(chain[-1]))
+    if cause not in headline and headline not in cause:
+        headline = f"{headline}: {_first_line(chain[-1], keep_class=True)}"
     return f"{where}: {headline}"
+
+
+def _untabled(text: str) -> str:
+    """Without the table's dotted name that the platform's messages start with (said once)."""
+    return re.sub(r"^[\w-]+\.[\w-]+\.[\w-]+: ", "", text)
 
 
 @dataclass(frozen=True)
@@ -87,10 +93,11 @@ def explain(error: BaseException, exit_invalid: int, exit_runtime: int) -> Expla
         if isinstance(cause, PlatformError):
             code = exit_invalid if cause.invalid else exit_runtime
             return Explained(str(cause), code)
-    if isinstance(error, SQLAlchemyError):
+    database_errors = [e for e in chain(error) if _is_database_error(e)]
+    if database_errors:
         target = dagster_storage_target()
         if target:
-            detail = _first_text(error)
+            detail = _first_text(database_errors[-1])
             return Explained(
                 f"the Dagster instance database {target} is unreachable: {detail}. "
                 "Check that PostgreSQL is up and DAGSTER_PG_HOST/PORT/DB/USER "
@@ -108,6 +115,11 @@ class PlatformError(Exception):
 
 class SecretNotSet(PlatformError):
     invalid = True
+
+
+def _is_database_error(error: BaseException) -> bool:
+    # dagster-postgres gives up with its own DagsterPostgresException around SQLAlchemy's
+    return isinstance(error, SQLAlchemyError) or type(error).__name__ == "DagsterPostgresException"
 
 
 def _first_text(error: BaseException) -> str:
