@@ -20,6 +20,17 @@ FORMAT = "%(asctime)s - %(levelname)s - %(message)s"
 _FRAMEWORK = re.compile(r"^(Dependencies for step .*Not executing\.|Skipping step )")
 
 
+class _PlatformOnly(logging.Filter):
+    """Our lines at the chosen level, and retries (Dagster logs them at DEBUG) as warnings."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return _platform_only(record) and record.levelno >= self.level
+
+
 def _platform_only(record: logging.LogRecord) -> bool:
     meta = getattr(record, LOG_RECORD_METADATA_ATTR, None)
     if meta is None:
@@ -45,10 +56,10 @@ def _platform_only(record: logging.LogRecord) -> bool:
     description="The platform's own log lines on stderr (dataplat run without --verbose).",
 )
 def platform_console_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
-    level = init_context.logger_config["log_level"]
-    logger = logging.Logger("dataplat", level)
+    level = logging.getLevelName(init_context.logger_config["log_level"])
+    logger = logging.Logger("dataplat", logging.DEBUG)  # the filter applies the level
     handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(_platform_only)
+    handler.addFilter(_PlatformOnly(level))
     handler.setFormatter(logging.Formatter(FORMAT))
     logger.addHandler(handler)
     return logger

@@ -25,7 +25,9 @@ _WRAPPERS = re.compile(
     r"^(Exceeded max_retries of \d+|Error occurred while executing|"
     r"RetryRequested|Retries requested)"
 )
-_WRAPPER_CLASSES = {"RetryRequested", "DagsterExecutionStepExecutionError"}
+_WRAPPER_CLASSES = re.compile(
+    r"^(RetryRequested|DagsterExecution\w*Error$|DagsterUserCodeExecutionError$)"
+)
 
 
 def errors_of(error: SerializableErrorInfo) -> Iterator[SerializableErrorInfo]:
@@ -63,7 +65,9 @@ def step_line(step_key: str, window: str | None, error: SerializableErrorInfo | 
         return f"{where}: failed"
     chain = list(errors_of(error))
     own = [
-        e for e in chain if e.cls_name not in _WRAPPER_CLASSES and not _WRAPPERS.match(e.message)
+        e
+        for e in chain
+        if not _WRAPPER_CLASSES.match(e.cls_name or "") and not _WRAPPERS.match(e.message)
     ]
     headline = _untabled(_first_line(own[0]) if own else _first_line(chain[-1]))
     cause = _untabled(_first_line(chain[-1]))

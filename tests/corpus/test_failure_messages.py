@@ -219,7 +219,7 @@ def test_locked_catalogue_says_it_waits_then_goes_on(
                 waited.append(line)
                 holder.execute("rollback")
                 break
-        out, err = process.communicate(timeout=300)
+        _, err = process.communicate(timeout=300)
     finally:
         holder.close()
         if process.poll() is None:
