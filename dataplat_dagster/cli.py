@@ -70,7 +70,7 @@ class _Cli(click.Group):
         try:
             return super().invoke(ctx)
         except Exception as exc:
-            explained = failure_summary.explain(exc, runner.EXIT_INVALID, runner.EXIT_RUNTIME)
+            explained = failure_summary.explain(exc, runner.EXIT_RUNTIME)
             if explained is None:
                 raise  # a bug: its traceback is what a fix needs
             click.echo(f"error: {explained.line}", err=True)

@@ -20,6 +20,8 @@ import yaml
 from dagster._utils.error import SerializableErrorInfo
 from sqlalchemy.exc import SQLAlchemyError
 
+from dataplat_dagster.errors import chain
+
 # Dagster's wrappers around the step's own error: never the headline of a summary line
 _WRAPPERS = re.compile(
     r"^(Exceeded max_retries of \d+|Error occurred while executing|"
@@ -63,16 +65,16 @@ def step_line(step_key: str, window: str | None, error: SerializableErrorInfo | 
     where = f"{table_label(step_key)}{f' [{window}]' if window else ''}"
     if error is None:
         return f"{where}: failed"
-    chain = list(errors_of(error))
+    links = list(errors_of(error))
     own = [
         e
-        for e in chain
+        for e in links
         if not _WRAPPER_CLASSES.match(e.cls_name or "") and not _WRAPPERS.match(e.message)
     ]
-    headline = _untabled(_first_line(own[0]) if own else _first_line(chain[-1]))
-    cause = _untabled(_first_line(chain[-1]))
+    headline = _untabled(_first_line(own[0]) if own else _first_line(links[-1]))
+    cause = _untabled(_first_line(links[-1]))
     if cause not in headline and headline not in cause:
-        headline = f"{headline}: {_first_line(chain[-1], keep_class=True)}"
+        headline = f"{headline}: {_first_line(links[-1], keep_class=True)}"
     return f"{where}: {headline}"
 
 
@@ -89,36 +91,20 @@ class Explained:
     exit_code: int
 
 
-def explain(error: BaseException, exit_invalid: int, exit_runtime: int) -> Explained | None:
+def explain(error: BaseException, exit_runtime: int) -> Explained | None:
     """The one-line explanation of an expected failure, or None for a bug (keep the traceback)."""
-    from dataplat_dagster.errors import chain
-
-    for cause in chain(error):
-        if isinstance(cause, PlatformError):
-            code = exit_invalid if cause.invalid else exit_runtime
-            return Explained(str(cause), code)
     database_errors = [e for e in chain(error) if _is_database_error(e)]
     if database_errors:
         target = dagster_storage_target()
         if target:
             detail = _first_text(database_errors[-1])
             return Explained(
-                f"the Dagster instance database {target} is unreachable: {detail}. "
+                f"the Dagster instance database {target} cannot be reached or used: {detail}. "
                 "Check that PostgreSQL is up and DAGSTER_PG_HOST/PORT/DB/USER "
                 f"(or {_instance_file()}) point at it",
                 exit_runtime,
             )
     return None
-
-
-class PlatformError(Exception):
-    """An expected failure with a message that already says what broke and what to do."""
-
-    invalid = False  # True: a declaration or setting to fix (exit 20), not a runtime fault
-
-
-class SecretNotSet(PlatformError):
-    invalid = True
 
 
 def _is_database_error(error: BaseException) -> bool:

@@ -171,8 +171,9 @@ def test_unreachable_dagster_postgres_names_host_port_database(
     assert result.returncode == 30
     assert_no_traceback(result)
     assert lines_with(
-        result.stderr, f"postgresql://127.0.0.1:{port}/dataplat_instance", "unreachable"
+        result.stderr, f"postgresql://127.0.0.1:{port}/dataplat_instance", "cannot be reached"
     ), result.stderr[-3000:]
+    assert "Connection refused" in result.stderr
 
 
 # -- corrupt SQLite files of the platform -----------------------------------------------------
