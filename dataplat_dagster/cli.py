@@ -20,6 +20,7 @@ from dataplat_dagster import console, failure_summary, runner
 from dataplat_dagster.config.errors import DeclarationError
 from dataplat_dagster.config.loader import load_project
 from dataplat_dagster.config.plan import build_plan
+from dataplat_dagster.config.substitution import unset_env_refs
 from dataplat_dagster.environment import get_environment
 from dataplat_dagster.jobs import job_specs
 from dataplat_dagster.pools import ensure_writer_pools
@@ -125,7 +126,7 @@ def _unset_secrets(project: Any) -> list[str]:
     file = f"resources/{project.profile.env}.yaml"
     return [
         f"{file}: {line}; runs that use it fail: export it"
-        for line in failure_summary.unset_secrets(project.profile.resources)
+        for line in unset_env_refs(project.profile.resources)
     ]
 
 

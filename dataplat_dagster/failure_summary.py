@@ -11,7 +11,7 @@ corrupt SQLite file) into one line and an exit code instead of a traceback.
 import logging
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,23 +142,6 @@ def dagster_storage_target() -> str | None:
         return str(item)
 
     return f"postgresql://{value('hostname')}:{value('port', '5432')}/{value('db_name')}"
-
-
-def unset_secrets(resources: dict, path: Sequence[str] = ("resources",)) -> list[str]:
-    """`field.path: {env: NAME}` for every EnvRef of a profile whose variable is not set."""
-    from dataplat_dagster.config.substitution import EnvRef
-
-    found: list[str] = []
-    if isinstance(resources, EnvRef):
-        if resources.name not in os.environ:
-            found.append(f"{'.'.join(path)}: {{env: {resources.name}}} is not set")
-    elif isinstance(resources, dict):
-        for key, item in resources.items():
-            found += unset_secrets(item, (*path, str(key)))
-    elif isinstance(resources, list):
-        for index, item in enumerate(resources):
-            found += unset_secrets(item, (*path, str(index)))
-    return found
 
 
 class _Warnings:
