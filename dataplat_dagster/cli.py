@@ -16,10 +16,11 @@ from typing import Any
 import click
 import dagster as dg
 
-from dataplat_dagster import runner
+from dataplat_dagster import console, failure_summary, runner
 from dataplat_dagster.config.errors import DeclarationError
 from dataplat_dagster.config.loader import load_project
 from dataplat_dagster.config.plan import build_plan
+from dataplat_dagster.config.substitution import unset_env_refs
 from dataplat_dagster.environment import get_environment
 from dataplat_dagster.jobs import job_specs
 from dataplat_dagster.pools import ensure_writer_pools
@@ -63,7 +64,21 @@ def _fail(code: int, message: str, as_json: bool, status: str = "invalid") -> No
     sys.exit(code)
 
 
-@click.group()
+class _Cli(click.Group):
+    """The `dataplat` group: an expected failure is one line and its exit code, no traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            explained = failure_summary.explain(exc, runner.EXIT_RUNTIME)
+            if explained is None:
+                raise  # a bug: its traceback is what a fix needs
+            click.echo(f"error: {explained.line}", err=True)
+            sys.exit(explained.exit_code)
+
+
+@click.group(cls=_Cli)
 @click.option(
     "--project-dir",
     envvar="DATAPLAT_PROJECT_DIR",
@@ -90,12 +105,36 @@ def validate(context: click.Context, as_json: bool) -> None:
         _fail(runner.EXIT_INVALID, str(exc), as_json)
     project = load_project(root, get_environment())
     names = [d.spec.dataflow for d in project.dataflows]
+    unset = _unset_secrets(project)
     if as_json:
-        click.echo(json.dumps({"status": "valid", "exit_code": 0, "dataflows": names}))
-    else:
+        status, code = ("valid_with_warnings", runner.EXIT_WARNINGS) if unset else ("valid", 0)
         click.echo(
-            f"valid: {len(names)} dataflow(s): {', '.join(names)} (environment {project.profile.env})"
+            json.dumps({"status": status, "exit_code": code, "dataflows": names, "warnings": unset})
         )
+    else:
+        for line in unset:
+            click.echo(f"warning: {line}")
+        click.echo(
+            f"valid{' with warnings' if unset else ''}: {len(names)} dataflow(s): "
+            f"{', '.join(names)} (environment {project.profile.env})"
+        )
+    sys.exit(runner.EXIT_WARNINGS if unset else runner.EXIT_OK)
+
+
+def _unset_secrets(project: Any) -> list[str]:
+    """The profile's `{env: NAME}` secrets whose variable is not set in this environment."""
+    file = f"resources/{project.profile.env}.yaml"
+    return [
+        f"{file}: {line}; runs that use it fail: export it"
+        for line in unset_env_refs(project.profile.resources)
+    ]
+
+
+def _check_secrets(project: Any, as_json: bool) -> None:
+    """Stop before the run when a secret of the profile is not set (exit 20, one line)."""
+    unset = _unset_secrets(project)
+    if unset:
+        _fail(runner.EXIT_INVALID, "; ".join(unset), as_json)
 
 
 @main.command("list")
@@ -205,6 +244,11 @@ def _prepare_instance(root: Path) -> Path:
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
     help="run log level",
 )
+@click.option(
+    "--verbose",
+    is_flag=True,
+    help="print every Dagster event with its stack trace (default: the platform's own lines)",
+)
 @click.pass_context
 def run(
     context: click.Context,
@@ -218,6 +262,7 @@ def run(
     timeout: float | None,
     as_json: bool,
     log_level: str,
+    verbose: bool,
 ) -> None:
     """Materialize a dataflow for one window, a range or every window (one run per window)."""
     root = _project_dir(context.obj["project_dir"])
@@ -232,6 +277,9 @@ def run(
         definitions = definitions_from(project, plan)
     except (DeclarationError, runner.InvalidRequest) as exc:
         _fail(runner.EXIT_INVALID, str(exc), as_json)
+    _check_secrets(project, as_json)
+    definitions = console.with_console(definitions, verbose)
+    console.setup_python_logging(log_level)
     summary = runner.RunSummary(dataflow=dataflow)
     home = project.profile.local_path(project.profile.globals_.get("home", ".dataplat"))
     runner.ensure_dagster_home(home, root, project.profile.env)

@@ -14,7 +14,7 @@ from typing import Any
 import dagster as dg
 from sqlalchemy.exc import SQLAlchemyError
 
-from dataplat_dagster import alerts
+from dataplat_dagster import alerts, failure_summary
 from dataplat_dagster.config.plan import Plan
 from dataplat_dagster.jobs import job_specs
 from dataplat_dagster.partitions import build_partitions_def
@@ -258,19 +258,22 @@ def _collect(
     result: dg.ExecuteInProcessResult, summary: RunSummary, keys: list[str] | None
 ) -> None:
     window = (keys[0] if len(keys) == 1 else f"{keys[0]}..{keys[-1]}") if keys else None
-    seen: set[tuple[str | None, str]] = (
-        set()
-    )  # a range run reports one event per window, same counts
+    seen: set[tuple[str | None, str]] = set()  # a range run reports one event per window
+    retries: dict[str, int] = {}  # step -> STEP_UP_FOR_RETRY events: shown with its failure
     for event in result.all_events:
         if event.event_type_value == "STEP_SUCCESS" and event.step_key:
             seconds = event.event_specific_data.duration_ms / 1000
             summary.steps[event.step_key] = round(
                 summary.steps.get(event.step_key, 0.0) + seconds, 3
             )
+        if event.event_type_value == "STEP_UP_FOR_RETRY" and event.step_key:
+            retries[event.step_key] = retries.get(event.step_key, 0) + 1
         if event.is_step_failure and event.step_failure_data is not None:
-            error = event.step_failure_data.error
-            message = error.message.strip() if error else "failed"
-            summary.errors.append(f"{event.step_key}{f' [{window}]' if window else ''}: {message}")
+            line = failure_summary.step_line(
+                event.step_key or "", window, event.step_failure_data.error
+            )
+            tries = retries.get(event.step_key or "", 0)
+            summary.errors.append(line + (f" (after {tries + 1} attempts)" if tries else ""))
         if not event.is_step_materialization:
             continue
         materialization = event.step_materialization_data.materialization
@@ -308,6 +311,9 @@ def _collect(
 
 def finish(summary: RunSummary, ok: bool) -> None:
     """Derive the warnings, the status and the exit code once every run is collected."""
+    for line in failure_summary.SUMMARY_WARNINGS.drain():  # e.g. a notice that was not sent
+        if line not in summary.warnings:
+            summary.warnings.append(line)
     for name, entry in summary.metrics.items():
         if entry.get("rows_quarantined"):
             summary.warnings.append(f"{name}: {entry['rows_quarantined']} row(s) quarantined")

@@ -6,6 +6,7 @@ the CLI and the tests read either one the same way.
 """
 
 import json
+import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,10 +16,15 @@ import dagster as dg
 import pyarrow as pa
 from pydantic import Field as ConfigField
 from pydantic import PrivateAttr
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, event
+from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
+from dataplat_dagster.failure_summary import sqlite_file_problem
 from dataplat_dagster.types import hive_type
+
+LOGGER = logging.getLogger(__name__)
+LOCK_WAIT_SECONDS = 60  # how long a write waits for another process's lock on catalog.db
 
 
 @dataclass(frozen=True)
@@ -123,13 +129,50 @@ class LocalCatalog(CatalogResource):
     def _db(self) -> Engine:
         if self._engine is None:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(f"sqlite:///{self.path}", connect_args={"timeout": 30})
-            SQLModel.metadata.create_all(
-                engine, tables=[CatalogTableRow.__table__, CatalogPartitionRow.__table__]
-            )  # type: ignore[attr-defined]
+            # pysqlite's own BEGIN is off so each transaction starts with _begin's
+            engine = create_engine(
+                f"sqlite:///{self.path}", connect_args={"timeout": 1, "isolation_level": None}
+            )
+            event.listen(engine, "begin", self._begin)
+            try:
+                SQLModel.metadata.create_all(
+                    engine, tables=[CatalogTableRow.__table__, CatalogPartitionRow.__table__]
+                )  # type: ignore[attr-defined]
+            except DatabaseError as exc:
+                problem = sqlite_file_problem(self.path, "catalogue database", exc)
+                if problem is None:
+                    raise
+                raise problem from exc
             _add_withheld_column(engine)
             self._engine = engine
         return self._engine
+
+    def _begin(self, connection: Connection) -> None:
+        """Take the write lock at once; when another process holds it, say so, then wait.
+
+        SQLite's busy timeout waits in silence; a run that stops for a minute without a word
+        looks hung. Hand-written: SQLite has no hook that reports a wait as it starts.
+        """
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            LOGGER.warning(
+                "the catalogue database %s is locked by another process (a run or a reader "
+                "writing to it); waiting up to %ss for its lock",
+                self.path,
+                LOCK_WAIT_SECONDS,
+            )
+            connection.exec_driver_sql(f"PRAGMA busy_timeout = {LOCK_WAIT_SECONDS * 1000}")
+            try:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            except OperationalError as again:
+                raise TimeoutError(
+                    f"the catalogue database {self.path} is still locked by another process "
+                    f"after {LOCK_WAIT_SECONDS}s; find it with `fuser {self.path}`"
+                ) from again
+        connection.exec_driver_sql(f"PRAGMA busy_timeout = {LOCK_WAIT_SECONDS * 1000}")
 
     def register_table(
         self,
