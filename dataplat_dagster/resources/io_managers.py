@@ -12,6 +12,7 @@ import pyarrow.fs as pa_fs
 from pydantic import Field
 
 from dataplat_dagster.engines.base import PARTITION, Engine
+from dataplat_dagster.errors import is_transient
 from dataplat_dagster.resources.aws import AwsResource
 from dataplat_dagster.resources.catalog import CatalogResource
 from dataplat_dagster.resources.storage import (
@@ -149,15 +150,23 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
             if withheld:
                 self.catalog.withhold_partitions(key_path=key_path, partitions=withheld)
 
-        return storage.write(
-            key_path,
-            parts,
-            write_id=f"{run_id[:8]}-{uuid.uuid4().hex[:8]}",
-            failed_checks=failed_checks,
-            properties=properties,
-            owner=run_id,
-            after_publish=register,
-        )
+        try:
+            return storage.write(
+                key_path,
+                parts,
+                write_id=f"{run_id[:8]}-{uuid.uuid4().hex[:8]}",
+                failed_checks=failed_checks,
+                properties=properties,
+                owner=run_id,
+                after_publish=register,
+            )
+        except dg.Failure:
+            raise
+        except Exception as exc:
+            # a full disk, a quota or a refused permission: retrying only delays the cause
+            if is_transient(exc):
+                raise
+            raise dg.Failure(description=str(exc), allow_retries=False) from exc
 
     def load_input(self, context: dg.InputContext) -> Any:
         key_path = list(context.asset_key.path)

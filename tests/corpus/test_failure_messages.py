@@ -255,6 +255,7 @@ def test_full_disk_names_table_window_location_and_cause(
     assert full, errors
     assert any(f" [{WINDOW}]: writing " in e and f"file://{small_disk}" in e for e in full), full
     assert not any("Exceeded max_retries" in e for e in errors)
+    assert not any("attempts)" in e for e in full), full  # a full disk is not retried
 
 
 # -- bad landing files ------------------------------------------------------------------------
