@@ -1,0 +1,236 @@
+"""Runs whose process is gone, runs waiting for a writer slot, and stopping a run cleanly.
+
+`dataplat run` executes its runs in its own process (`execute_in_process`), with no run
+launcher, so Dagster's run monitoring cannot tell when such a process dies: after a `kill -9`
+the run stays STARTED and keeps its slot of the dataflow's writer pool, and every later run of
+the dataflow waits for that slot forever. Each run therefore records the process that executes
+it (pid and host, in its tags); a run on this host whose process is gone is marked failed and
+its slots are freed, when `dataplat run` starts and while a run waits for a slot.
+"""
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import dagster as dg
+from dagster._utils.interrupts import check_captured_interrupt
+
+log = logging.getLogger(__name__)
+
+PID_TAG = "dataplat/pid"
+HOST_TAG = "dataplat/host"
+# statuses of a run that may still hold pool slots
+ACTIVE = [
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+
+
+def owner_tags() -> dict[str, str]:
+    """Tags naming the process that executes a run: the process `dataplat run` runs in."""
+    return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+
+
+def process_is_gone(run: dg.DagsterRun, current: Iterable[str] = ()) -> bool:
+    """Whether the process recorded in `run`'s tags no longer exists on this host.
+
+    False when it cannot be told: a run without the tags (launched by the daemon, which its run
+    monitoring watches) or executed on another host.
+    """
+    pid, host = run.tags.get(PID_TAG), run.tags.get(HOST_TAG)
+    if not pid or host != socket.gethostname() or run.run_id in current:
+        return False
+    if int(pid) == os.getpid():
+        return True  # this process runs nothing but `current`: the pid was reused
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # a process of another user holds the pid
+    return False
+
+
+def pools_held(instance: dg.DagsterInstance, run_id: str, pools: Iterable[str]) -> list[str]:
+    infos = instance.event_log_storage.get_concurrency_infos(sorted(set(pools)))
+    return [pool for pool, info in infos.items() if run_id in info.active_run_ids]
+
+
+def _slots_text(pools: list[str]) -> str:
+    if not pools:
+        return "it held no pool slot"
+    return f"freed its slot of pool {', '.join(pools)}"
+
+
+def reap_dead_runs(
+    instance: dg.DagsterInstance, pools: Iterable[str], current: Iterable[str] = ()
+) -> list[str]:
+    """Mark failed the runs of this host whose process is gone and free their slots.
+
+    Also frees the slots still claimed in `pools` by runs that have ended (the daemon does this
+    after `free_slots_after_run_end_seconds`, but no daemon may run). Returns the run ids
+    handled; each gets one WARNING line.
+    """
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        pools = []
+    pools, current = sorted(set(pools)), set(current)
+    handled = []
+    runs = instance.get_runs(dg.RunsFilter(statuses=ACTIVE, tags={HOST_TAG: socket.gethostname()}))
+    for run in runs:
+        if not process_is_gone(run, current):
+            continue
+        held = pools_held(instance, run.run_id, pools)
+        who = f"pid {run.tags[PID_TAG]} on {run.tags[HOST_TAG]}"
+        instance.report_run_failed(
+            run, message=f"The process of this run ({who}) is gone: marked failed by dataplat."
+        )
+        storage.free_concurrency_slots_for_run(run.run_id)
+        log.warning(f"run {run.run_id} ({who}) is gone: marked failed, {_slots_text(held)}")
+        handled.append(run.run_id)
+    for pool, info in storage.get_concurrency_infos(pools).items() if pools else []:
+        for run_id in info.active_run_ids - current - set(handled):
+            run = instance.get_run_by_id(run_id)
+            if run is not None and not run.is_finished:
+                continue
+            storage.free_concurrency_slots_for_run(run_id)
+            status = run.status.value if run else "deleted"
+            log.warning(f"run {run_id} has ended ({status}) but held a slot of pool {pool}: freed")
+            handled.append(run_id)
+    return handled
+
+
+def _clock(moment: datetime | float | None) -> str:
+    if moment is None:
+        return "?"
+    if isinstance(moment, float):
+        moment = datetime.fromtimestamp(moment, UTC)
+    return moment.astimezone(UTC).strftime("%H:%M:%S UTC")
+
+
+class Stopper:
+    """Turns --timeout, Ctrl-C and SIGTERM into a clean stop of the run in progress.
+
+    Dagster's in-process execution captures SIGINT and SIGTERM (and maps SIGTERM to SIGINT):
+    inside a step they raise DagsterExecutionInterruptedError and the run ends CANCELED once it
+    is CANCELING; but its loop that waits for a pool slot never looks at the captured signal.
+    So the timeout sends SIGINT to this process, and a `RunWatch` marks the run CANCELING and,
+    when the signal stays unhandled, raises KeyboardInterrupt in the main thread through
+    SIGUSR1 (hand-written: Dagster offers no way to interrupt that wait).
+    """
+
+    def __init__(self, timeout: float | None) -> None:
+        self.timeout = timeout
+        self.reason: str | None = None  # "timeout" or "interrupt"
+
+    def install(self) -> None:
+        signal.signal(signal.SIGINT, self._interrupt)
+        signal.signal(signal.SIGTERM, self._interrupt)
+        signal.signal(signal.SIGUSR1, self._raise)
+        if self.timeout:
+            signal.signal(signal.SIGALRM, self._expire)
+            signal.setitimer(signal.ITIMER_REAL, self.timeout)
+
+    def uninstall(self) -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+    @property
+    def requested(self) -> bool:
+        if self.reason is None and check_captured_interrupt():
+            self.reason = "interrupt"  # SIGINT or SIGTERM, captured by Dagster
+        return self.reason is not None
+
+    def describe(self) -> str:
+        if self.reason == "timeout":
+            return f"stopped after --timeout {self.timeout:g}s"
+        return "stopped by Ctrl-C or SIGTERM"
+
+    def _interrupt(self, signum: int, frame: Any) -> None:
+        self.reason = self.reason or "interrupt"
+        raise KeyboardInterrupt
+
+    def _expire(self, signum: int, frame: Any) -> None:
+        self.reason = "timeout"
+        signal.raise_signal(signal.SIGINT)  # handled by Dagster's handler while a run executes
+
+    def _raise(self, signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+
+class RunWatch(threading.Thread):
+    """While one run executes: says when it waits for a slot, reaps dead holders, stops it."""
+
+    def __init__(
+        self,
+        instance: dg.DagsterInstance,
+        run_id: str,
+        pools: list[str],
+        stopper: Stopper | None,
+        poll_seconds: float = 0.5,
+        repeat_seconds: float = 60.0,
+    ) -> None:
+        super().__init__(name=f"watch-{run_id[:8]}", daemon=True)
+        self.instance, self.run_id, self.pools, self.stopper = instance, run_id, pools, stopper
+        self.poll_seconds, self.repeat_seconds = poll_seconds, repeat_seconds
+        self.done = threading.Event()
+        self._said: dict[tuple[str, str], float] = {}
+        self._stop_steps = 0
+
+    def run(self) -> None:
+        tick = 0
+        while not self.done.wait(self.poll_seconds):
+            tick += 1
+            try:
+                if self.stopper is not None and self.stopper.requested:
+                    self._stop()
+                elif tick % 4 == 0:
+                    self._check_slots()
+            except Exception as exc:  # a lost database must not kill the run it watches
+                log.debug(f"run watch of {self.run_id}: {exc!r}")
+
+    def _stop(self) -> None:
+        run = self.instance.get_run_by_id(self.run_id)
+        if run is None or run.is_finished:
+            return
+        if run.status != dg.DagsterRunStatus.CANCELING:
+            self.instance.report_run_canceling(run, message=self.stopper.describe())
+        self._stop_steps += 1
+        # the signal is still captured but not handled: the run waits in Dagster's slot loop
+        if self._stop_steps >= 2 and check_captured_interrupt():
+            os.kill(os.getpid(), signal.SIGUSR1)
+
+    def _check_slots(self) -> None:
+        storage = self.instance.event_log_storage
+        for pool, info in storage.get_concurrency_infos(self.pools).items():
+            waiting = [
+                step
+                for step in info.pending_steps
+                if step.run_id == self.run_id and step.assigned_timestamp is None
+            ]
+            if not waiting:
+                continue
+            holders = info.active_run_ids - {self.run_id}
+            if reap_dead_runs(self.instance, [pool], current={self.run_id}) and holders:
+                continue  # freed: Dagster's loop claims the slot at its next check
+            for holder in sorted(holders):
+                self._say_waiting(pool, holder, waiting[0].enqueued_timestamp)
+
+    def _say_waiting(self, pool: str, holder: str, since: datetime) -> None:
+        now = time.monotonic()
+        if now - self._said.get((pool, holder), -self.repeat_seconds) < self.repeat_seconds:
+            return
+        self._said[(pool, holder)] = now
+        record = self.instance.get_run_record_by_id(holder)
+        started = record.start_time if record else None
+        log.info(
+            f"run {self.run_id} waits for a slot of pool {pool}, held by run {holder} "
+            f"(started {_clock(started)}), since {_clock(since)}"
+        )
