@@ -133,6 +133,7 @@ def ui(context: click.Context, port: int, host: str) -> None:
     """
     root = _project_dir(context.obj["project_dir"])
     _prepare_instance(root)
+    _reap_dead_runs_meanwhile(root)
     click.echo(f"Dagster UI on http://{host}:{port} (instance {os.environ['DAGSTER_HOME']})")
     command = dagster_dev_command(root / "workspace.yaml", port=port, host=host)
     sys.exit(supervise(command, cwd=root))
@@ -290,6 +291,13 @@ def _stopped(summary: runner.RunSummary, stopper: run_health.Stopper, what: str)
     else:
         summary.status, summary.exit_code = "cancelled", runner.EXIT_CANCELLED
     summary.errors.append(f"{stopper.describe()}{what}")
+
+
+def _reap_dead_runs_meanwhile(root: Path) -> None:
+    """While the UI runs: mark failed the `dataplat run` runs of this host whose process died."""
+    _show_platform_log()
+    project = load_project(root, get_environment())
+    run_health.Reaper([writer_pool(loaded.spec.dataflow) for loaded in project.dataflows]).start()
 
 
 def _show_platform_log() -> None:

@@ -129,7 +129,7 @@ class Stopper:
 
     def __init__(self, timeout: float | None) -> None:
         self.timeout = timeout
-        self.reason: str | None = None  # "timeout" or "interrupt"
+        self.reason: str | None = None  # "timeout", "interrupt" or "canceled"
 
     def install(self) -> None:
         signal.signal(signal.SIGINT, self._interrupt)
@@ -151,7 +151,15 @@ class Stopper:
     def describe(self) -> str:
         if self.reason == "timeout":
             return f"stopped after --timeout {self.timeout:g}s"
+        if self.reason == "canceled":
+            return "stopped: canceled in Dagster (the UI's Terminate or run monitoring)"
         return "stopped by Ctrl-C or SIGTERM"
+
+    def cancel(self) -> None:
+        """Stop for a run marked CANCELING from outside this process (from another thread)."""
+        if self.reason is None:
+            self.reason = "canceled"
+            os.kill(os.getpid(), signal.SIGINT)
 
     def _interrupt(self, signum: int, frame: Any) -> None:
         self.reason = self.reason or "interrupt"
@@ -192,6 +200,7 @@ class RunWatch(threading.Thread):
                 if self.stopper is not None and self.stopper.requested:
                     self._stop()
                 elif tick % 4 == 0:
+                    self._check_canceled()
                     self._check_slots()
             except Exception as exc:  # a lost database must not kill the run it watches
                 log.debug(f"run watch of {self.run_id}: {exc!r}")
@@ -206,6 +215,11 @@ class RunWatch(threading.Thread):
         # the signal is still captured but not handled: the run waits in Dagster's slot loop
         if self._stop_steps >= 2 and check_captured_interrupt():
             os.kill(os.getpid(), signal.SIGUSR1)
+
+    def _check_canceled(self) -> None:
+        run = self.instance.get_run_by_id(self.run_id)
+        if self.stopper is not None and run and run.status == dg.DagsterRunStatus.CANCELING:
+            self.stopper.cancel()
 
     def _check_slots(self) -> None:
         storage = self.instance.event_log_storage
@@ -234,3 +248,26 @@ class RunWatch(threading.Thread):
             f"run {self.run_id} waits for a slot of pool {pool}, held by run {holder} "
             f"(started {_clock(started)}), since {_clock(since)}"
         )
+
+
+class Reaper(threading.Thread):
+    """Reaps dead runs every `interval` seconds, for `dataplat ui`.
+
+    The daemon's run monitoring watches the runs its launcher started; the runs of `dataplat
+    run` processes on this host have no launcher, so this thread watches them.
+    """
+
+    def __init__(self, pools: list[str], interval: float = 30.0) -> None:
+        super().__init__(name="dataplat-reaper", daemon=True)
+        self.pools, self.interval = pools, interval
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        with dg.DagsterInstance.get() as instance:
+            while True:
+                try:
+                    reap_dead_runs(instance, self.pools)
+                except Exception as exc:  # a database that is down now may be back next time
+                    log.warning(f"could not look for dead runs: {exc}")
+                if self.done.wait(self.interval):
+                    return

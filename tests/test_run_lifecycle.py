@@ -20,6 +20,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from dataplat_dagster import run_health
 from dataplat_dagster.pools import ensure_writer_pools
 from dataplat_dagster.run_health import HOST_TAG, PID_TAG
 from tests.conftest import PROJECT_ROOT, postgres_dagster_home
@@ -277,3 +278,47 @@ def test_a_signal_during_a_step_ends_the_run_and_keeps_the_window(
         assert f"stopped by Ctrl-C or SIGTERM: run {stopped.run_id} " in again.output
         assert _holders(instance) == set()
     assert export.read_text() == before
+
+
+def test_a_run_canceled_in_dagster_stops_its_process(
+    env: dict[str, str],
+    tmp_path: Path,
+    processes: list[Dataplat],
+    holder: tuple[str, subprocess.Popen],
+) -> None:
+    holder_run, _ = holder
+    waiting = Dataplat(env, tmp_path / "waiting.log", "--partition", WINDOW)
+    processes.append(waiting)
+    waiting.wait_for(f"held by run {holder_run}")
+    with _instance() as instance:  # what the UI's Terminate and run monitoring do first
+        instance.report_run_canceling(_run_of(instance, waiting))
+    assert waiting.finish() == 50, waiting.output[-4000:]
+    with _instance() as instance:
+        stopped = _run_of(instance, waiting)
+        assert stopped.status == dg.DagsterRunStatus.CANCELED
+    assert (
+        f"stopped: canceled in Dagster (the UI's Terminate or run monitoring): run {stopped.run_id} canceled"
+        in waiting.output
+    )
+
+
+def test_the_ui_reaper_marks_a_dead_run_failed_and_frees_its_slot(
+    env: dict[str, str], holder: tuple[str, subprocess.Popen], caplog: pytest.LogCaptureFixture
+) -> None:
+    holder_run, sleeper = holder
+    reaper = run_health.Reaper([POOL], interval=0.2)  # what `dataplat ui` runs beside the UI
+    reaper.start()
+    try:
+        with _instance() as instance:
+            assert instance.get_run_by_id(holder_run).status == dg.DagsterRunStatus.STARTED
+            sleeper.kill()
+            sleeper.wait()
+            deadline = time.monotonic() + BOUND
+            while instance.get_run_by_id(holder_run).status != dg.DagsterRunStatus.FAILURE:
+                assert time.monotonic() < deadline, "the dead run was never marked failed"
+                time.sleep(0.2)
+            assert _holders(instance) == set()
+    finally:
+        reaper.done.set()
+        reaper.join(timeout=60)
+    assert _gone_line(holder_run, sleeper.pid) in caplog.text
