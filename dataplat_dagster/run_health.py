@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 PID_TAG = "dataplat/pid"
 HOST_TAG = "dataplat/host"
+STARTED_TAG = "dataplat/process_start"  # tells a pid reused by another process apart
 # statuses of a run that may still hold pool slots
 ACTIVE = [
     dg.DagsterRunStatus.NOT_STARTED,
@@ -36,7 +38,20 @@ ACTIVE = [
 
 def owner_tags() -> dict[str, str]:
     """Tags naming the process that executes a run: the process `dataplat run` runs in."""
-    return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+    tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+    started = _process_start(os.getpid())
+    if started:
+        tags[STARTED_TAG] = started
+    return tags
+
+
+def _process_start(pid: int) -> str | None:
+    """When process `pid` started, in clock ticks since boot (Linux), or None if unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22, counted after the command name
 
 
 def process_is_gone(run: dg.DagsterRun, current: Iterable[str] = ()) -> bool:
@@ -55,8 +70,9 @@ def process_is_gone(run: dg.DagsterRun, current: Iterable[str] = ()) -> bool:
     except ProcessLookupError:
         return True
     except PermissionError:
-        return False  # a process of another user holds the pid
-    return False
+        pass  # a process of another user holds the pid
+    recorded, current_start = run.tags.get(STARTED_TAG), _process_start(int(pid))
+    return bool(recorded and current_start and recorded != current_start)
 
 
 def pools_held(instance: dg.DagsterInstance, run_id: str, pools: Iterable[str]) -> list[str]:
@@ -191,6 +207,7 @@ class RunWatch(threading.Thread):
         self.done = threading.Event()
         self._said: dict[tuple[str, str], float] = {}
         self._stop_steps = 0
+        self._raised = False
 
     def run(self) -> None:
         tick = 0
@@ -213,7 +230,8 @@ class RunWatch(threading.Thread):
             self.instance.report_run_canceling(run, message=self.stopper.describe())
         self._stop_steps += 1
         # the signal is still captured but not handled: the run waits in Dagster's slot loop
-        if self._stop_steps >= 2 and check_captured_interrupt():
+        if self._stop_steps >= 2 and check_captured_interrupt() and not self._raised:
+            self._raised = True  # once: a second one could land in Dagster's own clean-up
             os.kill(os.getpid(), signal.SIGUSR1)
 
     def _check_canceled(self) -> None:

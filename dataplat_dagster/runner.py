@@ -254,7 +254,7 @@ def _execute(
         _end_stopped(instance, run_id, stopper)
     finally:
         watch.done.set()
-        watch.join()
+        watch.join(timeout=10)  # a hung database must not hold the summary back
     summary.seconds += time.monotonic() - started
     if stopper is not None and (stopper.requested or _interrupted(result)):
         stopper.reason = stopper.reason or "interrupt"
@@ -294,7 +294,8 @@ def _end_stopped(
         )
     instance.event_log_storage.free_concurrency_slots_for_run(run_id)
     ended = instance.get_run_by_id(run_id).status
-    raise Stopped(run_id, reason, "failed" if ended == dg.DagsterRunStatus.FAILURE else "canceled")
+    said = {dg.DagsterRunStatus.FAILURE: "failed", dg.DagsterRunStatus.SUCCESS: "succeeded"}
+    raise Stopped(run_id, reason, said.get(ended, "canceled"))
 
 
 def _report(
