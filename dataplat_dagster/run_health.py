@@ -135,22 +135,30 @@ def _clock(moment: datetime | float | None) -> str:
 class Stopper:
     """Turns --timeout, Ctrl-C and SIGTERM into a clean stop of the run in progress.
 
-    Dagster's in-process execution captures SIGINT and SIGTERM (and maps SIGTERM to SIGINT):
-    inside a step they raise DagsterExecutionInterruptedError and the run ends CANCELED once it
-    is CANCELING; but its loop that waits for a pool slot never looks at the captured signal.
-    So the timeout sends SIGINT to this process, and a `RunWatch` marks the run CANCELING and,
-    when the signal stays unhandled, raises KeyboardInterrupt in the main thread through
-    SIGUSR1 (hand-written: Dagster offers no way to interrupt that wait).
+    Dagster's in-process execution takes over SIGINT and SIGTERM. Inside a step it raises
+    DagsterExecutionInterruptedError, which a step with a RetryPolicy turns into a retry; outside
+    a step it only records the signal, and its loop that waits for a pool slot or a retry never
+    looks at it. Either way the run would go on. So: the signals are noticed through Python's
+    signal wake-up fd (written for every signal, whichever handler Dagster installed); the
+    timeout sends SIGINT to this process; and a `RunWatch` marks the run CANCELING, then raises
+    KeyboardInterrupt in the main thread through SIGUSR1 at a moment it is not inside a step,
+    which ends the run CANCELED. Hand-written: Dagster offers no way to stop an in-process run.
     """
 
     def __init__(self, timeout: float | None) -> None:
         self.timeout = timeout
         self.reason: str | None = None  # "timeout", "interrupt" or "canceled"
+        self._wakeup: int | None = None
 
     def install(self) -> None:
         signal.signal(signal.SIGINT, self._interrupt)
         signal.signal(signal.SIGTERM, self._interrupt)
         signal.signal(signal.SIGUSR1, self._raise)
+        read, write = os.pipe()
+        os.set_blocking(read, False)
+        os.set_blocking(write, False)
+        signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+        self._wakeup = read
         if self.timeout:
             signal.signal(signal.SIGALRM, self._expire)
             signal.setitimer(signal.ITIMER_REAL, self.timeout)
@@ -160,9 +168,18 @@ class Stopper:
 
     @property
     def requested(self) -> bool:
-        if self.reason is None and check_captured_interrupt():
-            self.reason = "interrupt"  # SIGINT or SIGTERM, captured by Dagster
+        if self.reason is None and (check_captured_interrupt() or self._signalled()):
+            self.reason = "interrupt"  # SIGINT or SIGTERM, taken by Dagster's handler
         return self.reason is not None
+
+    def _signalled(self) -> bool:
+        if self._wakeup is None:
+            return False
+        try:
+            received = os.read(self._wakeup, 512)
+        except BlockingIOError:
+            return False
+        return bool({signal.SIGINT, signal.SIGTERM} & set(received))
 
     def describe(self) -> str:
         if self.reason == "timeout":
@@ -189,6 +206,15 @@ class Stopper:
         raise KeyboardInterrupt
 
 
+def _inside_a_step() -> bool:
+    """Whether the main thread runs a step's code, where Dagster raises SIGINT as an interrupt.
+
+    Between steps its handler only records the signal; the handlers' names tell them apart.
+    """
+    handler = signal.getsignal(signal.SIGINT)
+    return getattr(handler, "__qualname__", "").startswith("raise_interrupts_as")
+
+
 class RunWatch(threading.Thread):
     """While one run executes: says when it waits for a slot, reaps dead holders, stops it."""
 
@@ -206,8 +232,7 @@ class RunWatch(threading.Thread):
         self.poll_seconds, self.repeat_seconds = poll_seconds, repeat_seconds
         self.done = threading.Event()
         self._said: dict[tuple[str, str], float] = {}
-        self._stop_steps = 0
-        self._raised = False
+        self._raised = 0.0
 
     def run(self) -> None:
         tick = 0
@@ -228,10 +253,11 @@ class RunWatch(threading.Thread):
             return
         if run.status != dg.DagsterRunStatus.CANCELING:
             self.instance.report_run_canceling(run, message=self.stopper.describe())
-        self._stop_steps += 1
-        # the signal is still captured but not handled: the run waits in Dagster's slot loop
-        if self._stop_steps >= 2 and check_captured_interrupt() and not self._raised:
-            self._raised = True  # once: a second one could land in Dagster's own clean-up
+        # between steps (waiting for a slot or a retry) nothing else ends the run; at most one
+        # a second: one landing in a step only becomes a retry, and is followed by the next
+        now = time.monotonic()
+        if not _inside_a_step() and now - self._raised >= 1.0:
+            self._raised = now
             os.kill(os.getpid(), signal.SIGUSR1)
 
     def _check_canceled(self) -> None:
