@@ -165,6 +165,10 @@ class Stopper:
 
     def uninstall(self) -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)
+        if self._wakeup is not None:
+            os.close(signal.set_wakeup_fd(-1))
+            os.close(self._wakeup)
+            self._wakeup = None
 
     @property
     def requested(self) -> bool:
