@@ -5,9 +5,9 @@ Exit codes: 0 success, 10 success with warnings, 20 invalid configuration or par
 """
 
 import json
+import logging
 import os
 import shlex
-import signal
 import sys
 import time
 from pathlib import Path
@@ -16,19 +16,15 @@ from typing import Any
 import click
 import dagster as dg
 
-from dataplat_dagster import console, failure_summary, runner
+from dataplat_dagster import console, failure_summary, run_health, runner
 from dataplat_dagster.config.errors import DeclarationError
 from dataplat_dagster.config.loader import load_project
 from dataplat_dagster.config.plan import build_plan
 from dataplat_dagster.config.substitution import unset_env_refs
 from dataplat_dagster.environment import get_environment
 from dataplat_dagster.jobs import job_specs
-from dataplat_dagster.pools import ensure_writer_pools
+from dataplat_dagster.pools import ensure_writer_pools, writer_pool
 from dataplat_dagster.supervisor import dagster_dev_command, supervise
-
-
-class _Timeout(BaseException):
-    """Raised in the main thread when --timeout expires."""
 
 
 def _project_dir(value: str | None) -> Path:
@@ -177,6 +173,7 @@ def ui(context: click.Context, port: int, host: str) -> None:
     """
     root = _project_dir(context.obj["project_dir"])
     _prepare_instance(root)
+    _reap_dead_runs_meanwhile(root)
     click.echo(f"Dagster UI on http://{host}:{port} (instance {os.environ['DAGSTER_HOME']})")
     command = dagster_dev_command(root / "workspace.yaml", port=port, host=host)
     sys.exit(supervise(command, cwd=root))
@@ -292,10 +289,12 @@ def run(
         # failed; the summary and the failure notice name them.
         os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
     started = time.monotonic()
-    if timeout:
-        signal.signal(signal.SIGALRM, _raise_timeout)
-        signal.setitimer(signal.ITIMER_REAL, timeout)
+    stopper = run_health.Stopper(timeout)
+    stopper.install()
     try:
+        run_health.reap_dead_runs(
+            instance, [writer_pool(loaded.spec.dataflow) for loaded in project.dataflows]
+        )
         ok = True
         for job, keys in jobs.items():
             if keys == []:
@@ -311,17 +310,19 @@ def run(
                     single_run=single_run,
                     windows_per_run=windows_per_run,
                     ui_base_url=project.profile.run.ui_base_url,
+                    pools=[writer_pool(dataflow)],
+                    stopper=stopper,
                 )
                 and ok
             )
         runner.finish(summary, ok)
-    except _Timeout:
-        summary.status, summary.exit_code = "timeout", runner.EXIT_TIMEOUT
-        summary.errors.append(f"stopped after --timeout {timeout}s")
-    except KeyboardInterrupt:
-        summary.status, summary.exit_code = "cancelled", runner.EXIT_CANCELLED
+    except runner.Stopped as stopped:
+        summary.run_ids.append(stopped.run_id)
+        _stopped(summary, stopper, f": run {stopped.run_id} {stopped.status}")
+    except KeyboardInterrupt:  # between runs: no run to end
+        _stopped(summary, stopper, "")
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        stopper.uninstall()
     summary.seconds = round(time.monotonic() - started, 3)
     _emit(summary, as_json)
     if not as_json and project.profile.env == "local":
@@ -331,8 +332,31 @@ def run(
     sys.exit(summary.exit_code)
 
 
-def _raise_timeout(signum: int, frame: Any) -> None:
-    raise _Timeout
+def _stopped(summary: runner.RunSummary, stopper: run_health.Stopper, what: str) -> None:
+    """The summary of a `dataplat run` stopped by --timeout (exit 40), Ctrl-C or SIGTERM (50)."""
+    if stopper.reason == "timeout":
+        summary.status, summary.exit_code = "timeout", runner.EXIT_TIMEOUT
+    else:
+        summary.status, summary.exit_code = "cancelled", runner.EXIT_CANCELLED
+    summary.errors.append(f"{stopper.describe()}{what}")
+
+
+def _reap_dead_runs_meanwhile(root: Path) -> None:
+    """While the UI runs: mark failed the `dataplat run` runs of this host whose process died."""
+    _show_platform_log()
+    project = load_project(root, get_environment())
+    run_health.Reaper([writer_pool(loaded.spec.dataflow) for loaded in project.dataflows]).start()
+
+
+def _show_platform_log() -> None:
+    """Print the platform's own INFO lines (slot waits, dead runs) unless logging is set up."""
+    platform = logging.getLogger("dataplat_dagster")
+    if platform.handlers or logging.getLogger().handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s - dataplat - %(levelname)s - %(message)s"))
+    platform.addHandler(handler)
+    platform.setLevel(logging.INFO)
 
 
 if __name__ == "__main__":
