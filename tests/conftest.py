@@ -1,5 +1,6 @@
 """Shared fixtures: the demo project on temporary state, and small project trees."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -22,6 +23,21 @@ def landing_copy(tmp_path: Path) -> Path:
     target = tmp_path / "landing"
     shutil.copytree(DEMO_LANDING, target)
     return target
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, landing_copy: Path) -> dict[str, str]:
+    """Environment for `dataplat`/`dagster` subprocesses: demo landing, temporary state and instance."""
+    home = tmp_path / "dagster"
+    home.mkdir()
+    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DATAPLAT_", "DAGSTER_"))}
+    return {
+        **base,
+        "DATAPLAT_HOME": str(tmp_path / "state"),
+        "DATAPLAT_LANDING_ROOT": str(landing_copy),
+        "DAGSTER_HOME": str(home),
+    }
 
 
 @pytest.fixture

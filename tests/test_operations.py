@@ -7,8 +7,6 @@ pools).
 
 import itertools
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -24,20 +22,6 @@ from tests.conftest import (
     run_command,
     write_project,
 )
-
-
-@pytest.fixture
-def cli_env(tmp_path: Path, landing_copy: Path) -> dict[str, str]:
-    home = tmp_path / "dagster"
-    home.mkdir()
-    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("DATAPLAT_", "DAGSTER_"))}
-    return {
-        **base,
-        "DATAPLAT_HOME": str(tmp_path / "state"),
-        "DATAPLAT_LANDING_ROOT": str(landing_copy),
-        "DAGSTER_HOME": str(home),
-    }
 
 
 def test_a_range_backfill_with_dagster_asset_materialize(

@@ -7,33 +7,16 @@ exist, and the rows are those of the landing files.
 """
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pyarrow.fs as pa_fs
-import pytest
 
 from dataplat_dagster.resources.storage import TableStorage
 from tests.conftest import DEMO_LANDING, PROJECT_ROOT, dagster_command, dataplat_command
 
 WINDOW = "2024-01-03"
-
-
-@pytest.fixture
-def cli_env(tmp_path: Path, landing_copy: Path) -> dict[str, str]:
-    home = tmp_path / "dagster"
-    home.mkdir()
-    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("DATAPLAT_", "DAGSTER_"))}
-    return {
-        **base,
-        "DATAPLAT_HOME": str(tmp_path / "state"),
-        "DATAPLAT_LANDING_ROOT": str(landing_copy),
-        "DAGSTER_HOME": str(home),
-    }
 
 
 def test_dataplat_run_and_dagster_materialize_of_one_window_take_turns(
