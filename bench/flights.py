@@ -80,8 +80,12 @@ def measure(command: list[str], env: dict[str, str], cwd: Path = ROOT) -> tuple[
     return wall, usage.ru_maxrss // 1024, stdout
 
 
-def platform_command(project: Path, case: str, days: list[date], full_year: bool) -> list[str]:
+def platform_command(
+    project: Path, case: str, days: list[date], full_year: bool, profile: Path | None = None
+) -> list[str]:
     command = [sys.executable, "-m", "dataplat_dagster.cli", "--project-dir", str(project)]
+    if profile is not None:  # the run in pyinstrument: where the time goes
+        command[1:1] = ["-m", "pyinstrument", "-r", "text", "-o", str(profile)]
     command += ["run", "flights", "--json", "--log-level", "WARNING"]
     if case == "window":
         return [*command, "--partition", days[0].isoformat()]
@@ -90,7 +94,14 @@ def platform_command(project: Path, case: str, days: list[date], full_year: bool
     return [*command, "--from", days[0].isoformat(), "--to", days[-1].isoformat(), "--single-run"]
 
 
-def run_platform(landing: Path, work: Path, case: str, days: list[date], full_year: bool) -> dict:
+def run_platform(
+    landing: Path,
+    work: Path,
+    case: str,
+    days: list[date],
+    full_year: bool,
+    profile: Path | None = None,
+) -> dict:
     state, home = work / "state", work / "dagster"
     home.mkdir(parents=True)
     shutil.copyfile(ROOT / "dagster.yaml", home / "dagster.yaml")
@@ -102,7 +113,7 @@ def run_platform(landing: Path, work: Path, case: str, days: list[date], full_ye
         "DAGSTER_HOME": str(home),
     }
     project = bench_project(work / "project", "flights")
-    command = platform_command(project, case, days, full_year)
+    command = platform_command(project, case, days, full_year, profile)
     wall, rss, stdout = measure(command, env)
     summary = json.loads(stdout[stdout.index("{") :])
     assert summary["status"] in ("success", "success_with_warnings"), summary["errors"]
@@ -235,13 +246,21 @@ def main() -> None:
         default=",".join(CASES + LOAD_CASES),
         help=f"comma-separated, of {', '.join(CASES + LOAD_CASES)}",
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="folder: run the platform in pyinstrument, a text profile per case and run (slower)",
+    )
+    parser.add_argument("--no-warm-up", action="store_true", help="skip the warm-up runs")
     args = parser.parse_args()
     cases = [c for c in args.cases.split(",") if c]
-    results = benchmark(args.days, args.runs, cases)
+    results = benchmark(args.days, args.runs, cases, not args.no_warm_up, args.profile)
     report(results, args)
 
 
-def benchmark(days: int, runs: int, cases: list[str], warm_up: bool = True) -> dict:
+def benchmark(
+    days: int, runs: int, cases: list[str], warm_up: bool = True, profile: Path | None = None
+) -> dict:
     """{case: {"platform": [...], "handwritten": [...]}} of verified runs (warm-ups left out)."""
     landing = flights_data(days) if any(c in CASES for c in cases) else None
     results: dict[str, dict[str, list[dict]]] = {}
@@ -251,7 +270,8 @@ def benchmark(days: int, runs: int, cases: list[str], warm_up: bool = True) -> d
         for run in range(first, runs + 1):
             work = Path(tempfile.mkdtemp(prefix=f"dataplat-flights-{case}-"))
             try:
-                measured = one_run(case, run, landing, days, work)
+                where = profile / f"{case}-{run}.txt" if profile else None
+                measured = one_run(case, run, landing, days, work, where)
             finally:
                 shutil.rmtree(work, ignore_errors=True)
             label = " (warm-up)" if run == 0 else ""
@@ -265,7 +285,11 @@ def benchmark(days: int, runs: int, cases: list[str], warm_up: bool = True) -> d
     return results
 
 
-def one_run(case: str, run: int, landing: Path | None, days: int, work: Path) -> dict:
+def one_run(
+    case: str, run: int, landing: Path | None, days: int, work: Path, profile: Path | None = None
+) -> dict:
+    if profile:
+        profile.parent.mkdir(parents=True, exist_ok=True)
     if case in LOAD_CASES:
         if case == "validate_default":
             return {"platform": run_validate(ROOT, work)}
@@ -276,7 +300,7 @@ def one_run(case: str, run: int, landing: Path | None, days: int, work: Path) ->
     measured = {}
     for name in order:
         if name == "platform":
-            measured[name] = run_platform(landing, work / name, case, chosen, days == 365)
+            measured[name] = run_platform(landing, work / name, case, chosen, days == 365, profile)
         else:
             measured[name] = run_handwritten(landing, work / name, chosen)
     verify(case, measured["platform"], measured["handwritten"])
