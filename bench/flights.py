@@ -226,6 +226,7 @@ def retail_copies(work: Path, copies: int) -> Path:
 def run_validate(project: Path, work: Path) -> dict:
     env = {**os.environ, "DATAPLAT_ENV": "local", "DATAPLAT_HOME": str(work / "state")}
     env["DAGSTER_HOME"] = str(work / "dagster")
+    env["PYTHONPATH"] = str(ROOT)  # the platform this benchmark sits in, whatever is installed
     Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "dagster", "definitions", "validate"]
     command += ["-w", str(project / "workspace.yaml")]
