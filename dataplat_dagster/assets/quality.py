@@ -102,7 +102,7 @@ class Published:
         table_metadata = {
             **self.counts.as_metadata(),
             **(metadata or {}),
-            "preview": preview(self.engine, self.result.frame),
+            **self._preview(context, self.plan.id, self.result.frame),
             FAILED_CHECKS: dg.MetadataValue.json({str(k): v for k, v in failed.items()}),
         }
         if closed:
@@ -110,12 +110,13 @@ class Published:
         else:
             yield dg.Output(self.result.frame, "table", metadata=table_metadata)
         if with_quarantine:  # every window gets one, empty ones too: "none rejected" is a fact
+            companion = self.plan.id.companion(QUARANTINE)
             yield dg.Output(
                 self.quarantine,
                 QUARANTINE,
                 metadata={
                     "rows": self.counts.rows_quarantined,
-                    "preview": preview(self.engine, self.quarantine),
+                    **self._preview(context, companion, self.quarantine),
                 },
             )
         self._alert(context, notifier, metrics, options.ui_base_url)
@@ -138,6 +139,20 @@ class Published:
                 allow_retries=False,
                 metadata={"failed_checks": dg.MetadataValue.json(failed[window])},
             )
+
+    def _preview(self, context: dg.AssetExecutionContext, table: Any, frame: Any) -> dict[str, Any]:
+        """The preview as output metadata, or, in a range run, on its first window only.
+
+        Dagster copies an output's metadata onto the materialization of every window: the same
+        rows on each of a year's 365 windows were most of the event log's bytes.
+        """
+        shown = preview(self.engine, frame)
+        if len(self.keys) == 1 or self.keys[0] is None:
+            return {"preview": shown}
+        context.add_asset_metadata(
+            {"preview": shown}, asset_key=asset_key(table), partition_key=self.keys[0]
+        )
+        return {}
 
     def _unpublished(
         self,
