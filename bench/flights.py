@@ -62,8 +62,13 @@ def case_days(case: str, days: int) -> list[date]:
     return month
 
 
-def measure(command: list[str], env: dict[str, str], cwd: Path = ROOT) -> tuple[float, int, str]:
-    """(wall seconds, peak RSS in MiB, stdout) of one child process, measured from outside."""
+def measure(
+    command: list[str], env: dict[str, str], cwd: Path = ROOT
+) -> tuple[float, int, str, float]:
+    """(wall seconds, peak RSS in MiB, stdout, CPU seconds) of one child, measured from outside.
+
+    CPU seconds (user + system) depend less on what else the machine runs than wall seconds.
+    """
     started = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         child = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=err, text=True)
@@ -77,7 +82,7 @@ def measure(command: list[str], env: dict[str, str], cwd: Path = ROOT) -> tuple[
         raise RuntimeError(
             f"{' '.join(command[:6])} exited with {code}:\n{stdout[-3000:]}\n{stderr[-3000:]}"
         )
-    return wall, usage.ru_maxrss // 1024, stdout
+    return wall, usage.ru_maxrss // 1024, stdout, usage.ru_utime + usage.ru_stime
 
 
 def platform_command(
@@ -114,10 +119,11 @@ def run_platform(
     }
     project = bench_project(work / "project", "flights")
     command = platform_command(project, case, days, full_year, profile)
-    wall, rss, stdout = measure(command, env)
+    wall, rss, stdout, cpu = measure(command, env)
     summary = json.loads(stdout[stdout.index("{") :])
     assert summary["status"] in ("success", "success_with_warnings"), summary["errors"]
-    return {"wall": wall, "rss": rss, "steps": summary.get("steps", {}), **platform_rows(state)}
+    steps = summary.get("steps", {})
+    return {"wall": wall, "cpu": cpu, "rss": rss, "steps": steps, **platform_rows(state)}
 
 
 def platform_rows(state: Path) -> dict:
@@ -164,7 +170,7 @@ def run_handwritten(landing: Path, work: Path, days: list[date]) -> dict:
     out.mkdir(parents=True)
     source = subset_landing(landing, days, work)
     script = [sys.executable, str(BENCH / "flights_handwritten.py"), str(source), str(out)]
-    wall, rss, stdout = measure(script, dict(os.environ))
+    wall, rss, stdout, cpu = measure(script, dict(os.environ))
     result = json.loads(stdout)
     parts = []
     for folder in sorted((out / "business" / "daily_delays").glob("dt=*")):
@@ -174,6 +180,7 @@ def run_handwritten(landing: Path, work: Path, days: list[date]) -> dict:
     figures = result["figures"]
     return {
         "wall": wall,
+        "cpu": cpu,
         "rss": rss,
         "stages": result["stages"],
         "staging_rows": figures["staging_rows"],
@@ -230,8 +237,8 @@ def run_validate(project: Path, work: Path) -> dict:
     Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "dagster", "definitions", "validate"]
     command += ["-w", str(project / "workspace.yaml")]
-    wall, rss, _ = measure(command, env, cwd=project)
-    return {"wall": wall, "rss": rss}
+    wall, rss, _, cpu = measure(command, env, cwd=project)
+    return {"wall": wall, "cpu": cpu, "rss": rss}
 
 
 def main() -> None:
@@ -278,7 +285,8 @@ def benchmark(
             label = " (warm-up)" if run == 0 else ""
             for name, result in measured.items():
                 print(
-                    f"{case:16s} run {run}{label}: {name:11s} {result['wall']:7.2f} s  {result['rss']:6d} MiB",
+                    f"{case:16s} run {run}{label}: {name:11s} {result['wall']:7.2f} s"
+                    f"  {result['cpu']:7.2f} s CPU  {result['rss']:6d} MiB",
                     flush=True,
                 )
                 if run:
@@ -312,15 +320,22 @@ def report(results: dict, args: argparse.Namespace) -> None:
     print(f"\nflights, {args.days} day(s), medians of {args.runs} run(s) (results verified)")
     print(f"{'':30s}{'platform':>10s}{'hand-written':>14s}{'ratio':>8s}")
     for case, by_name in results.items():
-        p = median([r["wall"] for r in by_name["platform"]])
-        pm = median([r["rss"] for r in by_name["platform"]])
-        if not by_name["handwritten"]:
-            print(f"  {case + ', wall (s)':28s}{p:10.2f}")
-            continue
-        h = median([r["wall"] for r in by_name["handwritten"]])
-        hm = median([r["rss"] for r in by_name["handwritten"]])
-        print(f"  {case + ', wall (s)':28s}{p:10.2f}{h:14.2f}{p / h:8.2f}")
-        print(f"  {case + ', peak RSS (MiB)':28s}{pm:10.0f}{hm:14.0f}{pm / hm:8.2f}")
+        for figure, unit, form in (
+            ("wall", "wall (s)", ".2f"),
+            ("cpu", "CPU (s)", ".2f"),
+            ("rss", "peak RSS (MiB)", ".0f"),
+        ):
+            p = median([r[figure] for r in by_name["platform"]])
+            label = f"  {case + ', ' + unit:28s}{p:10{form}}"
+            if by_name["handwritten"]:
+                h = median([r[figure] for r in by_name["handwritten"]])
+                label += f"{h:14{form}}{p / h:8.2f}"
+            print(label)
+        steps = [r["steps"] for r in by_name["platform"] if r.get("steps")]
+        if steps:  # the platform's slowest steps (Dagster step durations, medians)
+            names = sorted(steps[0], key=lambda n: -median([s.get(n, 0) for s in steps]))[:6]
+            shown = ", ".join(f"{n} {median([s.get(n, 0) for s in steps]):.1f}" for n in names)
+            print(f"    slowest steps (s): {shown}")
 
 
 if __name__ == "__main__":
