@@ -5,12 +5,14 @@ The sensor (running with the Dagster daemon) reports every failed run of this co
 failed only because a quality gate closed is not reported again: the gate sent its notice.
 """
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
+from dataplat_dagster.failure_summary import root_cause, warn_in_summary
 from dataplat_dagster.notifications import failure_notice
 from dataplat_dagster.resources.metrics import MetricsResource
 from dataplat_dagster.resources.notifier import NotifierResource
@@ -19,6 +21,7 @@ from dataplat_dagster.resources.notifier import NotifierResource
 # notice already named the checks and windows
 GATE_FAILURES = frozenset({"DagsterAssetCheckFailedError", "QualityGateClosed"})
 DAEMON_FRESHNESS = timedelta(minutes=2)
+LOGGER = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,12 @@ def report_run_failure(
             job=run.job_name,
         )
     )
-    metrics.record_run_failure(dataflow=dataflow, job=run.job_name)
+    try:
+        metrics.record_run_failure(dataflow=dataflow, job=run.job_name)
+    except Exception as exc:  # counting a failure must not hide it
+        warn_in_summary(
+            LOGGER, f"the run failure of {run.run_id} was not counted in the metrics: {exc}"
+        )
     return True
 
 
@@ -86,11 +94,11 @@ def step_failures(events: Sequence[dg.DagsterEvent]) -> list[StepFailure]:
             kind = error.cls_name if error else ""
             message = (error.message.strip() if error else "failed").splitlines()
             cause = error.cause.message.strip() if error and error.cause else ""
-            failures.append(
-                StepFailure(
-                    event.step_key or "", " ".join([*message[:3], cause][:4]).strip(), kind or ""
-                )
-            )
+            text = " ".join([*message[:3], cause][:4]).strip()
+            if error is not None:  # the last exception of the chain, however deep: the cause
+                root = " ".join(root_cause(error).message.split())
+                text = text if root in " ".join(text.split()) else f"{text} (cause: {root})"
+            failures.append(StepFailure(event.step_key or "", text, kind or ""))
     return failures
 
 

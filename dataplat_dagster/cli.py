@@ -5,9 +5,9 @@ Exit codes: 0 success, 10 success with warnings, 20 invalid configuration or par
 """
 
 import json
+import logging
 import os
 import shlex
-import signal
 import sys
 import time
 from pathlib import Path
@@ -16,18 +16,15 @@ from typing import Any
 import click
 import dagster as dg
 
-from dataplat_dagster import runner
+from dataplat_dagster import console, failure_summary, run_health, runner
 from dataplat_dagster.config.errors import DeclarationError
 from dataplat_dagster.config.loader import load_project
 from dataplat_dagster.config.plan import build_plan
+from dataplat_dagster.config.substitution import unset_env_refs
 from dataplat_dagster.environment import get_environment
 from dataplat_dagster.jobs import job_specs
-from dataplat_dagster.pools import ensure_writer_pools
+from dataplat_dagster.pools import ensure_writer_pools, writer_pool
 from dataplat_dagster.supervisor import dagster_dev_command, supervise
-
-
-class _Timeout(BaseException):
-    """Raised in the main thread when --timeout expires."""
 
 
 def _project_dir(value: str | None) -> Path:
@@ -63,7 +60,21 @@ def _fail(code: int, message: str, as_json: bool, status: str = "invalid") -> No
     sys.exit(code)
 
 
-@click.group()
+class _Cli(click.Group):
+    """The `dataplat` group: an expected failure is one line and its exit code, no traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            explained = failure_summary.explain(exc, runner.EXIT_RUNTIME)
+            if explained is None:
+                raise  # a bug: its traceback is what a fix needs
+            click.echo(f"error: {explained.line}", err=True)
+            sys.exit(explained.exit_code)
+
+
+@click.group(cls=_Cli)
 @click.option(
     "--project-dir",
     envvar="DATAPLAT_PROJECT_DIR",
@@ -90,12 +101,36 @@ def validate(context: click.Context, as_json: bool) -> None:
         _fail(runner.EXIT_INVALID, str(exc), as_json)
     project = load_project(root, get_environment())
     names = [d.spec.dataflow for d in project.dataflows]
+    unset = _unset_secrets(project)
     if as_json:
-        click.echo(json.dumps({"status": "valid", "exit_code": 0, "dataflows": names}))
-    else:
+        status, code = ("valid_with_warnings", runner.EXIT_WARNINGS) if unset else ("valid", 0)
         click.echo(
-            f"valid: {len(names)} dataflow(s): {', '.join(names)} (environment {project.profile.env})"
+            json.dumps({"status": status, "exit_code": code, "dataflows": names, "warnings": unset})
         )
+    else:
+        for line in unset:
+            click.echo(f"warning: {line}")
+        click.echo(
+            f"valid{' with warnings' if unset else ''}: {len(names)} dataflow(s): "
+            f"{', '.join(names)} (environment {project.profile.env})"
+        )
+    sys.exit(runner.EXIT_WARNINGS if unset else runner.EXIT_OK)
+
+
+def _unset_secrets(project: Any) -> list[str]:
+    """The profile's `{env: NAME}` secrets whose variable is not set in this environment."""
+    file = f"resources/{project.profile.env}.yaml"
+    return [
+        f"{file}: {line}; runs that use it fail: export it"
+        for line in unset_env_refs(project.profile.resources)
+    ]
+
+
+def _check_secrets(project: Any, as_json: bool) -> None:
+    """Stop before the run when a secret of the profile is not set (exit 20, one line)."""
+    unset = _unset_secrets(project)
+    if unset:
+        _fail(runner.EXIT_INVALID, "; ".join(unset), as_json)
 
 
 @main.command("list")
@@ -138,6 +173,7 @@ def ui(context: click.Context, port: int, host: str) -> None:
     """
     root = _project_dir(context.obj["project_dir"])
     _prepare_instance(root)
+    _reap_dead_runs_meanwhile(root)
     click.echo(f"Dagster UI on http://{host}:{port} (instance {os.environ['DAGSTER_HOME']})")
     command = dagster_dev_command(root / "workspace.yaml", port=port, host=host)
     sys.exit(supervise(command, cwd=root))
@@ -205,6 +241,11 @@ def _prepare_instance(root: Path) -> Path:
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
     help="run log level",
 )
+@click.option(
+    "--verbose",
+    is_flag=True,
+    help="print every Dagster event with its stack trace (default: the platform's own lines)",
+)
 @click.pass_context
 def run(
     context: click.Context,
@@ -218,6 +259,7 @@ def run(
     timeout: float | None,
     as_json: bool,
     log_level: str,
+    verbose: bool,
 ) -> None:
     """Materialize a dataflow for one window, a range or every window (one run per window)."""
     root = _project_dir(context.obj["project_dir"])
@@ -232,6 +274,9 @@ def run(
         definitions = definitions_from(project, plan)
     except (DeclarationError, runner.InvalidRequest) as exc:
         _fail(runner.EXIT_INVALID, str(exc), as_json)
+    _check_secrets(project, as_json)
+    definitions = console.with_console(definitions, verbose)
+    console.setup_python_logging(log_level)
     summary = runner.RunSummary(dataflow=dataflow)
     home = project.profile.local_path(project.profile.globals_.get("home", ".dataplat"))
     runner.ensure_dagster_home(home, root, project.profile.env)
@@ -244,10 +289,12 @@ def run(
         # failed; the summary and the failure notice name them.
         os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
     started = time.monotonic()
-    if timeout:
-        signal.signal(signal.SIGALRM, _raise_timeout)
-        signal.setitimer(signal.ITIMER_REAL, timeout)
+    stopper = run_health.Stopper(timeout)
+    stopper.install()
     try:
+        run_health.reap_dead_runs(
+            instance, [writer_pool(loaded.spec.dataflow) for loaded in project.dataflows]
+        )
         ok = True
         for job, keys in jobs.items():
             if keys == []:
@@ -263,17 +310,19 @@ def run(
                     single_run=single_run,
                     windows_per_run=windows_per_run,
                     ui_base_url=project.profile.run.ui_base_url,
+                    pools=[writer_pool(dataflow)],
+                    stopper=stopper,
                 )
                 and ok
             )
         runner.finish(summary, ok)
-    except _Timeout:
-        summary.status, summary.exit_code = "timeout", runner.EXIT_TIMEOUT
-        summary.errors.append(f"stopped after --timeout {timeout}s")
-    except KeyboardInterrupt:
-        summary.status, summary.exit_code = "cancelled", runner.EXIT_CANCELLED
+    except runner.Stopped as stopped:
+        summary.run_ids.append(stopped.run_id)
+        _stopped(summary, stopper, f": run {stopped.run_id} {stopped.status}")
+    except KeyboardInterrupt:  # between runs: no run to end
+        _stopped(summary, stopper, "")
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        stopper.uninstall()
     summary.seconds = round(time.monotonic() - started, 3)
     _emit(summary, as_json)
     if not as_json and project.profile.env == "local":
@@ -283,8 +332,31 @@ def run(
     sys.exit(summary.exit_code)
 
 
-def _raise_timeout(signum: int, frame: Any) -> None:
-    raise _Timeout
+def _stopped(summary: runner.RunSummary, stopper: run_health.Stopper, what: str) -> None:
+    """The summary of a `dataplat run` stopped by --timeout (exit 40), Ctrl-C or SIGTERM (50)."""
+    if stopper.reason == "timeout":
+        summary.status, summary.exit_code = "timeout", runner.EXIT_TIMEOUT
+    else:
+        summary.status, summary.exit_code = "cancelled", runner.EXIT_CANCELLED
+    summary.errors.append(f"{stopper.describe()}{what}")
+
+
+def _reap_dead_runs_meanwhile(root: Path) -> None:
+    """While the UI runs: mark failed the `dataplat run` runs of this host whose process died."""
+    _show_platform_log()
+    project = load_project(root, get_environment())
+    run_health.Reaper([writer_pool(loaded.spec.dataflow) for loaded in project.dataflows]).start()
+
+
+def _show_platform_log() -> None:
+    """Print the platform's own INFO lines (slot waits, dead runs) unless logging is set up."""
+    platform = logging.getLogger("dataplat_dagster")
+    if platform.handlers or logging.getLogger().handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s - dataplat - %(levelname)s - %(message)s"))
+    platform.addHandler(handler)
+    platform.setLevel(logging.INFO)
 
 
 if __name__ == "__main__":

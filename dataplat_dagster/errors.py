@@ -1,5 +1,9 @@
 """Which failures are worth retrying."""
 
+import errno
+import os
+from collections.abc import Iterator
+
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy.exc import OperationalError
 
@@ -10,6 +14,9 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     BotoCoreError,
     OperationalError,
 )
+# OSErrors that waiting does not fix: a full disk or quota, a permission, a read-only mount.
+# Retrying them only buries the cause under "Exceeded max_retries" a few minutes later.
+PERMANENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS})
 _TRANSIENT_AWS_CODES = {
     "Throttling",
     "ThrottlingException",
@@ -20,7 +27,45 @@ _TRANSIENT_AWS_CODES = {
 }
 
 
+def chain(error: BaseException) -> Iterator[BaseException]:
+    """`error`, then its cause or context, and so on (each once), outermost first."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def is_permanent_os_error(error: BaseException) -> bool:
+    if not isinstance(error, OSError):
+        return False
+    if error.errno is not None:
+        return error.errno in PERMANENT_ERRNOS
+    # pyarrow's OSErrors carry the errno only in their text ("Detail: [errno 28] No space ...")
+    text = str(error)
+    return any(os.strerror(number) in text for number in PERMANENT_ERRNOS)
+
+
+# SQLite's SQLITE_FULL (the disk of catalog.db or metrics.db is full) has no errno
+_PERMANENT_TEXTS = ("database or disk is full",)
+
+
 def is_transient(error: BaseException) -> bool:
+    """True when retrying may help: a transient error, and no permanent one in its chain.
+
+    A wrapper (pyarrow's, fsspec's, a StorageWriteError) may hide a full disk behind a generic
+    OSError, so the whole cause chain is looked at.
+    """
+    errors = list(chain(error))
+    if any(is_permanent_os_error(e) for e in errors):
+        return False
+    if any(text in str(e) for e in errors for text in _PERMANENT_TEXTS):
+        return False
+    return _is_transient_one(error)
+
+
+def _is_transient_one(error: BaseException) -> bool:
     if isinstance(
         error, ClientError
     ):  # botocore retried it already; only a passing overload is worth more

@@ -7,14 +7,17 @@ inside Dagster, schedules, sensors and backfills launch the same jobs.
 import os
 import shutil
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster._core.events import RunFailureReason
+from dagster._core.execution.plan.objects import ErrorSource
 from sqlalchemy.exc import SQLAlchemyError
 
-from dataplat_dagster import alerts
+from dataplat_dagster import alerts, failure_summary, run_health
 from dataplat_dagster.config.plan import Plan
 from dataplat_dagster.jobs import job_specs
 from dataplat_dagster.partitions import build_partitions_def
@@ -29,6 +32,14 @@ EXIT_CANCELLED = 50
 
 class InvalidRequest(ValueError):
     """Parameters that name no dataflow, window or range of this project."""
+
+
+class Stopped(Exception):
+    """The run in progress was stopped by --timeout, Ctrl-C or SIGTERM and is now ended."""
+
+    def __init__(self, run_id: str, reason: str | None, status: str) -> None:
+        super().__init__(f"run {run_id} {status}")
+        self.run_id, self.reason, self.status = run_id, reason, status
 
 
 @dataclass
@@ -160,12 +171,15 @@ def run_job(
     single_run: bool = False,
     windows_per_run: int | None = None,
     ui_base_url: str | None = None,
+    pools: list[str] | None = None,
+    stopper: run_health.Stopper | None = None,
 ) -> bool:
     """Run one job in this process: one run per window, or the whole range in one run.
 
     One run per window keeps windows apart: a window that fails its quality gate blocks only
     its own layers below. A single run is faster for large backfills but a failed gate then
-    blocks the layers below for the whole range.
+    blocks the layers below for the whole range. `pools` are watched while a run waits for a
+    slot; `stopper` (if given) turns --timeout, Ctrl-C and SIGTERM into `Stopped`.
     """
     if not keys or single_run:
         batches: list[list[str] | None] = [keys]
@@ -178,7 +192,16 @@ def run_job(
         # unpartitioned tables (dimensions) are built by the first run only
         ok = (
             _execute(
-                definitions, instance, job, batch, summary, log_level, windowed_only, ui_base_url
+                definitions,
+                instance,
+                job,
+                batch,
+                summary,
+                log_level,
+                windowed_only,
+                ui_base_url,
+                pools or [],
+                stopper,
             )
             and ok
         )
@@ -204,30 +227,75 @@ def _execute(
     log_level: str,
     selection: list[dg.AssetKey] | None = None,
     ui_base_url: str | None = None,
+    pools: list[str] | None = None,
+    stopper: run_health.Stopper | None = None,
 ) -> bool:
-    tags: dict[str, str] = {}
+    tags: dict[str, str] = run_health.owner_tags()
     if keys and len(keys) == 1:
         tags["dagster/partition"] = keys[0]
     elif keys:
-        tags = {
-            "dagster/asset_partition_range_start": keys[0],
-            "dagster/asset_partition_range_end": keys[-1],
-        }
+        tags["dagster/asset_partition_range_start"] = keys[0]
+        tags["dagster/asset_partition_range_end"] = keys[-1]
     started = time.monotonic()
-    result = definitions.resolve_job_def(job).execute_in_process(
-        instance=instance,
-        tags=tags,
-        raise_on_error=False,
-        asset_selection=selection,
-        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-    )
+    run_id = str(uuid.uuid4())  # known before the run starts, for the watch
+    watch = run_health.RunWatch(instance, run_id, pools or [], stopper)
+    watch.start()
+    try:
+        result = definitions.resolve_job_def(job).execute_in_process(
+            instance=instance,
+            tags=tags,
+            raise_on_error=False,
+            asset_selection=selection,
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+            run_id=run_id,
+        )
+    except KeyboardInterrupt:
+        # outside the part of the execution where Dagster captures signals
+        _end_stopped(instance, run_id, stopper)
+    finally:
+        watch.done.set()
+        watch.join(timeout=10)  # a hung database must not hold the summary back
     summary.seconds += time.monotonic() - started
+    if stopper is not None and (stopper.requested or _interrupted(result)):
+        stopper.reason = stopper.reason or "interrupt"
+        _end_stopped(instance, run_id, stopper)
     summary.run_ids.append(result.run_id)
     summary.partitions += keys or []
     _collect(result, summary, keys)
     if not result.success:
         _report(definitions, instance, result, ui_base_url)
     return result.success
+
+
+def _interrupted(result: dg.ExecuteInProcessResult) -> bool:
+    """Whether a signal ended the run (Dagster raised it inside a step, so it left no flag)."""
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data is not None:
+            if event.step_failure_data.error_source == ErrorSource.INTERRUPT:
+                return True
+        if event.event_type == dg.DagsterEventType.RUN_FAILURE:
+            data = event.event_specific_data
+            if getattr(data, "failure_reason", None) == RunFailureReason.UNEXPECTED_TERMINATION:
+                return True
+    return False
+
+
+def _end_stopped(
+    instance: dg.DagsterInstance, run_id: str, stopper: run_health.Stopper | None
+) -> None:
+    """End a stopped run: CANCELED unless Dagster ended it, its pool slots freed."""
+    run = instance.get_run_by_id(run_id)
+    reason = stopper.reason if stopper else "interrupt"
+    if run is None:
+        raise Stopped(run_id, reason, "not started")
+    if not run.is_finished:
+        instance.report_run_canceled(
+            run, message=stopper.describe() if stopper else "stopped by Ctrl-C or SIGTERM"
+        )
+    instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+    ended = instance.get_run_by_id(run_id).status
+    said = {dg.DagsterRunStatus.FAILURE: "failed", dg.DagsterRunStatus.SUCCESS: "succeeded"}
+    raise Stopped(run_id, reason, said.get(ended, "canceled"))
 
 
 def _report(
@@ -258,19 +326,22 @@ def _collect(
     result: dg.ExecuteInProcessResult, summary: RunSummary, keys: list[str] | None
 ) -> None:
     window = (keys[0] if len(keys) == 1 else f"{keys[0]}..{keys[-1]}") if keys else None
-    seen: set[tuple[str | None, str]] = (
-        set()
-    )  # a range run reports one event per window, same counts
+    seen: set[tuple[str | None, str]] = set()  # a range run reports one event per window
+    retries: dict[str, int] = {}  # step -> STEP_UP_FOR_RETRY events: shown with its failure
     for event in result.all_events:
         if event.event_type_value == "STEP_SUCCESS" and event.step_key:
             seconds = event.event_specific_data.duration_ms / 1000
             summary.steps[event.step_key] = round(
                 summary.steps.get(event.step_key, 0.0) + seconds, 3
             )
+        if event.event_type_value == "STEP_UP_FOR_RETRY" and event.step_key:
+            retries[event.step_key] = retries.get(event.step_key, 0) + 1
         if event.is_step_failure and event.step_failure_data is not None:
-            error = event.step_failure_data.error
-            message = error.message.strip() if error else "failed"
-            summary.errors.append(f"{event.step_key}{f' [{window}]' if window else ''}: {message}")
+            line = failure_summary.step_line(
+                event.step_key or "", window, event.step_failure_data.error
+            )
+            tries = retries.get(event.step_key or "", 0)
+            summary.errors.append(line + (f" (after {tries + 1} attempts)" if tries else ""))
         if not event.is_step_materialization:
             continue
         materialization = event.step_materialization_data.materialization
@@ -308,6 +379,9 @@ def _collect(
 
 def finish(summary: RunSummary, ok: bool) -> None:
     """Derive the warnings, the status and the exit code once every run is collected."""
+    for line in failure_summary.SUMMARY_WARNINGS.drain():  # e.g. a notice that was not sent
+        if line not in summary.warnings:
+            summary.warnings.append(line)
     for name, entry in summary.metrics.items():
         if entry.get("rows_quarantined"):
             summary.warnings.append(f"{name}: {entry['rows_quarantined']} row(s) quarantined")

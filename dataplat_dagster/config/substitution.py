@@ -2,6 +2,7 @@
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,21 @@ class EnvRef:
     """
 
     name: str
+
+
+def unset_env_refs(data: Any, path: Sequence[str] = ("resources",)) -> list[str]:
+    """`field.path: {env: NAME} is not set` for every EnvRef in `data` whose variable is unset."""
+    found: list[str] = []
+    if isinstance(data, EnvRef):
+        if data.name not in os.environ:
+            found.append(f"{'.'.join(path)}: {{env: {data.name}}} is not set")
+    elif isinstance(data, dict):
+        for key, item in data.items():
+            found += unset_env_refs(item, (*path, str(key)))
+    elif isinstance(data, list):
+        for index, item in enumerate(data):
+            found += unset_env_refs(item, (*path, str(index)))
+    return found
 
 
 def is_env_mapping(value: Any) -> bool:

@@ -6,6 +6,7 @@ the CLI and the tests read either one the same way.
 """
 
 import json
+import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,10 +16,15 @@ import dagster as dg
 import pyarrow as pa
 from pydantic import Field as ConfigField
 from pydantic import PrivateAttr
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, event
+from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
+from dataplat_dagster.failure_summary import sqlite_file_problem
 from dataplat_dagster.types import hive_type
+
+LOGGER = logging.getLogger(__name__)
+LOCK_WAIT_SECONDS = 60  # how long a write waits for another process's lock on catalog.db
 
 
 @dataclass(frozen=True)
@@ -73,10 +79,21 @@ class CatalogResource(dg.ConfigurableResource, ABC):
         """Add or update `(partition value, location)` pairs (idempotent)."""
 
     @abstractmethod
+    def withhold_partitions(
+        self, *, key_path: list[str], partitions: list[tuple[str, str]]
+    ) -> None:
+        """Windows whose quality gate closed: not served to external readers (idempotent)."""
+
+    @abstractmethod
     def get_table(self, *, key_path: list[str]) -> CatalogTable | None: ...
 
     @abstractmethod
-    def list_partitions(self, *, key_path: list[str]) -> list[str]: ...
+    def list_partitions(self, *, key_path: list[str]) -> list[str]:
+        """The windows served to readers (withheld ones are not)."""
+
+    @abstractmethod
+    def partition_locations(self, *, key_path: list[str]) -> dict[str, str]:
+        """Served window -> the location readers are pointed at."""
 
     @abstractmethod
     def list_tables(self) -> list[CatalogTable]: ...
@@ -100,6 +117,7 @@ class CatalogPartitionRow(SQLModel, table=True):
     value: str = Field(primary_key=True)
     location: str
     updated_at: datetime
+    withheld: bool = False  # its quality gate closed: not served
 
 
 class LocalCatalog(CatalogResource):
@@ -111,12 +129,50 @@ class LocalCatalog(CatalogResource):
     def _db(self) -> Engine:
         if self._engine is None:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(f"sqlite:///{self.path}", connect_args={"timeout": 30})
-            SQLModel.metadata.create_all(
-                engine, tables=[CatalogTableRow.__table__, CatalogPartitionRow.__table__]
-            )  # type: ignore[attr-defined]
+            # pysqlite's own BEGIN is off so each transaction starts with _begin's
+            engine = create_engine(
+                f"sqlite:///{self.path}", connect_args={"timeout": 1, "isolation_level": None}
+            )
+            event.listen(engine, "begin", self._begin)
+            try:
+                SQLModel.metadata.create_all(
+                    engine, tables=[CatalogTableRow.__table__, CatalogPartitionRow.__table__]
+                )  # type: ignore[attr-defined]
+            except DatabaseError as exc:
+                problem = sqlite_file_problem(self.path, "catalogue database", exc)
+                if problem is None:
+                    raise
+                raise problem from exc
+            _add_withheld_column(engine)
             self._engine = engine
         return self._engine
+
+    def _begin(self, connection: Connection) -> None:
+        """Take the write lock at once; when another process holds it, say so, then wait.
+
+        SQLite's busy timeout waits in silence; a run that stops for a minute without a word
+        looks hung. Hand-written: SQLite has no hook that reports a wait as it starts.
+        """
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            LOGGER.warning(
+                "the catalogue database %s is locked by another process (a run or a reader "
+                "writing to it); waiting up to %ss for its lock",
+                self.path,
+                LOCK_WAIT_SECONDS,
+            )
+            connection.exec_driver_sql(f"PRAGMA busy_timeout = {LOCK_WAIT_SECONDS * 1000}")
+            try:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            except OperationalError as again:
+                raise TimeoutError(
+                    f"the catalogue database {self.path} is still locked by another process "
+                    f"after {LOCK_WAIT_SECONDS}s; find it with `fuser {self.path}`"
+                ) from again
+        connection.exec_driver_sql(f"PRAGMA busy_timeout = {LOCK_WAIT_SECONDS * 1000}")
 
     def register_table(
         self,
@@ -149,6 +205,16 @@ class LocalCatalog(CatalogResource):
     def register_partitions(
         self, *, key_path: list[str], partitions: list[tuple[str, str]]
     ) -> None:
+        self._upsert(key_path, partitions, withheld=False)
+
+    def withhold_partitions(
+        self, *, key_path: list[str], partitions: list[tuple[str, str]]
+    ) -> None:
+        self._upsert(key_path, partitions, withheld=True)
+
+    def _upsert(
+        self, key_path: list[str], partitions: list[tuple[str, str]], *, withheld: bool
+    ) -> None:
         database, name = self.names(key_path)
         now = datetime.now(UTC)
         with Session(self._db()) as session:
@@ -158,9 +224,26 @@ class LocalCatalog(CatalogResource):
                     row = CatalogPartitionRow(
                         database=database, name=name, value=value, location=location, updated_at=now
                     )
-                row.location, row.updated_at = location, now
+                row.location, row.updated_at, row.withheld = location, now, withheld
                 session.add(row)
             session.commit()
+
+    def withheld_partitions(self, *, key_path: list[str]) -> list[str]:
+        """Windows registered but withheld because their quality gate closed."""
+        return sorted(self._partitions(key_path, withheld=True))
+
+    def partition_locations(self, *, key_path: list[str]) -> dict[str, str]:
+        return self._partitions(key_path, withheld=False)
+
+    def _partitions(self, key_path: list[str], *, withheld: bool) -> dict[str, str]:
+        database, name = self.names(key_path)
+        with Session(self._db()) as session:
+            query = select(CatalogPartitionRow).where(
+                CatalogPartitionRow.database == database,
+                CatalogPartitionRow.name == name,
+                CatalogPartitionRow.withheld == withheld,  # type: ignore[arg-type]
+            )
+            return {row.value: row.location for row in session.exec(query).all()}
 
     def get_table(self, *, key_path: list[str]) -> CatalogTable | None:
         database, name = self.names(key_path)
@@ -169,17 +252,23 @@ class LocalCatalog(CatalogResource):
             return _to_table(row) if row else None
 
     def list_partitions(self, *, key_path: list[str]) -> list[str]:
-        database, name = self.names(key_path)
-        with Session(self._db()) as session:
-            query = select(CatalogPartitionRow.value).where(
-                CatalogPartitionRow.database == database,
-                CatalogPartitionRow.name == name,
-            )
-            return sorted(session.exec(query).all())
+        return sorted(self._partitions(key_path, withheld=False))
 
     def list_tables(self) -> list[CatalogTable]:
         with Session(self._db()) as session:
             return [_to_table(row) for row in session.exec(select(CatalogTableRow)).all()]
+
+
+def _add_withheld_column(engine: Engine) -> None:
+    """Catalogue files written before `withheld` existed get the column (nothing withheld)."""
+    with engine.begin() as connection:
+        columns = {
+            row[1] for row in connection.exec_driver_sql("PRAGMA table_info(catalog_partitions)")
+        }
+        if "withheld" not in columns:
+            connection.exec_driver_sql(
+                "ALTER TABLE catalog_partitions ADD COLUMN withheld BOOLEAN NOT NULL DEFAULT 0"
+            )
 
 
 def _to_table(row: CatalogTableRow) -> CatalogTable:

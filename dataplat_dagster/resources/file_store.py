@@ -62,8 +62,9 @@ class FileStore(dg.ConfigurableResource, ABC):
         """Write a file so that it appears complete or not at all; returns its URI."""
         fs, base = self.arrow_filesystem()
         target = f"{base}/{path}"
-        fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
         if isinstance(fs, pa_fs.LocalFileSystem):
+            # object stores have no folders (and s3fs's mkdir checks, even creates, the bucket)
+            fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
             folder, _, name = target.rpartition("/")
             temporary = f"{folder}/.{name}.{uuid.uuid4().hex}.tmp"  # hidden: listings skip it
             with fs.open_output_stream(temporary) as sink:

@@ -12,9 +12,16 @@ import pyarrow.fs as pa_fs
 from pydantic import Field
 
 from dataplat_dagster.engines.base import PARTITION, Engine
+from dataplat_dagster.errors import is_transient
 from dataplat_dagster.resources.aws import AwsResource
 from dataplat_dagster.resources.catalog import CatalogResource
-from dataplat_dagster.resources.storage import PARTITION_DIR, TableStorage, WrittenPartition
+from dataplat_dagster.resources.storage import (
+    PARTITION_DIR,
+    S3TableStorage,
+    TableStorage,
+    WrittenPartition,
+)
+from dataplat_dagster.resources.window_locks import LocalWindowLocks, S3WindowLocks
 from dataplat_dagster.types import declared_type
 
 # AssetIn metadata set by the factories: does the reading asset want windows (with a
@@ -36,6 +43,9 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
 
     engine: dg.ResourceDependency[Engine]
     catalog: dg.ResourceDependency[CatalogResource]
+    lock_timeout_seconds: float = Field(
+        900.0, gt=0, description="how long a writer waits for another writer of the same window"
+    )
 
     @abstractmethod
     def storage(self) -> TableStorage:
@@ -81,7 +91,11 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
                 window.key is not None
             ):  # each window's materialization names its own folder and rows
                 context.step_context.add_asset_metadata(
-                    {"dagster/uri": window.location, "dagster/row_count": window.rows},
+                    {
+                        "dagster/uri": window.window_uri,
+                        "dataplat/version_uri": window.location,
+                        "dagster/row_count": window.rows,
+                    },
                     asset_key=context.asset_key,
                     partition_key=window.key,
                 )
@@ -107,30 +121,52 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
     ) -> list[WrittenPartition]:
         """Write and publish the windows, then register the table and its served windows.
 
-        A window that failed an ERROR check is written with those checks in its manifest, so
-        that the layers below refuse it, and is not registered as a partition in the
-        catalogue, where external readers would find it.
+        Catalogue locations follow the published version folders. A window that failed an
+        ERROR check is written with those checks in its manifest, so that the layers below
+        refuse it, and is withheld from the catalogue (withdrawn from Glue), where external
+        readers would find it.
         """
         storage = self.storage()
-        written = storage.write(
-            key_path,
-            parts,
-            write_id=f"{run_id[:8]}-{uuid.uuid4().hex[:8]}",
-            failed_checks=failed_checks,
-            properties=properties,
-        )
         partitioned = parts[0][0] is not None
-        self.catalog.register_table(
-            key_path=key_path,
-            schema=parts[0][1].schema,
-            location=storage.uri(storage.table_path(key_path)),
-            partition_key=PARTITION_DIR if partitioned else None,
-            description=description,
-        )
-        served = [(w.key, w.location) for w in written if w.key and not failed_checks.get(w.key)]
-        if partitioned and served:
-            self.catalog.register_partitions(key_path=key_path, partitions=served)
-        return written
+
+        def register(written: list[WrittenPartition]) -> None:
+            # under the windows' locks, after publishing and before old versions go: the
+            # catalogue never points at a version that is incomplete or already removed
+            self.catalog.register_table(
+                key_path=key_path,
+                schema=parts[0][1].schema,
+                location=storage.uri(storage.table_path(key_path))
+                if partitioned
+                else written[0].location,
+                partition_key=PARTITION_DIR if partitioned else None,
+                description=description,
+            )
+            if not partitioned:
+                return
+            served = [(w.key, w.location) for w in written if not failed_checks.get(w.key)]
+            withheld = [(w.key, w.location) for w in written if failed_checks.get(w.key)]
+            if served:
+                self.catalog.register_partitions(key_path=key_path, partitions=served)
+            if withheld:
+                self.catalog.withhold_partitions(key_path=key_path, partitions=withheld)
+
+        try:
+            return storage.write(
+                key_path,
+                parts,
+                write_id=f"{run_id[:8]}-{uuid.uuid4().hex[:8]}",
+                failed_checks=failed_checks,
+                properties=properties,
+                owner=run_id,
+                after_publish=register,
+            )
+        except dg.Failure:
+            raise
+        except Exception as exc:
+            # a full disk, a quota or a refused permission: retrying only delays the cause
+            if is_transient(exc):
+                raise
+            raise dg.Failure(description=str(exc), allow_retries=False) from exc
 
     def load_input(self, context: dg.InputContext) -> Any:
         key_path = list(context.asset_key.path)
@@ -180,14 +216,17 @@ def _with_partition_column(table: pa.Table, counts: list[tuple[str | None, int]]
 
 
 class LocalParquetIOManager(ParquetIOManager):
-    """Parquet under a local folder."""
+    """Parquet under a local folder; window locks are files under `<root>/_locks/`."""
 
     root: str = Field(description="warehouse folder")
 
     def storage(self) -> TableStorage:
         base = Path(self.root).resolve()
         base.mkdir(parents=True, exist_ok=True)
-        return TableStorage(pa_fs.LocalFileSystem(), base.as_posix(), "file://", atomic_rename=True)
+        locks = LocalWindowLocks(base, timeout=self.lock_timeout_seconds)
+        return TableStorage(
+            pa_fs.LocalFileSystem(), base.as_posix(), "file://", atomic_rename=True, locks=locks
+        )
 
 
 def _by_window(context: dg.OutputContext, name: str) -> dict[str | None, Any]:
@@ -204,7 +243,21 @@ class S3ParquetIOManager(ParquetIOManager):
     prefix: str = Field("warehouse", description="key prefix of the warehouse")
     aws: dg.ResourceDependency[AwsResource]
 
+    lock_ttl_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="a window lock whose writer stopped renewing it is taken over after this",
+    )
+
     def storage(self) -> TableStorage:
         filesystem = pa_fs.PyFileSystem(pa_fs.FSSpecHandler(self.aws.s3fs()))
         base = f"{self.bucket}/{self.prefix.strip('/')}".rstrip("/")
-        return TableStorage(filesystem, base, "s3://", atomic_rename=False)
+        client = self.aws.client("s3")
+        locks = S3WindowLocks(
+            client,
+            self.bucket,
+            self.prefix,
+            timeout=self.lock_timeout_seconds,
+            ttl=self.lock_ttl_seconds,
+        )
+        return S3TableStorage(filesystem, base, client=client, locks=locks)

@@ -7,6 +7,8 @@ CloudWatch implementation calls `put_metric_data`. Both receive the same `Metric
 import json
 import sqlite3
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +16,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from dataplat_dagster.failure_summary import sqlite_file_problem
 from dataplat_dagster.resources.aws import AwsResource
 
 NAMESPACE = "DataPlat"
@@ -81,9 +84,10 @@ class LocalMetrics(MetricsResource):
     def _connect(self) -> sqlite3.Connection:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(self.path, timeout=30)
-        connection.execute(
-            "create table if not exists metrics (timestamp text, namespace text, name text, value real, unit text, dimensions text)"
-        )
+        with _named(self.path):
+            connection.execute(
+                "create table if not exists metrics (timestamp text, namespace text, name text, value real, unit text, dimensions text)"
+            )
         return connection
 
     def put(self, metrics: list[Metric]) -> None:
@@ -98,7 +102,7 @@ class LocalMetrics(MetricsResource):
             )
             for m in metrics
         ]
-        with self._connect() as connection:
+        with _named(self.path), self._connect() as connection:
             connection.executemany("insert into metrics values (?, ?, ?, ?, ?, ?)", rows)
         connection.close()
 
@@ -112,6 +116,18 @@ class LocalMetrics(MetricsResource):
             rows = connection.execute(sql + " order by rowid", args).fetchall()
         connection.close()
         return [Metric(n, v, u, json.loads(d), datetime.fromisoformat(t)) for t, n, v, u, d in rows]
+
+
+@contextmanager
+def _named(path: str) -> Iterator[None]:
+    """A corrupt or full metrics.db fails once, naming the file (a locked one is retried)."""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        problem = sqlite_file_problem(path, "metrics database", exc)
+        if problem is None:
+            raise
+        raise problem from exc
 
 
 class CloudWatchMetrics(MetricsResource):

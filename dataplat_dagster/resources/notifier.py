@@ -4,6 +4,7 @@
 writes `.eml` files to a local folder, the AWS profile sends through SES or SMTP.
 """
 
+import logging
 import smtplib
 import uuid
 from abc import ABC, abstractmethod
@@ -17,7 +18,10 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from dataplat_dagster.failure_summary import warn_in_summary
 from dataplat_dagster.resources.aws import AwsResource
+
+LOGGER = logging.getLogger(__name__)
 
 # Header lines up to RFC 5322's 998 characters: folding a long subject right after "Subject:"
 # makes some clients (and Python's own parser) show it with a leading space.
@@ -56,8 +60,25 @@ class NotifierResource(dg.ConfigurableResource, ABC):
         message["Message-ID"] = make_msgid(domain=self.sender.rpartition("@")[2] or "dataplat")
         message["X-Dataplat-Kind"] = notice.kind
         message.set_content(notice.body)
-        self._deliver(message)
+        try:
+            self._deliver(message)
+        except Exception as exc:  # any transport failure: the data is fine
+            # A notice that cannot be sent does not undo or fail the work it reports on: the
+            # outputs stay, the run's own status stands, and the summary says it was not sent.
+            text = " ".join(str(exc).split()) or type(exc).__name__
+            warn_in_summary(
+                LOGGER,
+                f"{notice.kind} notice {notice.subject!r} was not sent through "
+                f"{self.transport()}: {type(exc).__name__}: {text}. {self.remedy()}",
+            )
         return message
+
+    def transport(self) -> str:
+        """Where messages go, for the line that says one was not sent."""
+        return type(self).__name__
+
+    def remedy(self) -> str:
+        return "Check the notifier settings in resources/<env>.yaml."
 
     @abstractmethod
     def _deliver(self, message: EmailMessage) -> None:
@@ -77,6 +98,12 @@ class OutboxNotifier(NotifierResource):
         temporary.write_bytes(bytes(message))
         temporary.replace(folder / name)  # readers never see a half-written message
 
+    def transport(self) -> str:
+        return f"the outbox folder {self.folder}"
+
+    def remedy(self) -> str:
+        return "Free space or fix the permissions of that folder."
+
     def messages(self) -> list[EmailMessage]:
         """The messages in the outbox, oldest first."""
         return [
@@ -90,6 +117,12 @@ class SesNotifier(NotifierResource):
 
     aws: dg.ResourceDependency[AwsResource]
     configuration_set: str | None = None
+
+    def transport(self) -> str:
+        return f"Amazon SES ({self.aws.region_name})"
+
+    def remedy(self) -> str:
+        return "Check that the sender is verified in SES and the credentials may send."
 
     def _deliver(self, message: EmailMessage) -> None:
         recipients = [address.strip() for address in message["To"].split(",")]
@@ -113,6 +146,13 @@ class SmtpNotifier(NotifierResource):
     ssl: bool = False
     timeout: float = 30.0
     aws: dg.ResourceDependency[AwsResource]
+
+    def transport(self) -> str:
+        user = f" as {self.username}" if self.username else ""
+        return f"the SMTP server {self.host}:{self.port}{user}"
+
+    def remedy(self) -> str:
+        return "Check that the server is up and the notifier's host, port, username and password."
 
     def _deliver(self, message: EmailMessage) -> None:
         password = self.aws.secret(self.password)

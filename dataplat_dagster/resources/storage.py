@@ -1,21 +1,32 @@
 """Partitioned Parquet tables on any filesystem, published atomically through manifests.
 
-Layout: `<root>/<layer>/<dataflow>/<table>/dt=<partition>/part-<write id>.parquet`, plus
-`_manifest.json` in the same folder naming the files of the current version. A writer puts
-the data files first and the manifest last; readers only read what a manifest names. A
-crash mid-write therefore leaves the previous version visible and intact, on a local disk
-(where the manifest is renamed into place) as on S3 (where a PUT is atomic but there is no
-rename). Leftover files of a crashed write are removed by the next successful write.
-Each partition is atomic; a write of several windows publishes them one after another,
-after all of their data files are written.
+Layout: `<root>/<layer>/<dataflow>/<table>/dt=<window>/v=<write id>/part-<write id>.parquet`,
+and `dt=<window>/_manifest.json` naming the current version folder and its files (an
+unpartitioned table has `v=<write id>/` and `_manifest.json` in the table's folder). A write
+puts its data under a version folder of its own, then publishes the manifest last: renamed
+into place on a local disk, one PUT on S3. Readers, and the catalogue (Glue partitions point
+at the version folder), only ever see a complete, published version; a crash mid-write
+leaves the previous version visible and intact. Manifests of the former layout, naming files
+in `dt=<window>/` itself, are still read.
+
+Each window has one writer at a time (window_locks.py): the lock is held around write,
+publish, catalogue registration and cleanup. Cleanup runs after publishing and removes
+every version folder but the current one and the one it replaced (readers that opened the
+previous manifest a moment ago can finish), crashed writes' leftovers included.
+
+Reading a manifest tells a definite "not found" (never written) from every other error: an
+unreachable store or a throttled request raises `StorageReadError` (transient, retried), a
+refused one `StorageAccessDenied` (permanent), an unreadable manifest `InvalidManifestError`.
 """
 
 import base64
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import quote, unquote
 
 import dagster as dg
@@ -24,8 +35,11 @@ import pyarrow.dataset as pa_ds
 import pyarrow.fs as pa_fs
 import pyarrow.parquet as pq
 
+from dataplat_dagster.resources.window_locks import LocalWindowLocks, WindowLocks
+
 MANIFEST = "_manifest.json"
 PARTITION_DIR = "dt"
+VERSION_DIR = "v"
 
 
 class _PermanentError(dg.Failure):
@@ -40,16 +54,36 @@ class MissingPartitionError(_PermanentError):
 
 
 class StorageWriteError(OSError):
-    """A data file could not be written (after the filesystem's own retries)."""
+    """A data file or manifest could not be written (after the filesystem's own retries).
+
+    Raised `from` the original error, so its errno (ENOSPC, EACCES, EROFS) stays in the chain.
+    """
+
+
+class StorageReadError(OSError):
+    """The store could not say whether a manifest exists (unreachable, throttled, 5xx): retried."""
+
+
+class StorageAccessDenied(_PermanentError):
+    """The store refused a request (403): retrying will not help until permissions change."""
+
+
+class InvalidManifestError(_PermanentError):
+    """A manifest exists but cannot be read (truncated, corrupt, not a manifest)."""
 
 
 class FailedGateError(_PermanentError):
     """A partition whose ERROR checks failed was read by a layer below (its gate is closed)."""
 
 
+def describe(key_path: Sequence[str], partition: str | None) -> str:
+    """`layer/dataflow/table window W`: how messages name a table window."""
+    return "/".join(key_path) + (f" window {partition}" if partition is not None else "")
+
+
 @dataclass(frozen=True)
 class Manifest:
-    files: list[str]
+    files: list[str]  # relative to the window's folder (`v=<id>/part-<id>.parquet`)
     rows: int
     schema: pa.Schema
     written_at: str
@@ -60,11 +94,13 @@ class Manifest:
     properties: dict = field(
         default_factory=dict
     )  # what the writer knew of the window (source rows, files)
+    version_folder: str = ""  # `v=<write id>`; empty in manifests of the former layout
 
     def to_json(self) -> bytes:
         return json.dumps(
             {
-                "version": 1,
+                "version": 2,
+                "version_folder": self.version_folder,
                 "files": self.files,
                 "rows": self.rows,
                 "schema": base64.b64encode(self.schema.serialize().to_pybytes()).decode(),
@@ -78,24 +114,33 @@ class Manifest:
     @classmethod
     def from_json(cls, data: bytes) -> "Manifest":
         raw = json.loads(data)
-        schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(raw["schema"])))
+        schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(raw["schema"], validate=True)))
+        files = raw["files"]
+        if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+            raise ValueError("`files` is not a list of file names")
         return cls(
-            raw["files"],
-            raw["rows"],
+            files,
+            int(raw["rows"]),
             schema,
             raw["written_at"],
             raw["write_id"],
             tuple(raw.get("failed_checks", ())),
             raw.get("properties", {}),
+            raw.get("version_folder", ""),
         )
+
+
+# the replaced manifest could not be read: cleanup keeps every version, as any may be in use
+_UNREADABLE = Manifest([], 0, pa.schema([]), "", "unreadable")
 
 
 @dataclass(frozen=True)
 class WrittenPartition:
     key: str | None
-    location: str
+    location: str  # the published version folder: what the catalogue points at
     rows: int
     bytes: int
+    window_uri: str = ""  # the window's folder, which holds its manifest (stable across writes)
 
 
 class TableStorage:
@@ -107,15 +152,26 @@ class TableStorage:
         uri_prefix: what to put before a path to make a URI users can open (`file://`, `s3://`).
         atomic_rename: the filesystem renames atomically (local disks); without it the manifest
             is written in one PUT, which object stores make atomic.
+        locks: the window locks writers hold; on a local filesystem by default files under
+            `<base>/_locks/`. None elsewhere: no locking (read-only uses).
     """
 
     def __init__(
-        self, filesystem: pa_fs.FileSystem, base: str, uri_prefix: str, *, atomic_rename: bool
+        self,
+        filesystem: pa_fs.FileSystem,
+        base: str,
+        uri_prefix: str,
+        *,
+        atomic_rename: bool,
+        locks: WindowLocks | None = None,
     ) -> None:
         self.fs = filesystem
         self.base = base.rstrip("/")
         self.uri_prefix = uri_prefix
         self.atomic_rename = atomic_rename
+        if locks is None and isinstance(filesystem, pa_fs.LocalFileSystem):
+            locks = LocalWindowLocks(self.base)
+        self.locks = locks
 
     # -- paths ---------------------------------------------------------------------------
     def table_path(self, key_path: Sequence[str]) -> str:
@@ -132,7 +188,22 @@ class TableStorage:
     def uri(self, path: str) -> str:
         return f"{self.uri_prefix}{path}"
 
+    def version_path(
+        self, key_path: Sequence[str], partition: str | None, manifest: Manifest
+    ) -> str:
+        """The folder holding a published version's files (the window's folder in the old layout)."""
+        folder = self.partition_path(key_path, partition)
+        return f"{folder}/{manifest.version_folder}" if manifest.version_folder else folder
+
     # -- writing -------------------------------------------------------------------------
+    @contextmanager
+    def locked(
+        self, key_path: Sequence[str], partitions: Sequence[str | None], owner: str
+    ) -> Iterator[None]:
+        """Hold the windows' locks (one writer per table window)."""
+        with self.locks.hold(key_path, partitions, owner) if self.locks else nullcontext():
+            yield
+
     def write(
         self,
         key_path: Sequence[str],
@@ -141,47 +212,98 @@ class TableStorage:
         write_id: str | None = None,
         failed_checks: dict[str | None, list[str]] | None = None,
         properties: dict[str | None, dict] | None = None,
-    ) -> list[WrittenPartition]:
-        """Write each partition's data, then publish every manifest, then clean old files.
+        owner: str | None = None,
+        after_publish: Callable[[list["WrittenPartition"]], None] | None = None,
+    ) -> list["WrittenPartition"]:
+        """Write, publish, register (`after_publish`) and clean, under the windows' locks.
+
+        Each partition's data goes under a new version folder; every manifest is published;
+        `after_publish` lets the catalogue follow the published versions; old versions go.
 
         Publishing happens only once all data files of the call are written, so a failure
-        part-way leaves every partition at its previous version.
+        part-way leaves every partition at its previous version. If `after_publish` fails,
+        nothing is cleaned: the versions the catalogue still points at stay.
         """
         write_id = write_id or f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-        staged: list[tuple[str | None, str, Manifest, int]] = []
-        for partition, table in partitions:
-            folder = self.partition_path(key_path, partition)
-            file_name = f"part-{write_id}.parquet"
-            try:
-                self.fs.create_dir(folder, recursive=True)
-                if table.num_rows:
-                    with self.fs.open_output_stream(f"{folder}/{file_name}") as sink:
-                        pq.write_table(table, sink, compression="snappy")
-                        size = sink.tell()
-                else:  # an empty window is its manifest alone: the schema, no data file
-                    file_name, size = "", 0
-            except OSError as exc:
-                window = f" window {partition}" if partition is not None else ""
-                raise StorageWriteError(
-                    f"writing {'/'.join(key_path)}{window} to {self.uri(folder)} failed: {exc}. "
-                    "Nothing of this write was published; every window keeps its previous version."
-                ) from exc
-            manifest = Manifest(
-                [file_name] if file_name else [],
-                table.num_rows,
-                table.schema,
-                datetime.now(UTC).isoformat(),
-                write_id,
-                tuple((failed_checks or {}).get(partition, ())),
-                (properties or {}).get(partition, {}),
-            )
-            staged.append((partition, folder, manifest, size))
-        for _, folder, manifest, _ in staged:
-            self._put_atomic(f"{folder}/{MANIFEST}", manifest.to_json())
-            self._remove_stale(folder, keep=set(manifest.files))
-        return [
-            WrittenPartition(p, self.uri(folder), m.rows, size) for p, folder, m, size in staged
-        ]
+        partitions = list(partitions)
+        with self.locked(key_path, [p for p, _ in partitions], owner or write_id):
+            staged = [
+                self._stage(key_path, partition, table, write_id, failed_checks, properties)
+                for partition, table in partitions
+            ]
+            for partition, manifest, _, _ in staged:
+                self._publish(key_path, partition, manifest)
+            written = [
+                WrittenPartition(
+                    p,
+                    self.uri(self.version_path(key_path, p, m)),
+                    m.rows,
+                    size,
+                    self.uri(self.partition_path(key_path, p)),
+                )
+                for p, m, size, _ in staged
+            ]
+            if after_publish is not None:
+                after_publish(written)
+            for partition, manifest, _, previous in staged:
+                if previous is _UNREADABLE:  # what it named is unknown: remove nothing
+                    continue
+                keep = {manifest.version_folder, previous.version_folder if previous else ""}
+                keep_files = set(previous.files) if previous else set()
+                self._remove_stale(key_path, partition, keep - {""}, keep_files)
+        return written
+
+    def _stage(
+        self,
+        key_path: Sequence[str],
+        partition: str | None,
+        table: pa.Table,
+        write_id: str,
+        failed_checks: dict[str | None, list[str]] | None,
+        properties: dict[str | None, dict] | None,
+    ) -> tuple[str | None, Manifest, int, Manifest | None]:
+        """Write one window's data under its own version folder (nothing is visible yet)."""
+        version = f"{VERSION_DIR}={write_id}"
+        target = f"{self.partition_path(key_path, partition)}/{version}"
+        file_name = f"part-{write_id}.parquet"
+        try:
+            self._make_folder(target)
+            if table.num_rows:
+                with self.fs.open_output_stream(f"{target}/{file_name}") as sink:
+                    pq.write_table(table, sink, compression="snappy")
+                    size = sink.tell()
+            else:  # an empty window is its manifest alone: the schema, no data file
+                file_name, size = "", 0
+        except OSError as exc:
+            raise StorageWriteError(
+                f"writing {describe(key_path, partition)} to {self.uri(target)} failed: {exc}. "
+                "Nothing of this write was published; every window keeps its previous version.",
+            ) from exc
+        manifest = Manifest(
+            [f"{version}/{file_name}"] if file_name else [],
+            table.num_rows,
+            table.schema,
+            datetime.now(UTC).isoformat(),
+            write_id,
+            tuple((failed_checks or {}).get(partition, ())),
+            (properties or {}).get(partition, {}),
+            version,
+        )
+        try:  # the version it replaces is kept a while for readers that just opened it
+            previous = self.manifest(key_path, partition)
+        except InvalidManifestError:  # a corrupt manifest is repaired by this write
+            previous = _UNREADABLE
+        return partition, manifest, size, previous
+
+    def _publish(self, key_path: Sequence[str], partition: str | None, manifest: Manifest) -> None:
+        path = f"{self.partition_path(key_path, partition)}/{MANIFEST}"
+        try:
+            self._put_atomic(path, manifest.to_json())
+        except OSError as exc:
+            raise StorageWriteError(
+                f"publishing {describe(key_path, partition)} ({self.uri(path)}) failed: {exc}. "
+                "That window keeps its previous version.",
+            ) from exc
 
     def record(
         self,
@@ -197,18 +319,13 @@ class TableStorage:
         Outputs (exports, SQL tables) record their windows so that what was built can be told
         from the warehouse alone.
         """
-        folder = self.partition_path(key_path, partition)
-        self.fs.create_dir(folder, recursive=True)
-        manifest = Manifest(
-            [],
-            rows,
-            schema,
-            datetime.now(UTC).isoformat(),
-            f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}",
-            (),
-            properties,
-        )
-        self._put_atomic(f"{folder}/{MANIFEST}", manifest.to_json())
+        write_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        with self.locked(key_path, [partition], write_id):
+            self._make_folder(self.partition_path(key_path, partition))
+            manifest = Manifest(
+                [], rows, schema, datetime.now(UTC).isoformat(), write_id, (), properties
+            )
+            self._publish(key_path, partition, manifest)
 
     def _put_atomic(self, path: str, data: bytes) -> None:
         if not self.atomic_rename:
@@ -220,42 +337,93 @@ class TableStorage:
             sink.write(data)
         self.fs.move(temporary, path)
 
-    def _remove_stale(self, folder: str, *, keep: set[str]) -> None:
-        # every data file the new manifest does not name goes, crashed writes' leftovers included
-        selector = pa_fs.FileSelector(folder, allow_not_found=True)
-        for info in self.fs.get_file_info(selector):
-            name = info.base_name
-            if info.type == pa_fs.FileType.File and name.startswith("part-") and name not in keep:
-                self.fs.delete_file(info.path)
+    def _remove_stale(
+        self,
+        key_path: Sequence[str],
+        partition: str | None,
+        keep_folders: set[str],
+        keep_files: set[str],
+    ) -> None:
+        """Remove the window's versions no manifest names any longer (called under its lock).
 
-    # -- reading -------------------------------------------------------------------------
-    def _read_manifest(self, folder: str) -> Manifest | None:
+        A failure here leaves extra files behind, never a broken window: it is logged only.
+        """
+        folder = self.partition_path(key_path, partition)
         try:
-            with self.fs.open_input_stream(f"{folder}/{MANIFEST}") as source:
-                return Manifest.from_json(source.read())
+            for name, is_dir in self._children(folder):
+                if is_dir and name.startswith(f"{VERSION_DIR}=") and name not in keep_folders:
+                    self._delete_folder(f"{folder}/{name}")
+                elif not is_dir and name.startswith("part-") and name not in keep_files:
+                    self._delete_file(f"{folder}/{name}")  # the former layout's data files
+        except Exception as exc:  # any store error: cleanup is best effort, the data is safe
+            dg.get_dagster_logger().warning(
+                f"{describe(key_path, partition)}: removing old versions under "
+                f"{self.uri(folder)} failed ({exc}); the next write of the window retries"
+            )
+
+    # -- filesystem primitives (the S3 subclass uses boto3 for them) ---------------------
+    def _make_folder(self, path: str) -> None:
+        self.fs.create_dir(path, recursive=True)
+
+    def _children(self, folder: str) -> list[tuple[str, bool]]:
+        """(name, is folder) of the entries directly under `folder`."""
+        selector = pa_fs.FileSelector(folder, allow_not_found=True)
+        return [
+            (info.base_name, info.type == pa_fs.FileType.Directory)
+            for info in self.fs.get_file_info(selector)
+        ]
+
+    def _delete_folder(self, path: str) -> None:
+        self.fs.delete_dir(path)
+
+    def _delete_file(self, path: str) -> None:
+        self.fs.delete_file(path)
+
+    def _get_bytes(self, path: str, what: str) -> bytes | None:
+        """The object's bytes; None only when it definitely does not exist."""
+        try:
+            with self.fs.open_input_stream(path) as source:
+                return source.read()
         except FileNotFoundError:
             return None
-        except OSError as exc:  # pyarrow's S3 filesystem reports a missing key as OSError
-            if (
-                "does not exist" in str(exc)
-                or "NoSuchKey" in str(exc)
-                or "Path does not exist" in str(exc)
-            ):
-                return None
-            raise
+        except OSError as exc:
+            raise StorageReadError(f"reading {what} from {self.uri(path)} failed: {exc}") from exc
+
+    # -- reading -------------------------------------------------------------------------
+    def _manifest_at(self, folder: str, what: str) -> Manifest | None:
+        path = f"{folder}/{MANIFEST}"
+        data = self._get_bytes(path, f"the manifest of {what}")
+        if data is None:
+            return None
+        try:
+            return Manifest.from_json(data)
+        except (ValueError, KeyError, TypeError, AttributeError, pa.ArrowException) as exc:
+            raise InvalidManifestError(
+                f"{self.uri(path)} is not a valid manifest; {what} cannot be read "
+                f"({type(exc).__name__}: {exc}). Re-run the window to write it again."
+            ) from exc
 
     def manifest(self, key_path: Sequence[str], partition: str | None) -> Manifest | None:
-        return self._read_manifest(self.partition_path(key_path, partition))
+        """The window's published manifest; None only if it was never published.
+
+        Raises:
+            StorageReadError: the store could not answer (transient).
+            StorageAccessDenied: the store refused to answer.
+            InvalidManifestError: the manifest is there but unreadable.
+        """
+        return self._manifest_at(
+            self.partition_path(key_path, partition), describe(key_path, partition)
+        )
 
     def existing_partitions(self, key_path: Sequence[str]) -> list[str]:
         """Partition keys that have a published manifest."""
-        selector = pa_fs.FileSelector(self.table_path(key_path), allow_not_found=True)
+        table = self.table_path(key_path)
         prefix = f"{PARTITION_DIR}="
         keys = []
-        for info in self.fs.get_file_info(selector):
-            if info.type == pa_fs.FileType.Directory and info.base_name.startswith(prefix):
-                key = unquote(info.base_name[len(prefix) :])
-                if self._read_manifest(info.path) is not None:
+        for name, is_dir in self._children(table):
+            if is_dir and name.startswith(prefix):
+                key = unquote(name[len(prefix) :])
+                if self._manifest_at(f"{table}/{name}", describe(key_path, key)) is not None:
                     keys.append(key)
         return sorted(keys)
 
@@ -269,7 +437,7 @@ class TableStorage:
         """
         files, schemas, left_out = [], [], []
         for partition in partitions:
-            manifest = self._read_manifest(self.partition_path(key_path, partition))
+            manifest = self.manifest(key_path, partition)
             if manifest is None or manifest.failed_checks:
                 left_out.append(partition)
                 continue
@@ -310,7 +478,7 @@ class TableStorage:
         schemas: list[pa.Schema] = []
         for partition in partitions:
             folder = self.partition_path(key_path, partition)
-            manifest = self._read_manifest(folder)
+            manifest = self.manifest(key_path, partition)
             if manifest is None:
                 if missing_ok:
                     continue
@@ -343,3 +511,122 @@ class TableStorage:
             return schema.empty_table(), counts
         dataset = pa_ds.dataset(files, schema=schema, format="parquet", filesystem=self.fs)
         return dataset.to_table(use_threads=True), counts
+
+
+# S3 error codes that mean "this key does not exist", and those that mean "not allowed"
+_NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
+_DENIED = {
+    "AccessDenied",
+    "403",
+    "Forbidden",
+    "AllAccessDisabled",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+}
+
+
+class S3TableStorage(TableStorage):
+    """TableStorage on S3: manifests, listings and cleanup through boto3.
+
+    Data files go through pyarrow (s3fs); the rest through boto3, whose errors say exactly
+    what happened (s3fs's `exists`/`isfile` turn an unreachable endpoint or a 403 into
+    "missing") and which caches no listing.
+
+    Args:
+        filesystem: pyarrow filesystem over s3fs, for the data files.
+        base: `<bucket>/<prefix>`.
+        client: a boto3 S3 client (the profile's endpoint, region and retries).
+        locks: S3 lock objects (window_locks.S3WindowLocks).
+    """
+
+    def __init__(
+        self, filesystem: pa_fs.FileSystem, base: str, *, client: Any, locks: WindowLocks | None
+    ) -> None:
+        super().__init__(filesystem, base, "s3://", atomic_rename=False, locks=locks)
+        self.client = client
+
+    def _make_folder(self, path: str) -> None:
+        """Nothing: S3 has no folders (s3fs's mkdir would check, even create, the bucket)."""
+
+    @staticmethod
+    def _split(path: str) -> tuple[str, str]:
+        bucket, _, key = path.partition("/")
+        return bucket, key
+
+    def _failure(self, exc: Exception, action: str, path: str) -> Exception:
+        """The error to raise for a failed request: denied (permanent) or transient."""
+        from botocore.exceptions import ClientError
+
+        detail = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, ClientError):
+            code = exc.response.get("Error", {}).get("Code", "")
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            if code in _DENIED or status == 403:
+                return StorageAccessDenied(
+                    f"{action} {self.uri(path)} was refused by S3 ({code or status}): the "
+                    "profile's credentials lack a permission on the bucket (see the README's "
+                    "IAM policy). Retrying will not help until that is fixed."
+                )
+        return StorageReadError(
+            f"{action} {self.uri(path)} failed ({detail}); S3 could not be reached or answered "
+            "with an error, after the client's retries. Nothing was taken as missing."
+        )
+
+    def _get_bytes(self, path: str, what: str) -> bytes | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        bucket, key = self._split(path)
+        try:
+            return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code", "") in _NOT_FOUND:
+                return None
+            raise self._failure(exc, f"reading {what} from", path) from exc
+        except (BotoCoreError, OSError) as exc:  # unreachable endpoint, connection cut
+            raise self._failure(exc, f"reading {what} from", path) from exc
+
+    def _put_atomic(self, path: str, data: bytes) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        bucket, key = self._split(path)
+        try:
+            self.client.put_object(Bucket=bucket, Key=key, Body=data)  # one PUT: all or nothing
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageWriteError(f"{type(exc).__name__}: {exc}") from exc
+
+    def _children(self, folder: str) -> list[tuple[str, bool]]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        bucket, key = self._split(folder)
+        prefix = key.rstrip("/") + "/"
+        children: list[tuple[str, bool]] = []
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=prefix, Delimiter="/"
+            )
+            for page in pages:
+                children += [
+                    (p["Prefix"][len(prefix) :].rstrip("/"), True)
+                    for p in page.get("CommonPrefixes", [])
+                ]
+                children += [(o["Key"][len(prefix) :], False) for o in page.get("Contents", [])]
+        except (ClientError, BotoCoreError) as exc:
+            raise self._failure(exc, "listing", folder) from exc
+        return children
+
+    def _delete_folder(self, path: str) -> None:
+        bucket, key = self._split(path)
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=key.rstrip("/") + "/"
+        )
+        for page in pages:
+            objects = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if objects:  # at most 1000 per page, the limit of delete_objects
+                self.client.delete_objects(
+                    Bucket=bucket, Delete={"Objects": objects, "Quiet": True}
+                )
+
+    def _delete_file(self, path: str) -> None:
+        bucket, key = self._split(path)
+        self.client.delete_object(Bucket=bucket, Key=key)

@@ -196,7 +196,8 @@ def test_rerunning_a_window_replaces_it(demo_defs, instance, local_env: Path) ->
     assert again.num_rows == first_rows.num_rows
     assert len(set(again["order_id"].to_pylist())) == again.num_rows
     folder = local_env / "warehouse" / "staging" / "retail" / "orders" / "dt=2024-01-04"
-    assert len(list(folder.glob("part-*.parquet"))) == 1
+    # three writes: the current version and the one it replaced are left
+    assert len(list(folder.glob("v=*/part-*.parquet"))) == 2
     with sqlite3.connect(local_env / "reporting.db") as db:
         (count,) = db.execute(
             "select count(*) from daily_revenue where _partition = '2024-01-04'"
@@ -231,7 +232,8 @@ def test_interrupted_write_leaves_the_previous_partition_intact(
     ).success  # the next good write publishes and cleans up
     assert 9001 in read(local_env, "raw", "orders", ["2024-01-02"])["order_id"].to_pylist()
     folder = local_env / "warehouse" / "raw" / "retail" / "orders" / "dt=2024-01-02"
-    assert len(list(folder.glob("part-*.parquet"))) == 1
+    # the crashed write's version is gone; the current one and the one it replaced are left
+    assert len(list(folder.glob("v=*/part-*.parquet"))) == 2
 
 
 def test_missing_landing_file_fails_clearly_and_the_failure_sensor_notifies(

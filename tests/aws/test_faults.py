@@ -10,7 +10,8 @@ import pytest
 
 from dataplat_dagster.definitions_builder import build_definitions
 from dataplat_dagster.resources.aws import AwsResource
-from dataplat_dagster.resources.storage import TableStorage
+from dataplat_dagster.resources.storage import S3TableStorage
+from dataplat_dagster.resources.window_locks import S3WindowLocks
 from tests.aws.conftest import BUCKET
 from tests.aws.faulty_endpoint import FaultyEndpoint
 from tests.conftest import PROJECT_ROOT, run_demo
@@ -18,9 +19,11 @@ from tests.conftest import PROJECT_ROOT, run_demo
 pytestmark = pytest.mark.integration
 
 
-def staging_orders(aws: AwsResource) -> TableStorage:
+def staging_orders(aws: AwsResource) -> S3TableStorage:
     filesystem = pa_fs.PyFileSystem(pa_fs.FSSpecHandler(aws.s3fs()))
-    return TableStorage(filesystem, f"{BUCKET}/warehouse", "s3://", atomic_rename=False)
+    client = aws.client("s3")
+    locks = S3WindowLocks(client, BUCKET, "warehouse", timeout=60)
+    return S3TableStorage(filesystem, f"{BUCKET}/warehouse", client=client, locks=locks)
 
 
 def test_transient_s3_errors_are_retried_and_the_run_succeeds(
@@ -73,7 +76,7 @@ def test_a_lasting_s3_failure_fails_the_step_clearly_and_keeps_the_previous_vers
     assert failure.step_key == "staging__retail__orders"
     message = failure.step_failure_data.error.to_string()  # Dagster's wrapper, then the cause
     assert (
-        "writing staging/retail/orders window 2024-01-03 to s3://dataplat-demo/warehouse/staging/retail/orders/dt=2024-01-03 failed"
+        "writing staging/retail/orders window 2024-01-03 to s3://dataplat-demo/warehouse/staging/retail/orders/dt=2024-01-03/v="
         in message
     )
     assert "every window keeps its previous version" in message

@@ -39,7 +39,8 @@ def test_the_demo_runs_on_s3_glue_cloudwatch_ses_and_postgres(
     for window in windows:
         assert f"warehouse/staging/retail/orders/dt={window}/_manifest.json" in stored
         assert any(
-            k.startswith(f"warehouse/business/retail/daily_revenue/dt={window}/part-")
+            k.startswith(f"warehouse/business/retail/daily_revenue/dt={window}/v=")
+            and "/part-" in k
             for k in stored
         )
     assert "warehouse/common/retail/customers/_manifest.json" in stored

@@ -14,7 +14,8 @@ from dataplat_dagster.resources.file_store import S3FileStore
 from dataplat_dagster.resources.glue_catalog import GlueCatalog
 from dataplat_dagster.resources.metrics import CloudWatchMetrics
 from dataplat_dagster.resources.notifier import Notice, SesNotifier
-from dataplat_dagster.resources.storage import TableStorage
+from dataplat_dagster.resources.storage import S3TableStorage
+from dataplat_dagster.resources.window_locks import S3WindowLocks
 from tests.conftest import moto_data
 
 pytestmark = pytest.mark.integration
@@ -31,9 +32,11 @@ def aws(aws_credentials: str) -> AwsResource:
     return resource
 
 
-def s3_storage(aws: AwsResource) -> TableStorage:
+def s3_storage(aws: AwsResource, timeout: float = 60) -> S3TableStorage:
     filesystem = pa_fs.PyFileSystem(pa_fs.FSSpecHandler(aws.s3fs()))
-    return TableStorage(filesystem, f"{BUCKET}/warehouse", "s3://", atomic_rename=False)
+    client = aws.client("s3")
+    locks = S3WindowLocks(client, BUCKET, "warehouse", timeout=timeout)
+    return S3TableStorage(filesystem, f"{BUCKET}/warehouse", client=client, locks=locks)
 
 
 def keys(aws: AwsResource, prefix: str) -> list[str]:
@@ -57,15 +60,20 @@ def test_s3_storage_writes_reads_and_overwrites_partitions(aws: AwsResource) -> 
     written = storage.write(
         TABLE, [("2024-01-01", pa.table({"id": [1, 2]})), ("2024-01-02", pa.table({"id": [3]}))]
     )
-    assert [w.location for w in written] == [
+    assert [w.location.rsplit("/v=", 1)[0] for w in written] == [
         "s3://dataplat-test/warehouse/staging/shop/orders/dt=2024-01-01",
         "s3://dataplat-test/warehouse/staging/shop/orders/dt=2024-01-02",
     ]
     storage.write(TABLE, [("2024-01-01", pa.table({"id": [7]}))])
+    storage.write(TABLE, [("2024-01-01", pa.table({"id": [8]}))], write_id="third")
     rows, counts = storage.read(TABLE, ["2024-01-01", "2024-01-02"])
-    assert rows["id"].to_pylist() == [7, 3] and counts == [("2024-01-01", 1), ("2024-01-02", 1)]
+    assert rows["id"].to_pylist() == [8, 3] and counts == [("2024-01-01", 1), ("2024-01-02", 1)]
     day = keys(aws, "warehouse/staging/shop/orders/dt=2024-01-01/")
-    assert len([k for k in day if k.endswith(".parquet")]) == 1  # the replaced version is gone
+    # the current version and the one it replaced; the first is gone
+    assert len([k for k in day if k.endswith(".parquet")]) == 2
+    assert "warehouse/staging/shop/orders/dt=2024-01-01/v=third/part-third.parquet" in day
+    assert not [k for k in day if written[0].location.rsplit("/", 1)[-1] in k]
+    assert not keys(aws, "warehouse/_locks/")  # every lock released
     assert storage.existing_partitions(TABLE) == ["2024-01-01", "2024-01-02"]
 
 

@@ -181,3 +181,25 @@ def test_unsigned_integers_get_a_hive_type_that_holds_their_largest_value(
     # Hive has only signed integers: uint8's 255 does not fit a tinyint (max 127), uint16's
     # 65535 not a smallint, uint32's 4294967295 not an int. The next wider type holds them.
     assert hive_type(arrow_type) == holds_max
+
+
+def test_a_catalogue_file_from_before_withheld_windows_gets_the_column(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as old:
+        old.execute(
+            "create table catalog_partitions (database varchar not null, name varchar not null,"
+            " value varchar not null, location varchar not null, updated_at datetime not null,"
+            " primary key (database, name, value))"
+        )
+        old.execute(
+            "insert into catalog_partitions values"
+            " ('dataplat_raw', 'retail__orders', '2024-01-01', 'file:///w', '2024-01-01 00:00:00')"
+        )
+    catalog = LocalCatalog(path=str(path))
+    key = ["raw", "retail", "orders"]
+    assert catalog.list_partitions(key_path=key) == ["2024-01-01"]
+    catalog.withhold_partitions(key_path=key, partitions=[("2024-01-01", "file:///w/v=2")])
+    assert catalog.list_partitions(key_path=key) == []
+    assert catalog.withheld_partitions(key_path=key) == ["2024-01-01"]

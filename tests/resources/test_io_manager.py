@@ -132,6 +132,8 @@ def test_one_partition_writes_parquet_with_metadata(io_manager, catalog, instanc
     assert metadata["dagster/row_count"].value == 2
     location = f"file://{(Path(io_manager.root) / 'raw' / 'shop' / 'orders').resolve().as_posix()}"
     assert metadata["dagster/uri"].value == f"{location}/dt=2024-01-02"  # the window's own folder
+    # and the published version folder, where the catalogue points
+    assert metadata["dataplat/version_uri"].value.startswith(f"{location}/dt=2024-01-02/v=")
     columns = {c.name: c.type for c in metadata["dagster/column_schema"].schema.columns}
     assert columns == {"id": "string", "amount": "float64"}
     assert metadata["partitions_written"].value == 1
@@ -240,7 +242,9 @@ def test_rematerializing_a_window_replaces_it(io_manager, instance) -> None:
     assert counts == [("2024-01-01", 2), ("2024-01-02", 2)]
     assert table.num_rows == 4
     folder = Path(storage.partition_path(RAW, "2024-01-02"))
-    assert len(list(folder.glob("part-*.parquet"))) == 1
+    manifest = storage.manifest(RAW, "2024-01-02")
+    assert len(list(folder.glob("v=*/part-*.parquet"))) == 2  # the replaced version stays a while
+    assert len(manifest.files) == 1 and (folder / manifest.files[0]).is_file()
 
 
 def test_rows_of_a_window_outside_the_run_fail_clearly(io_manager, catalog, instance) -> None:
@@ -267,12 +271,66 @@ def test_a_window_that_lost_its_rows_is_overwritten_empty(io_manager, catalog, i
     table, counts = io_manager.storage().read(["raw", "shop", "kept"], windows)
     assert counts == [(windows[0], 1), (windows[1], 0), (windows[2], 1)]
     assert table.schema.names == ["id"]
-    # an empty window is its manifest alone (schema, no rows): the old rows' file is gone
+    # an empty window is its manifest alone (schema, no rows), its version folder empty
     emptied = Path(io_manager.root) / "raw" / "shop" / "kept" / f"dt={windows[1]}"
-    assert [p.name for p in emptied.iterdir()] == ["_manifest.json"]
+    manifest = io_manager.storage().manifest(["raw", "shop", "kept"], windows[1])
+    assert manifest.files == []
+    assert list((emptied / manifest.version_folder).iterdir()) == []
     empty, _ = io_manager.storage().read(["raw", "shop", "kept"], [windows[1]])
     assert (empty.num_rows, empty.schema.names) == (0, ["id"])
     metadata = materializations(result, ["raw", "shop", "kept"])[windows[1]]
     assert metadata["dagster/row_count"].value == 0  # the emptied window says so
     assert metadata["partitions_written"].value == 3
     assert catalog.list_partitions(key_path=["raw", "shop", "kept"]) == windows
+
+
+def test_the_catalogue_follows_each_publish_and_withholds_gate_failed_windows(
+    io_manager, catalog
+) -> None:
+    import pyarrow as pa
+
+    def window(ids: list[int]) -> pa.Table:
+        return pa.table({"id": pa.array(ids, pa.int64())})
+
+    first = io_manager.write_windows(
+        RAW,
+        [("2024-01-01", window([1])), ("2024-01-02", window([2]))],
+        run_id="run-one",
+        failed_checks={},
+        properties={},
+    )
+    locations = catalog.partition_locations(key_path=RAW)
+    assert locations == {w.key: w.location for w in first}
+    assert all("/v=run-one-" in location for location in locations.values())
+
+    # a re-run moves the location to the new version; a gate-failed window is withheld
+    second = io_manager.write_windows(
+        RAW,
+        [("2024-01-01", window([10])), ("2024-01-02", window([20]))],
+        run_id="run-two",
+        failed_checks={"2024-01-02": ["not_null_id"]},
+        properties={},
+    )
+    assert catalog.partition_locations(key_path=RAW) == {"2024-01-01": second[0].location}
+    assert catalog.list_partitions(key_path=RAW) == ["2024-01-01"]
+    assert catalog.withheld_partitions(key_path=RAW) == ["2024-01-02"]
+    # what the catalogue points at is exactly the published version
+    served = Path(second[0].location.removeprefix("file://"))
+    assert [p.name for p in served.iterdir()] == [f"part-{served.name[2:]}.parquet"]
+
+    # fixed and re-run: served again, at its new version
+    third = io_manager.write_windows(
+        RAW, [("2024-01-02", window([21]))], run_id="run-three", failed_checks={}, properties={}
+    )
+    assert catalog.partition_locations(key_path=RAW)["2024-01-02"] == third[0].location
+    assert catalog.withheld_partitions(key_path=RAW) == []
+
+
+def test_an_unpartitioned_table_is_registered_at_its_published_version(io_manager, catalog) -> None:
+    import pyarrow as pa
+
+    written = io_manager.write_windows(
+        TOTAL, [(None, pa.table({"rows": [1]}))], run_id="run-one", failed_checks={}, properties={}
+    )
+    assert catalog.get_table(key_path=TOTAL).location == written[0].location
+    assert "/v=run-one-" in written[0].location

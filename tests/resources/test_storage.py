@@ -20,8 +20,10 @@ import pytest
 
 from dataplat_dagster.resources.storage import (
     MANIFEST,
+    InvalidManifestError,
     Manifest,
     MissingPartitionError,
+    StorageReadError,
     StorageWriteError,
     TableStorage,
 )
@@ -57,8 +59,12 @@ def folder(storage: TableStorage, partition: str | None) -> Path:
 
 
 def part_files(storage: TableStorage, partition: str | None) -> list[str]:
+    """Data files under the window's folder, `v=<write id>/part-<write id>.parquet`."""
+    window = folder(storage, partition)
     return sorted(
-        p.name for p in folder(storage, partition).iterdir() if p.name.startswith("part-")
+        p.relative_to(window).as_posix()
+        for p in window.rglob("part-*")
+        if p.is_file() and not p.relative_to(window).as_posix().startswith("dt=")
     )
 
 
@@ -73,8 +79,10 @@ def test_unpartitioned_table_round_trips(storage: TableStorage) -> None:
     assert table.to_pylist() == orders([1, 2, 3]).to_pylist()
     assert counts == [(None, 3)]
     assert [(w.key, w.rows) for w in written] == [(None, 3)]
-    assert written[0].location == f"file://{storage.table_path(KEY)}"
-    assert written[0].bytes == (folder(storage, None) / part_files(storage, None)[0]).stat().st_size
+    (data_file,) = part_files(storage, None)
+    version = data_file.split("/")[0]
+    assert written[0].location == f"file://{storage.table_path(KEY)}/{version}"
+    assert written[0].bytes == (folder(storage, None) / data_file).stat().st_size
     assert not [p for p in all_files(storage) if p.name.endswith(".tmp")]
 
 
@@ -95,10 +103,20 @@ def test_rewriting_a_partition_replaces_it(storage: TableStorage) -> None:
     table, counts = storage.read(KEY, [DAYS[0]])
     assert table.column("id").to_pylist() == [7, 8, 9]
     assert counts == [(DAYS[0], 3)]
-    assert part_files(storage, DAYS[0]) == ["part-second.parquet"]
+    # the version replaced stays a while, for readers that opened its manifest a moment ago
+    assert part_files(storage, DAYS[0]) == [
+        "v=first/part-first.parquet",
+        "v=second/part-second.parquet",
+    ]
+    assert storage.manifest(KEY, DAYS[0]).files == ["v=second/part-second.parquet"]
     # the partition not re-written keeps its version
-    assert part_files(storage, DAYS[1]) == ["part-first.parquet"]
+    assert part_files(storage, DAYS[1]) == ["v=first/part-first.parquet"]
     assert storage.read(KEY, [DAYS[1]])[0].column("id").to_pylist() == [3]
+    storage.write(KEY, [(DAYS[0], orders([5]))], write_id="third")
+    assert part_files(storage, DAYS[0]) == [
+        "v=second/part-second.parquet",
+        "v=third/part-third.parquet",
+    ]
 
 
 def test_an_empty_partition_reads_as_zero_rows_with_its_schema(storage: TableStorage) -> None:
@@ -164,14 +182,18 @@ def test_a_crash_inside_the_data_file_keeps_the_previous_version(
         storage.write(KEY, [(DAYS[0], orders([7, 8, 9]))], write_id="crash")
     monkeypatch.undo()
 
-    assert part_files(storage, DAYS[0]) == ["part-crash.parquet", "part-good.parquet"]
+    # the crashed write is a version folder of its own, named by no manifest
+    assert part_files(storage, DAYS[0]) == [
+        "v=crash/part-crash.parquet",
+        "v=good/part-good.parquet",
+    ]
     table, counts = storage.read(KEY, [DAYS[0]])
     assert table.column("id").to_pylist() == [1, 2]
     assert counts == [(DAYS[0], 2)]
     assert storage.manifest(KEY, DAYS[0]).write_id == "good"
 
     storage.write(KEY, [(DAYS[0], orders([4]))], write_id="next")
-    assert part_files(storage, DAYS[0]) == ["part-next.parquet"]
+    assert part_files(storage, DAYS[0]) == ["v=good/part-good.parquet", "v=next/part-next.parquet"]
     assert storage.read(KEY, [DAYS[0]])[0].column("id").to_pylist() == [4]
 
 
@@ -183,7 +205,7 @@ class RefusesOnePartition(pa_fs.LocalFileSystem):
         self.refused = refused
 
     def open_output_stream(self, path, *args, **kwargs):
-        if f"dt={self.refused}/part-" in path:
+        if f"dt={self.refused}/" in path and "/part-" in path:
             raise SimulatedCrash(f"cannot write {path}")
         return super().open_output_stream(path, *args, **kwargs)
 
@@ -213,7 +235,7 @@ def test_a_failed_partition_publishes_none_of_the_write(
     assert storage.existing_partitions(KEY) == DAYS[:2]
 
     storage.write(KEY, [(DAYS[0], orders([11])), (DAYS[1], orders([21]))], write_id="retry")
-    assert part_files(storage, DAYS[0]) == ["part-retry.parquet"]
+    assert part_files(storage, DAYS[0]) == ["v=old/part-old.parquet", "v=retry/part-retry.parquet"]
     assert storage.read(KEY, DAYS[:2])[0].column("id").to_pylist() == [11, 21]
 
 
@@ -274,7 +296,8 @@ def test_the_manifest_round_trips_through_json(storage: TableStorage) -> None:
 
     storage.write(KEY, [(DAYS[0], orders([1, 2]))], write_id="w2")
     published = Manifest.from_json((folder(storage, DAYS[0]) / MANIFEST).read_bytes())
-    assert published.files == ["part-w2.parquet"]
+    assert published.files == ["v=w2/part-w2.parquet"]
+    assert published.version_folder == "v=w2"
     assert published.rows == 2
     assert published.write_id == "w2"
     assert published.schema.equals(orders([]).schema)
@@ -294,4 +317,83 @@ def test_hourly_partition_keys_with_colons(storage: TableStorage) -> None:
     assert counts == [(hours[1], 2), (hours[0], 1)]
     storage.write(KEY, [(hours[0], orders([5], hours[0]))])
     assert storage.read(KEY, [hours[0]])[0].column("id").to_pylist() == [5]
-    assert len(part_files(storage, hours[0])) == 1
+    assert len(storage.manifest(KEY, hours[0]).files) == 1
+
+
+def test_a_manifest_of_the_former_layout_is_still_read_and_replaced_cleanly(
+    storage: TableStorage,
+) -> None:
+    # before versioned windows: data files in dt=<window>/ itself, named by the manifest
+    window = folder(storage, DAYS[0])
+    window.mkdir(parents=True)
+    pq.write_table(orders([1, 2]), window / "part-old.parquet")
+    old = Manifest(["part-old.parquet"], 2, orders([]).schema, "2024-01-01T00:00:00+00:00", "old")
+    (window / MANIFEST).write_bytes(old.to_json().replace(b'"version_folder": "", ', b""))
+
+    assert storage.read(KEY, [DAYS[0]])[0].column("id").to_pylist() == [1, 2]
+    assert storage.existing_partitions(KEY) == [DAYS[0]]
+    storage.write(KEY, [(DAYS[0], orders([3]))], write_id="new")
+    assert storage.read(KEY, [DAYS[0]])[0].column("id").to_pylist() == [3]
+    # the replaced version's file stays a while, like any replaced version; then goes
+    assert part_files(storage, DAYS[0]) == ["part-old.parquet", "v=new/part-new.parquet"]
+    storage.write(KEY, [(DAYS[0], orders([4]))], write_id="newer")
+    assert part_files(storage, DAYS[0]) == ["v=new/part-new.parquet", "v=newer/part-newer.parquet"]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b'{"version": 2, "files": ["v=a/part-a.parq', b"", b"[1, 2]", b'{"files": "x"}'],
+    ids=["truncated", "empty", "not-an-object", "no-schema"],
+)
+def test_an_unreadable_manifest_is_an_error_naming_its_path_not_a_missing_window(
+    storage: TableStorage, content: bytes
+) -> None:
+    storage.write(KEY, [(DAYS[0], orders([1]))], write_id="good")
+    path = folder(storage, DAYS[0]) / MANIFEST
+    path.write_bytes(content)
+
+    with pytest.raises(InvalidManifestError) as caught:
+        storage.read(KEY, [DAYS[0]], missing_ok=True)
+    assert f"file://{path} is not a valid manifest" in str(caught.value)
+    assert f"raw/retail/orders window {DAYS[0]}" in str(caught.value)
+    with pytest.raises(InvalidManifestError):
+        storage.existing_partitions(KEY)
+    # re-running the window repairs it
+    storage.write(KEY, [(DAYS[0], orders([2]))], write_id="repair")
+    assert storage.read(KEY, [DAYS[0]])[0].column("id").to_pylist() == [2]
+
+
+def test_a_manifest_that_cannot_be_opened_is_a_read_error_not_a_missing_window(
+    storage: TableStorage,
+) -> None:
+    storage.write(KEY, [(DAYS[0], orders([1]))], write_id="good")
+    path = folder(storage, DAYS[0]) / MANIFEST
+    path.unlink()
+    path.mkdir()  # opening a folder as a file: an OSError that is not "not found"
+
+    with pytest.raises(StorageReadError) as caught:
+        storage.read(KEY, [DAYS[0]], missing_ok=True)
+    assert f"the manifest of raw/retail/orders window {DAYS[0]}" in str(caught.value)
+    assert isinstance(caught.value.__cause__, OSError)
+
+
+class NoSpaceLeft(pa_fs.LocalFileSystem):
+    """A local filesystem whose disk is full for data files (hand-written fault)."""
+
+    def open_output_stream(self, path, *args, **kwargs):
+        if "/part-" in path:
+            raise OSError(28, "No space left on device")
+        return super().open_output_stream(path, *args, **kwargs)
+
+
+def test_a_full_disk_names_table_window_and_uri_and_keeps_the_errno_in_the_chain(
+    tmp_path: Path,
+) -> None:
+    storage = TableStorage(NoSpaceLeft(), str(tmp_path), "file://", atomic_rename=True)
+    with pytest.raises(StorageWriteError) as caught:
+        storage.write(KEY, [(DAYS[0], orders([1]))], write_id="w")
+    message = str(caught.value)
+    assert f"writing raw/retail/orders window {DAYS[0]} to file://{tmp_path}" in message
+    assert f"dt={DAYS[0]}/v=w failed" in message
+    assert caught.value.__cause__.errno == 28
+    assert storage.existing_partitions(KEY) == []

@@ -8,6 +8,7 @@ binary content, a missing or nested column) raises LandingFileError and is not r
 """
 
 import codecs
+import logging
 from collections.abc import Callable
 
 import pyarrow as pa
@@ -33,6 +34,7 @@ from dataplat_dagster.engines.landing.reads import (
     convert_text,
     empty_read,
 )
+from dataplat_dagster.failure_summary import warn_in_summary
 
 __all__ = [
     "LINE",
@@ -46,6 +48,7 @@ __all__ = [
     "source_rows",
 ]
 
+LOGGER = logging.getLogger(__name__)
 Opener = Callable[[], pa.NativeFile]
 _SNIFF = 1 << 16
 # magic numbers of content that is not text, whatever the file's name says
@@ -88,8 +91,17 @@ def read_landing_file(
     if not head:
         return _empty_file(source, label)
     if source.format == "csv":
-        return read_csv(source, opener, label, timezone)
-    return read_jsonl(source, opener().read(), label, timezone)
+        read = read_csv(source, opener, label, timezone)
+    else:
+        read = read_jsonl(source, opener().read(), label, timezone)
+    if read.source_rows == 0:
+        # said now, at raw, naming the file: otherwise the first sign is a gate failing below
+        warn_in_summary(
+            LOGGER,
+            f"{label}: holds no data rows (only {'its header' if source.format == 'csv' and source.csv.header else 'blank lines'}); "
+            "its window gets 0 rows from this file",
+        )
+    return read
 
 
 def _refuse_non_text(source: LandingSource, head: bytes, label: str) -> None:

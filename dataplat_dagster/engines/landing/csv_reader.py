@@ -43,15 +43,15 @@ def _read_fast(source: LandingSource, opener: Opener, label: str, zone: str) -> 
     """The typed read when the file is clean; None sends it to the line-by-line path."""
     if not is_ascii_compatible(source.csv.encoding):
         return None  # its lines cannot be counted on the bytes
-    invalid: list[pa_csv.InvalidRow] = []
     try:
-        table = _arrow_read(source, opener(), text_first_types(source), invalid, threads=True)
+        # no invalid-row handler: the first bad row raises and sends the file to the slow path
+        # (a handler would also make pyarrow decode a row with a latin-1 byte as UTF-8 to
+        # pass it on, which fails inside pyarrow and prints an "Exception ignored" traceback)
+        table = _arrow_read(source, opener(), text_first_types(source), None, threads=True)
     except pa.ArrowKeyError as exc:
         raise LandingFileError(f"{label}: {_missing_columns(source, opener, exc)}") from None
     except (pa.ArrowInvalid, UnicodeDecodeError):
         return None  # a value or a line the slow path explains
-    if invalid:
-        return None
     lines = _record_lines(source, opener, table.num_rows)
     if lines is None:
         return None  # fewer records than lines: a record ran over several lines
@@ -197,7 +197,7 @@ def _arrow_read(
     source: LandingSource,
     stream: pa.NativeFile,
     types: dict[str, pa.DataType],
-    invalid: list[pa_csv.InvalidRow],
+    invalid: list[pa_csv.InvalidRow] | None,
     *,
     threads: bool,
 ) -> pa.Table:
@@ -205,6 +205,7 @@ def _arrow_read(
     names = list(source.schema_)
 
     def on_invalid(row: pa_csv.InvalidRow) -> str:
+        assert invalid is not None
         invalid.append(row)
         return "skip"
 
@@ -220,7 +221,7 @@ def _arrow_read(
             delimiter=options.delimiter,
             quote_char=options.quote,
             newlines_in_values=options.newlines_in_values,
-            invalid_row_handler=on_invalid,
+            invalid_row_handler=on_invalid if invalid is not None else None,
         ),
         convert_options=pa_csv.ConvertOptions(
             column_types=types,

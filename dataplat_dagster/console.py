@@ -1,0 +1,85 @@
+"""What `dataplat run` prints while it runs: the platform's own lines, not Dagster's traces.
+
+By default the console shows the lines our assets log (`context.log`), the `dataplat_dagster`
+Python loggers and one line per retried step; a step failure's stack traces stay in the
+run's event log (the UI, `dagster debug`) and the summary gives the cause in one line.
+`--verbose` keeps Dagster's own console logger, which prints every event with its trace.
+"""
+
+import logging
+import re
+import sys
+
+import dagster as dg
+from dagster._core.log_manager import LOG_RECORD_METADATA_ATTR
+
+from dataplat_dagster.failure_summary import step_line
+
+FORMAT = "%(asctime)s - %(levelname)s - %(message)s"
+# Dagster's own non-event lines that the summary already says better
+_FRAMEWORK = re.compile(r"^(Dependencies for step .*Not executing\.|Skipping step )")
+
+
+class _PlatformOnly(logging.Filter):
+    """Our lines at the chosen level, and retries (Dagster logs them at DEBUG) as warnings."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return _platform_only(record) and record.levelno >= self.level
+
+
+def _platform_only(record: logging.LogRecord) -> bool:
+    meta = getattr(record, LOG_RECORD_METADATA_ATTR, None)
+    if meta is None:
+        return True
+    event = meta.get("dagster_event")
+    step = meta.get("step_key")
+    if event is None:
+        message = meta.get("orig_message", record.getMessage())
+        if _FRAMEWORK.match(message):
+            return False
+        record.msg, record.args = (f"{step} - {message}" if step else message), ()
+        return True
+    if event.event_type_value == "STEP_UP_FOR_RETRY" and step:
+        line = step_line(step, None, event.event_specific_data.error)
+        record.msg, record.args = f"{line} (transient: the step is retried)", ()
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+    return False  # other events: their traces stay in the run's event log
+
+
+@dg.logger(
+    config_schema={"log_level": dg.Field(str, is_required=False, default_value="INFO")},
+    description="The platform's own log lines on stderr (dataplat run without --verbose).",
+)
+def platform_console_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
+    level = logging.getLevelName(init_context.logger_config["log_level"])
+    logger = logging.Logger("dataplat", logging.DEBUG)  # the filter applies the level
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_PlatformOnly(level))
+    handler.setFormatter(logging.Formatter(FORMAT))
+    logger.addHandler(handler)
+    return logger
+
+
+def with_console(definitions: dg.Definitions, verbose: bool) -> dg.Definitions:
+    """`definitions` whose jobs log to the platform's console (Dagster's own with `verbose`)."""
+    if verbose or definitions.loggers:
+        return definitions  # Dagster's console logger, or the project's own choice
+    return dg.Definitions.merge(
+        definitions, dg.Definitions(loggers={"console": platform_console_logger})
+    )
+
+
+def setup_python_logging(level: str) -> None:
+    """The `dataplat_dagster` loggers (lines outside steps, e.g. a notice not sent) to stderr."""
+    logger = logging.getLogger("dataplat_dagster")
+    if not any(getattr(h, "dataplat_console", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(FORMAT))
+        handler.dataplat_console = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(level)
