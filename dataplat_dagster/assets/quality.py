@@ -12,11 +12,7 @@ from dataplat_dagster.checks.verdicts import check_events
 from dataplat_dagster.config.plan import TablePlan
 from dataplat_dagster.engines.base import Engine
 from dataplat_dagster.notifications import check_failure_notice
-from dataplat_dagster.resources.io_managers import (
-    FAILED_CHECKS,
-    WINDOW_PROPERTIES,
-    ParquetIOManager,
-)
+from dataplat_dagster.resources.io_managers import ParquetIOManager, WindowedFrame
 from dataplat_dagster.resources.metrics import MetricsResource
 from dataplat_dagster.resources.notifier import NotifierResource
 
@@ -38,11 +34,6 @@ def windows_count(
 
 class QualityGateClosed(dg.Failure):
     """An ERROR check failed on the run's only window: nothing was published below it."""
-
-
-def _by_window(value: Any) -> dict[str | None, Any]:
-    raw = getattr(value, "value", value) or {}
-    return {None if key == "None" else key: item for key, item in raw.items()}
 
 
 class Published:
@@ -90,11 +81,14 @@ class Published:
         with_quarantine: bool,
         warehouse: ParquetIOManager,
         metadata: dict[str, Any] | None = None,
+        properties: dict[str | None, Any] | None = None,
         options: AssetOptions | None = None,
     ) -> Iterator[Any]:
         """The table's output, its quarantine, the alerts and the check results.
 
         When the run's only window fails its gate, the output is an observation and a failure.
+        `properties` (window -> what its manifest keeps, such as raw's sources) and the failed
+        checks travel with the output value, not in its metadata (see `WindowedFrame`).
         """
         options = options or AssetOptions()
         failed = self.result.failed_gates()
@@ -103,12 +97,13 @@ class Published:
             **self.counts.as_metadata(),
             **(metadata or {}),
             **self._preview(context, self.plan.id, self.result.frame),
-            FAILED_CHECKS: dg.MetadataValue.json({str(k): v for k, v in failed.items()}),
+            **self._failed_metadata(context, failed),
         }
         if closed:
-            yield self._unpublished(context, warehouse, table_metadata, failed)
+            yield self._unpublished(context, warehouse, table_metadata, failed, properties or {})
         else:
-            yield dg.Output(self.result.frame, "table", metadata=table_metadata)
+            carried = WindowedFrame(self.result.frame, failed, properties or {})
+            yield dg.Output(carried, "table", metadata=table_metadata)
         if with_quarantine:  # every window gets one, empty ones too: "none rejected" is a fact
             companion = self.plan.id.companion(QUARANTINE)
             yield dg.Output(
@@ -154,12 +149,27 @@ class Published:
         )
         return {}
 
+    def _failed_metadata(
+        self, context: dg.AssetExecutionContext, failed: dict[str | None, list[str]]
+    ) -> dict[str, Any]:
+        """The failed ERROR checks as output metadata, or, in a range run, on each failing window."""
+        if len(self.keys) == 1 or self.keys[0] is None:
+            return {"failed_checks": dg.MetadataValue.json({str(k): v for k, v in failed.items()})}
+        for window, checks in failed.items():
+            context.add_asset_metadata(
+                {"failed_checks": dg.MetadataValue.json(checks)},
+                asset_key=asset_key(self.plan.id),
+                partition_key=window,
+            )
+        return {}
+
     def _unpublished(
         self,
         context: dg.AssetExecutionContext,
         warehouse: ParquetIOManager,
         metadata: dict[str, Any],
         failed: dict[str | None, list[str]],
+        properties: dict[str | None, Any],
     ) -> dg.AssetObservation:
         """Keep the rejected window for inspection (layers below refuse it) and say so.
 
@@ -172,7 +182,7 @@ class Published:
             parts,
             run_id=context.run.run_id,
             failed_checks=failed,
-            properties=_by_window(metadata.get(WINDOW_PROPERTIES)),
+            properties=properties,
             description=self.plan.description,
         )
         return dg.AssetObservation(
@@ -180,9 +190,7 @@ class Published:
             partition=window,
             description="Quality gate closed: this version was kept for inspection, not published.",
             metadata={
-                **{
-                    k: v for k, v in metadata.items() if k not in (WINDOW_PROPERTIES, FAILED_CHECKS)
-                },
+                **{k: v for k, v in metadata.items() if k != "failed_checks"},
                 "gate": "closed",
                 "failed_checks": dg.MetadataValue.json(failed[window]),
                 "dagster/uri": written.location,
