@@ -2,6 +2,7 @@
 
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from pydantic import Field
 
 from dataplat_dagster.engines.base import PARTITION, Engine
 from dataplat_dagster.errors import is_transient
+from dataplat_dagster.progress import WindowProgress
 from dataplat_dagster.resources.aws import AwsResource
 from dataplat_dagster.resources.catalog import CatalogResource
 from dataplat_dagster.resources.storage import (
@@ -85,6 +87,7 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
             failed_checks=carried.failed_checks,
             properties=carried.properties,
             description=str(description),
+            log=context.log.info,
         )
         schema = dg.TableSchema(
             columns=[
@@ -137,6 +140,7 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
         failed_checks: dict[str | None, list[str]],
         properties: dict[str | None, Any],
         description: str = "",
+        log: Callable[[str], None] | None = None,
     ) -> list[WrittenPartition]:
         """Write and publish the windows, then register the table and its served windows.
 
@@ -147,6 +151,7 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
         """
         storage = self.storage()
         partitioned = parts[0][0] is not None
+        progress = WindowProgress(log, "/".join(key_path), len(parts), "written") if log else None
 
         def register(written: list[WrittenPartition]) -> None:
             # under the windows' locks, after publishing and before old versions go: the
@@ -178,6 +183,7 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
                 properties=properties,
                 owner=run_id,
                 after_publish=register,
+                on_staged=progress.advance if progress else None,
             )
         except dg.Failure:
             raise

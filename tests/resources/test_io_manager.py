@@ -195,6 +195,11 @@ def test_a_single_run_range_writes_every_window(io_manager, catalog, instance) -
     # the column schema once per table (on the first window), not copied onto every window
     with_schema = [w for w in windows if "dagster/column_schema" in raw[w]]
     assert with_schema == ["2024-01-04"]
+    # progress in the run's log, window by window for a short range
+    logged = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    assert [m for m in logged if m.startswith("raw/shop/orders: ")] == [
+        f"raw/shop/orders: {n} of 3 windows written" for n in (1, 2, 3)
+    ]
     for window in windows:
         assert stored(io_manager, RAW, [window])["id"].tolist() == [f"{window}#0", f"{window}#1"]
     assert catalog.list_partitions(key_path=RAW) == windows
