@@ -107,8 +107,11 @@ def _dirty(frame: pd.DataFrame, day_of_year: int) -> pd.DataFrame:
     return frame
 
 
-def generate(root: Path) -> Path:
-    """Write the landing files under `root/flights/`; returns that folder."""
+def generate(root: Path, days: int = 365) -> Path:
+    """Write the landing files under `root/flights/`; returns that folder.
+
+    `days` below 365 writes only the first days' flight files (the same bytes as the year's).
+    """
     rng = np.random.default_rng(13)
     folder = root / "flights"
     folder.mkdir(parents=True, exist_ok=True)
@@ -116,10 +119,12 @@ def generate(root: Path) -> Path:
     tails = np.array(
         [f"N{n}{rng.choice(list('ABCDEFGHJKLMNPQRSTUVWXYZ'))}" for n in range(100, 3422)]
     )
-    days = [date(YEAR, 1, 1) + timedelta(days=i) for i in range(365)]
+    dates = [date(YEAR, 1, 1) + timedelta(days=i) for i in range(365)]
     duplicates = sum(kind == "duplicate" for kind in DIRTY.values())
     sizes = rng.multinomial(TOTAL_ROWS - 3 * 365 - duplicates, np.full(365, 1 / 365)) + 3
-    for number, (day, rows) in enumerate(zip(days, sizes, strict=True), start=1):
+    for number, (day, rows) in enumerate(zip(dates, sizes, strict=True), start=1):
+        if number > days:
+            break
         frame = _dirty(_day(rng, day, int(rows), dests, tails), number)
         frame.to_csv(folder / f"flights_{day:%Y%m%d}.csv", index=False)
     pd.DataFrame({"carrier": list(CARRIERS), "name": list(CARRIERS.values())}).to_csv(
@@ -141,7 +146,7 @@ def generate(root: Path) -> Path:
         }
     ).to_csv(folder / "planes.csv", index=False)
     weather = pd.DataFrame(
-        [(origin, day.isoformat()) for day in days for origin in ORIGINS],
+        [(origin, day.isoformat()) for day in dates for origin in ORIGINS],
         columns=["origin", "date"],
     )
     weather["temp"] = np.round(rng.normal(55, 18, len(weather)), 1)

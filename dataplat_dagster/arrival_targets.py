@@ -22,14 +22,15 @@ def arrival_targets(landing: TablePlan, plan: Plan) -> list[TablePlan]:
     An unpartitioned source (a dimension snapshot) rebuilds the unpartitioned tables below it;
     partitioned tables pick the new dimension up at their next window.
     """
-    raws = [t for t in plan if t.layer == "raw" and t.inputs == [landing.id]]
-    targets, pending = [], list(raws)
+    raws = [t for t in plan.readers_of(landing.id) if t.layer == "raw" and t.inputs == [landing.id]]
+    targets, seen, pending = [], set(), list(raws)
     while pending:
         table = pending.pop(0)
-        if table in targets or table.partitioning != landing.partitioning:
+        if table.id in seen or table.partitioning != landing.partitioning:
             continue
+        seen.add(table.id)
         targets.append(table)
-        pending += [t for t in plan if table.id in t.inputs]
+        pending += plan.readers_of(table.id)  # an index: scanning the plan per table was quadratic
     return plan.in_dependency_order(targets)
 
 

@@ -104,13 +104,28 @@ def build_output_asset(
         metadata: dict[str, Any] = {
             **counts.as_metadata(),
             **sql_metadata,
-            "locations": dg.MetadataValue.json(sorted(set(locations.values()))),
+            "locations": dg.MetadataValue.json(_listed(sorted(set(locations.values())))),
         }
         if not plan.partitioned:
             metadata |= {"dagster/row_count": counts.rows_out, "dagster/uri": locations[None]}
         return dg.MaterializeResult(metadata=metadata)
 
     return output_asset
+
+
+# Dagster copies this metadata onto every window's materialization (each has its own
+# dagster/uri): a year's 365 file names on each of 365 windows was quadratic.
+LISTED_LOCATIONS = 10
+
+
+def _listed(locations: list[str]) -> list[str]:
+    if len(locations) <= LISTED_LOCATIONS:
+        return locations
+    more = len(locations) - LISTED_LOCATIONS
+    return [
+        *locations[:LISTED_LOCATIONS],
+        f"... and {more} more (each window's is its dagster/uri)",
+    ]
 
 
 def _write_files(

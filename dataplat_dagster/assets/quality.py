@@ -12,11 +12,7 @@ from dataplat_dagster.checks.verdicts import check_events
 from dataplat_dagster.config.plan import TablePlan
 from dataplat_dagster.engines.base import Engine
 from dataplat_dagster.notifications import check_failure_notice
-from dataplat_dagster.resources.io_managers import (
-    FAILED_CHECKS,
-    WINDOW_PROPERTIES,
-    ParquetIOManager,
-)
+from dataplat_dagster.resources.io_managers import ParquetIOManager, WindowedFrame
 from dataplat_dagster.resources.metrics import MetricsResource
 from dataplat_dagster.resources.notifier import NotifierResource
 
@@ -38,11 +34,6 @@ def windows_count(
 
 class QualityGateClosed(dg.Failure):
     """An ERROR check failed on the run's only window: nothing was published below it."""
-
-
-def _by_window(value: Any) -> dict[str | None, Any]:
-    raw = getattr(value, "value", value) or {}
-    return {None if key == "None" else key: item for key, item in raw.items()}
 
 
 class Published:
@@ -90,11 +81,14 @@ class Published:
         with_quarantine: bool,
         warehouse: ParquetIOManager,
         metadata: dict[str, Any] | None = None,
+        properties: dict[str | None, Any] | None = None,
         options: AssetOptions | None = None,
     ) -> Iterator[Any]:
         """The table's output, its quarantine, the alerts and the check results.
 
         When the run's only window fails its gate, the output is an observation and a failure.
+        `properties` (window -> what its manifest keeps, such as raw's sources) and the failed
+        checks travel with the output value, not in its metadata (see `WindowedFrame`).
         """
         options = options or AssetOptions()
         failed = self.result.failed_gates()
@@ -102,20 +96,22 @@ class Published:
         table_metadata = {
             **self.counts.as_metadata(),
             **(metadata or {}),
-            "preview": preview(self.engine, self.result.frame),
-            FAILED_CHECKS: dg.MetadataValue.json({str(k): v for k, v in failed.items()}),
+            **self._preview(context, self.plan.id, self.result.frame),
+            **self._failed_metadata(context, failed),
         }
         if closed:
-            yield self._unpublished(context, warehouse, table_metadata, failed)
+            yield self._unpublished(context, warehouse, table_metadata, failed, properties or {})
         else:
-            yield dg.Output(self.result.frame, "table", metadata=table_metadata)
+            carried = WindowedFrame(self.result.frame, failed, properties or {})
+            yield dg.Output(carried, "table", metadata=table_metadata)
         if with_quarantine:  # every window gets one, empty ones too: "none rejected" is a fact
+            companion = self.plan.id.companion(QUARANTINE)
             yield dg.Output(
                 self.quarantine,
                 QUARANTINE,
                 metadata={
                     "rows": self.counts.rows_quarantined,
-                    "preview": preview(self.engine, self.quarantine),
+                    **self._preview(context, companion, self.quarantine),
                 },
             )
         self._alert(context, notifier, metrics, options.ui_base_url)
@@ -139,12 +135,41 @@ class Published:
                 metadata={"failed_checks": dg.MetadataValue.json(failed[window])},
             )
 
+    def _preview(self, context: dg.AssetExecutionContext, table: Any, frame: Any) -> dict[str, Any]:
+        """The preview as output metadata, or, in a range run, on its first window only.
+
+        Dagster copies an output's metadata onto the materialization of every window: the same
+        rows on each of a year's 365 windows were most of the event log's bytes.
+        """
+        shown = preview(self.engine, frame)
+        if len(self.keys) == 1 or self.keys[0] is None:
+            return {"preview": shown}
+        context.add_asset_metadata(
+            {"preview": shown}, asset_key=asset_key(table), partition_key=self.keys[0]
+        )
+        return {}
+
+    def _failed_metadata(
+        self, context: dg.AssetExecutionContext, failed: dict[str | None, list[str]]
+    ) -> dict[str, Any]:
+        """The failed ERROR checks as output metadata, or, in a range run, on each failing window."""
+        if len(self.keys) == 1 or self.keys[0] is None:
+            return {"failed_checks": dg.MetadataValue.json({str(k): v for k, v in failed.items()})}
+        for window, checks in failed.items():
+            context.add_asset_metadata(
+                {"failed_checks": dg.MetadataValue.json(checks)},
+                asset_key=asset_key(self.plan.id),
+                partition_key=window,
+            )
+        return {}
+
     def _unpublished(
         self,
         context: dg.AssetExecutionContext,
         warehouse: ParquetIOManager,
         metadata: dict[str, Any],
         failed: dict[str | None, list[str]],
+        properties: dict[str | None, Any],
     ) -> dg.AssetObservation:
         """Keep the rejected window for inspection (layers below refuse it) and say so.
 
@@ -157,7 +182,7 @@ class Published:
             parts,
             run_id=context.run.run_id,
             failed_checks=failed,
-            properties=_by_window(metadata.get(WINDOW_PROPERTIES)),
+            properties=properties,
             description=self.plan.description,
         )
         return dg.AssetObservation(
@@ -165,9 +190,7 @@ class Published:
             partition=window,
             description="Quality gate closed: this version was kept for inspection, not published.",
             metadata={
-                **{
-                    k: v for k, v in metadata.items() if k not in (WINDOW_PROPERTIES, FAILED_CHECKS)
-                },
+                **{k: v for k, v in metadata.items() if k != "failed_checks"},
                 "gate": "closed",
                 "failed_checks": dg.MetadataValue.json(failed[window]),
                 "dagster/uri": written.location,

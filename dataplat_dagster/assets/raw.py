@@ -40,7 +40,7 @@ from dataplat_dagster.engines.base import PARTITION, REASON, RULE, Engine
 from dataplat_dagster.engines.landing import empty_read, read_landing_file
 from dataplat_dagster.landing_files import files_by_window
 from dataplat_dagster.resources.file_store import FileInfo, FileStore
-from dataplat_dagster.resources.io_managers import WINDOW_PROPERTIES, ParquetIOManager
+from dataplat_dagster.resources.io_managers import ParquetIOManager
 from dataplat_dagster.resources.metrics import MetricsResource
 from dataplat_dagster.resources.notifier import NotifierResource
 from dataplat_dagster.timestamps import naive_zone
@@ -130,7 +130,8 @@ def build_raw_asset(
             metrics,
             with_quarantine=True,
             warehouse=io_manager,
-            metadata=_metadata(files, keys, loaded),
+            metadata=_metadata(files, loaded),
+            properties=_sources(files, keys, loaded.lines_by_window),
             options=options,
         )
 
@@ -206,13 +207,8 @@ def _landing_observations(
     ]
 
 
-def _metadata(
-    files: list[tuple[FileInfo, str | None]], keys: list[str | None], loaded: "_Loaded"
-) -> dict[str, Any]:
-    metadata: dict[str, Any] = {
-        "files": len(files),
-        WINDOW_PROPERTIES: dg.MetadataValue.json(_sources(files, keys, loaded.lines_by_window)),
-    }
+def _metadata(files: list[tuple[FileInfo, str | None]], loaded: "_Loaded") -> dict[str, Any]:
+    metadata: dict[str, Any] = {"files": len(files)}
     if loaded.unaccounted:
         lost = unaccounted_by_file(loaded.unaccounted)
         metadata["lines_unaccounted"] = dg.MetadataValue.json(lost)
@@ -221,14 +217,14 @@ def _metadata(
 
 def _sources(
     files: list[tuple[FileInfo, str | None]], keys: list[str | None], rows: dict[str | None, int]
-) -> dict[str, dict[str, Any]]:
+) -> dict[str | None, dict[str, Any]]:
     """What each window was built from (kept in its manifest; schedules compare it to the source)."""
     sources = {}
     for key in keys:
         used = sorted(
             f"{info.path}@{info.version}" for info, file_key in files if file_key in (key, None)
         )
-        sources[str(key)] = {"source_rows": rows.get(key, 0), "source_files": used}
+        sources[key] = {"source_rows": rows.get(key, 0), "source_files": used}
     return sources
 
 

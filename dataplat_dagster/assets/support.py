@@ -24,7 +24,7 @@ class AssetOptions:
     """Settings of the profile every asset factory needs."""
 
     ui_base_url: str | None = None  # links to runs in notices
-    checks_per_window_up_to: int = 31  # larger range runs report one check evaluation for the range
+    checks_per_window_up_to: int = 7  # larger range runs report one check evaluation for the range
 
 
 QUARANTINE = "quarantine"

@@ -4,6 +4,7 @@ The three layers share this builder; they differ in what they may read (see
 `config.plan.INPUT_LAYERS`) and in what users put in them, not in how they run.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 import dagster as dg
@@ -28,6 +29,7 @@ from dataplat_dagster.config.models import CheckedTable, TransformTable
 from dataplat_dagster.config.plan import Plan, TablePlan
 from dataplat_dagster.config.steps import CastStep, ParseDatesStep
 from dataplat_dagster.engines.base import PARTITION, Engine
+from dataplat_dagster.progress import WindowProgress
 from dataplat_dagster.resources.io_managers import ParquetIOManager
 from dataplat_dagster.resources.metrics import MetricsResource
 from dataplat_dagster.resources.notifier import NotifierResource
@@ -100,7 +102,7 @@ def build_transformed_asset(
             frame = (
                 next(iter(body_inputs.values()))
                 if spec.body == "steps"
-                else _run_body(engine, plan, body_inputs, windowed, refs, keys)
+                else _run_body(engine, plan, body_inputs, windowed, refs, keys, context.log.info)
             )
             outcome = engine.apply_steps(
                 frame, spec.steps, label=f"{plan.layer}.{plan.id.name}", timezone=naive_zone(plan)
@@ -138,6 +140,7 @@ def _run_body(
     windowed: set[str],
     refs: dict[str, str],
     keys: list[str | None],
+    log: Callable[[str], None],
 ) -> Any:
     """Run the SQL or Python body, window by window when the table is partitioned.
 
@@ -159,6 +162,7 @@ def _run_body(
     if not plan.partitioned:
         return run(inputs)
     results = []
+    progress = WindowProgress(log, "/".join(plan.id.key_path), len(keys), "computed")
     sliced = {
         name: dict(engine.slices(frame, keys)) for name, frame in inputs.items() if name in windowed
     }
@@ -169,4 +173,5 @@ def _run_body(
             for name, frame in inputs.items()
         }
         results.append(engine.with_partition(run(frames), key))
+        progress.advance()
     return engine.concat(results)

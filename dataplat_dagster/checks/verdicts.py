@@ -33,7 +33,7 @@ def check_events(
     asset_key: dg.AssetKey,
     outcomes: Sequence[CheckOutcome],
     keys: Sequence[str | None],
-    per_window_up_to: int = 31,
+    per_window_up_to: int = 7,
 ) -> Iterator[Any]:
     """Report each check's verdicts.
 

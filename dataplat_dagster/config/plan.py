@@ -108,9 +108,21 @@ class TablePlan:
 @dataclass
 class Plan:
     tables: dict[TableId, TablePlan]
+    _readers: dict[TableId, list[TablePlan]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def of_dataflow(self, name: str) -> list[TablePlan]:
         return [plan for plan in self.tables.values() if plan.id.dataflow == name]
+
+    def readers_of(self, table_id: TableId) -> list[TablePlan]:
+        """The tables whose body reads `table_id` (an index: asked once per table at load)."""
+        if self._readers is None:
+            self._readers = {}
+            for plan in self.tables.values():
+                for upstream in plan.inputs:
+                    self._readers.setdefault(upstream, []).append(plan)
+        return self._readers.get(table_id, [])
 
     def __iter__(self) -> Iterator[TablePlan]:
         return iter(self.tables.values())

@@ -86,8 +86,19 @@ class PandasEngine(Engine):
         codes, labels = _codes(frame[PARTITION])
         _check_keys(labels, codes, keys)
         position = {label: index for index, label in enumerate(labels)}
+        # one stable sort by window, then row ranges (a mask per window read every row per window)
+        order = None
+        if len(codes) and not (np.diff(codes) >= 0).all():
+            order = np.argsort(codes, kind="stable")
+            codes = codes[order]
+        bounds = np.searchsorted(codes, np.arange(len(labels) + 1))
         for key in keys:
-            yield key, frame[codes == position[key]] if key in position else frame.iloc[0:0]
+            index = position.get(key)
+            if index is None:
+                yield key, frame.iloc[0:0]
+                continue
+            start, end = bounds[index], bounds[index + 1]
+            yield key, frame.iloc[start:end] if order is None else frame.iloc[order[start:end]]
 
     def with_partition(self, frame: pd.DataFrame, key: str) -> pd.DataFrame:
         return frame.assign(**{PARTITION: pd.Categorical([key] * len(frame), categories=[key])})

@@ -11,14 +11,14 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pyarrow as pa
 from pydantic import Field as ConfigField
 from pydantic import PrivateAttr
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DatabaseError, OperationalError
-from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 from dataplat_dagster.failure_summary import sqlite_file_problem
 from dataplat_dagster.types import hive_type
@@ -99,27 +99,6 @@ class CatalogResource(dg.ConfigurableResource, ABC):
     def list_tables(self) -> list[CatalogTable]: ...
 
 
-class CatalogTableRow(SQLModel, table=True):
-    __tablename__ = "catalog_tables"
-    database: str = Field(primary_key=True)
-    name: str = Field(primary_key=True)
-    columns: str  # JSON list of [name, type]
-    location: str
-    partition_keys: str  # JSON list
-    description: str = ""
-    updated_at: datetime
-
-
-class CatalogPartitionRow(SQLModel, table=True):
-    __tablename__ = "catalog_partitions"
-    database: str = Field(primary_key=True)
-    name: str = Field(primary_key=True)
-    value: str = Field(primary_key=True)
-    location: str
-    updated_at: datetime
-    withheld: bool = False  # its quality gate closed: not served
-
-
 class LocalCatalog(CatalogResource):
     """The catalogue in a local SQLite file."""
 
@@ -135,9 +114,7 @@ class LocalCatalog(CatalogResource):
             )
             event.listen(engine, "begin", self._begin)
             try:
-                SQLModel.metadata.create_all(
-                    engine, tables=[CatalogTableRow.__table__, CatalogPartitionRow.__table__]
-                )  # type: ignore[attr-defined]
+                _rows().create_tables(engine)
             except DatabaseError as exc:
                 problem = sqlite_file_problem(self.path, "catalogue database", exc)
                 if problem is None:
@@ -185,8 +162,9 @@ class LocalCatalog(CatalogResource):
     ) -> None:
         database, name = self.names(key_path)
         columns = hive_columns(schema, exclude={partition_key} if partition_key else set())
-        with Session(self._db()) as session:
-            row = session.get(CatalogTableRow, (database, name)) or CatalogTableRow(
+        rows = _rows()
+        with rows.Session(self._db()) as session:
+            row = session.get(rows.CatalogTableRow, (database, name)) or rows.CatalogTableRow(
                 database=database,
                 name=name,
                 columns="",
@@ -217,11 +195,12 @@ class LocalCatalog(CatalogResource):
     ) -> None:
         database, name = self.names(key_path)
         now = datetime.now(UTC)
-        with Session(self._db()) as session:
+        rows = _rows()
+        with rows.Session(self._db()) as session:
             for value, location in partitions:
-                row = session.get(CatalogPartitionRow, (database, name, value))
+                row = session.get(rows.CatalogPartitionRow, (database, name, value))
                 if row is None:
-                    row = CatalogPartitionRow(
+                    row = rows.CatalogPartitionRow(
                         database=database, name=name, value=value, location=location, updated_at=now
                     )
                 row.location, row.updated_at, row.withheld = location, now, withheld
@@ -237,26 +216,40 @@ class LocalCatalog(CatalogResource):
 
     def _partitions(self, key_path: list[str], *, withheld: bool) -> dict[str, str]:
         database, name = self.names(key_path)
-        with Session(self._db()) as session:
-            query = select(CatalogPartitionRow).where(
-                CatalogPartitionRow.database == database,
-                CatalogPartitionRow.name == name,
-                CatalogPartitionRow.withheld == withheld,  # type: ignore[arg-type]
+        rows = _rows()
+        with rows.Session(self._db()) as session:
+            query = rows.select(rows.CatalogPartitionRow).where(
+                rows.CatalogPartitionRow.database == database,
+                rows.CatalogPartitionRow.name == name,
+                rows.CatalogPartitionRow.withheld == withheld,  # type: ignore[arg-type]
             )
             return {row.value: row.location for row in session.exec(query).all()}
 
     def get_table(self, *, key_path: list[str]) -> CatalogTable | None:
         database, name = self.names(key_path)
-        with Session(self._db()) as session:
-            row = session.get(CatalogTableRow, (database, name))
+        rows = _rows()
+        with rows.Session(self._db()) as session:
+            row = session.get(rows.CatalogTableRow, (database, name))
             return _to_table(row) if row else None
 
     def list_partitions(self, *, key_path: list[str]) -> list[str]:
         return sorted(self._partitions(key_path, withheld=False))
 
     def list_tables(self) -> list[CatalogTable]:
-        with Session(self._db()) as session:
-            return [_to_table(row) for row in session.exec(select(CatalogTableRow)).all()]
+        rows = _rows()
+        with rows.Session(self._db()) as session:
+            return [_to_table(row) for row in session.exec(rows.select(rows.CatalogTableRow)).all()]
+
+
+def _rows() -> Any:
+    """The SQLModel tables, imported on first use.
+
+    SQLModel (with SQLAlchemy's ORM) takes 0.2-0.3 s to import, which every process that
+    loads the definitions paid otherwise.
+    """
+    from dataplat_dagster.resources import catalog_rows
+
+    return catalog_rows
 
 
 def _add_withheld_column(engine: Engine) -> None:
@@ -271,7 +264,7 @@ def _add_withheld_column(engine: Engine) -> None:
             )
 
 
-def _to_table(row: CatalogTableRow) -> CatalogTable:
+def _to_table(row: Any) -> CatalogTable:
     return CatalogTable(
         row.database,
         row.name,

@@ -2,6 +2,8 @@
 
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ from pydantic import Field
 
 from dataplat_dagster.engines.base import PARTITION, Engine
 from dataplat_dagster.errors import is_transient
+from dataplat_dagster.progress import WindowProgress
 from dataplat_dagster.resources.aws import AwsResource
 from dataplat_dagster.resources.catalog import CatalogResource
 from dataplat_dagster.resources.storage import (
@@ -29,10 +32,22 @@ from dataplat_dagster.types import declared_type
 WINDOWED_READ = "dataplat/windowed_read"
 # AssetIn metadata: the reading asset takes Arrow tables as they are (SQL over whole inputs).
 ARROW_READ = "dataplat/arrow_read"
-# Output metadata set by gated assets: window -> ERROR checks it failed (kept in the manifest).
-FAILED_CHECKS = "failed_checks"
-# Output metadata set by raw assets: window -> what was read for it (source rows, files).
-WINDOW_PROPERTIES = "source_by_window"
+
+
+@dataclass(frozen=True)
+class WindowedFrame:
+    """An output frame with what each window's manifest keeps, unwrapped by the IO manager.
+
+    Carried with the value, not as output metadata: Dagster copies a range run's output
+    metadata onto every window's materialization, so a year's per-window dict was written
+    365 times into the event log.
+    """
+
+    frame: Any
+    # window -> ERROR checks it failed (the layers below refuse it)
+    failed_checks: dict[str | None, list[str]] = field(default_factory=dict)
+    # window -> what was read for it (raw: source rows and files)
+    properties: dict[str | None, Any] = field(default_factory=dict)
 
 
 class ParquetIOManager(dg.ConfigurableIOManager, ABC):
@@ -54,6 +69,8 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         if obj is None:
             return
+        carried = obj if isinstance(obj, WindowedFrame) else WindowedFrame(obj)
+        obj = carried.frame
         key_path = list(context.asset_key.path)
         parts = self.window_parts(
             obj, list(context.asset_partition_keys) if context.has_asset_partitions else None
@@ -67,38 +84,43 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
             key_path,
             parts,
             run_id=context.run_id,
-            failed_checks=_by_window(context, FAILED_CHECKS),
-            properties=_by_window(context, WINDOW_PROPERTIES),
+            failed_checks=carried.failed_checks,
+            properties=carried.properties,
             description=str(description),
+            log=context.log.info,
         )
-        schema = parts[0][1].schema
+        schema = dg.TableSchema(
+            columns=[
+                dg.TableColumn(column.name, declared_type(column.type))
+                for column in parts[0][1].schema
+            ]
+        )
         storage = self.storage()
+        windows = [w for w in written if w.key is not None]
+        # a range run's output metadata is copied onto each window: the schema goes on its
+        # first window only (once per table), like the preview
+        on_first = len(windows) > 1
         context.add_output_metadata(
             {
                 "dagster/row_count": sum(w.rows for w in written),
                 "dagster/uri": storage.uri(storage.table_path(key_path)),
-                "dagster/column_schema": dg.TableSchema(
-                    columns=[
-                        dg.TableColumn(field.name, declared_type(field.type)) for field in schema
-                    ]
-                ),
-                "partitions_written": len([w for w in written if w.key is not None]),
+                **({} if on_first else {"dagster/column_schema": schema}),
+                "partitions_written": len(windows),
                 "bytes_written": sum(w.bytes for w in written),
             }
         )
-        for window in written:
-            if (
-                window.key is not None
-            ):  # each window's materialization names its own folder and rows
-                context.step_context.add_asset_metadata(
-                    {
-                        "dagster/uri": window.window_uri,
-                        "dataplat/version_uri": window.location,
-                        "dagster/row_count": window.rows,
-                    },
-                    asset_key=context.asset_key,
-                    partition_key=window.key,
-                )
+        for index, window in enumerate(windows):
+            # each window's materialization names its own folder and rows
+            context.step_context.add_asset_metadata(
+                {
+                    "dagster/uri": window.window_uri,
+                    "dataplat/version_uri": window.location,
+                    "dagster/row_count": window.rows,
+                    **({"dagster/column_schema": schema} if on_first and index == 0 else {}),
+                },
+                asset_key=context.asset_key,
+                partition_key=window.key,
+            )
 
     def window_parts(self, obj: Any, keys: list[str] | None) -> list[tuple[str | None, pa.Table]]:
         """The frame as Arrow, one table per window (`keys` None: the unpartitioned table)."""
@@ -118,6 +140,7 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
         failed_checks: dict[str | None, list[str]],
         properties: dict[str | None, Any],
         description: str = "",
+        log: Callable[[str], None] | None = None,
     ) -> list[WrittenPartition]:
         """Write and publish the windows, then register the table and its served windows.
 
@@ -128,6 +151,7 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
         """
         storage = self.storage()
         partitioned = parts[0][0] is not None
+        progress = WindowProgress(log, "/".join(key_path), len(parts), "written") if log else None
 
         def register(written: list[WrittenPartition]) -> None:
             # under the windows' locks, after publishing and before old versions go: the
@@ -159,6 +183,7 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
                 properties=properties,
                 owner=run_id,
                 after_publish=register,
+                on_staged=progress.advance if progress else None,
             )
         except dg.Failure:
             raise
@@ -227,13 +252,6 @@ class LocalParquetIOManager(ParquetIOManager):
         return TableStorage(
             pa_fs.LocalFileSystem(), base.as_posix(), "file://", atomic_rename=True, locks=locks
         )
-
-
-def _by_window(context: dg.OutputContext, name: str) -> dict[str | None, Any]:
-    """Per-window output metadata (window key "None": the unpartitioned table)."""
-    value = (context.output_metadata or {}).get(name)
-    raw = getattr(value, "value", value) or {}
-    return {None if key == "None" else key: item for key, item in raw.items()}
 
 
 class S3ParquetIOManager(ParquetIOManager):

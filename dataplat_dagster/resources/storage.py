@@ -214,6 +214,7 @@ class TableStorage:
         properties: dict[str | None, dict] | None = None,
         owner: str | None = None,
         after_publish: Callable[[list["WrittenPartition"]], None] | None = None,
+        on_staged: Callable[[], None] | None = None,
     ) -> list["WrittenPartition"]:
         """Write, publish, register (`after_publish`) and clean, under the windows' locks.
 
@@ -227,10 +228,13 @@ class TableStorage:
         write_id = write_id or f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
         partitions = list(partitions)
         with self.locked(key_path, [p for p, _ in partitions], owner or write_id):
-            staged = [
-                self._stage(key_path, partition, table, write_id, failed_checks, properties)
-                for partition, table in partitions
-            ]
+            staged = []
+            for partition, table in partitions:
+                staged.append(
+                    self._stage(key_path, partition, table, write_id, failed_checks, properties)
+                )
+                if on_staged is not None:
+                    on_staged()
             for partition, manifest, _, _ in staged:
                 self._publish(key_path, partition, manifest)
             written = [

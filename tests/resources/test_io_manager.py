@@ -15,7 +15,11 @@ import pytest
 
 from dataplat_dagster.engines.pandas_engine import PandasEngine
 from dataplat_dagster.resources.catalog import LocalCatalog
-from dataplat_dagster.resources.io_managers import WINDOWED_READ, LocalParquetIOManager
+from dataplat_dagster.resources.io_managers import (
+    WINDOWED_READ,
+    LocalParquetIOManager,
+    WindowedFrame,
+)
 from dataplat_dagster.resources.storage import TableStorage
 
 DAILY = dg.DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-01-08")
@@ -58,6 +62,19 @@ def totals(orders: pd.DataFrame) -> pd.DataFrame:
 @dg.asset(key=["raw", "shop", "stray"], partitions_def=DAILY)
 def stray_rows() -> pd.DataFrame:
     return pd.DataFrame({"id": [1, 2], "_partition": ["2024-01-02", "2024-01-05"]})
+
+
+@dg.asset(
+    key=["raw", "shop", "carried"],
+    partitions_def=DAILY,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+)
+def carried_rows(context: dg.AssetExecutionContext) -> WindowedFrame:
+    """Per-window manifest values carried with the frame; the second window fails a check."""
+    keys = context.partition_keys
+    frame = pd.DataFrame({"id": list(range(len(keys))), "_partition": keys})
+    sources = {key: {"source_rows": 1, "source_files": [f"{key}.csv@1"]} for key in keys}
+    return WindowedFrame(frame, {keys[1]: ["not_null_id"]}, sources)
 
 
 KEEP: set[str] = set()  # the windows `kept_rows` returns rows for
@@ -175,12 +192,35 @@ def test_a_single_run_range_writes_every_window(io_manager, catalog, instance) -
         f"dt={w}" for w in windows
     ]
     assert {m["partitions_written"].value for m in raw.values()} == {3}
+    # the column schema once per table (on the first window), not copied onto every window
+    with_schema = [w for w in windows if "dagster/column_schema" in raw[w]]
+    assert with_schema == ["2024-01-04"]
+    # progress in the run's log, window by window for a short range
+    logged = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    assert [m for m in logged if m.startswith("raw/shop/orders: ")] == [
+        f"raw/shop/orders: {n} of 3 windows written" for n in (1, 2, 3)
+    ]
     for window in windows:
         assert stored(io_manager, RAW, [window])["id"].tolist() == [f"{window}#0", f"{window}#1"]
     assert catalog.list_partitions(key_path=RAW) == windows
     assert catalog.list_partitions(key_path=STAGED) == windows
     partitions = io_manager.storage().existing_partitions(STAGED)
     assert partitions == windows
+
+
+def test_values_carried_with_the_frame_reach_each_window_manifest(io_manager, instance) -> None:
+    result = run_range(io_manager, instance, "2024-01-04", "2024-01-06", assets=[carried_rows])
+
+    key, windows = ["raw", "shop", "carried"], ["2024-01-04", "2024-01-05", "2024-01-06"]
+    storage = io_manager.storage()
+    manifests = {w: storage.manifest(key, w) for w in windows}
+    assert {w: m.properties["source_files"] for w, m in manifests.items()} == {
+        w: [f"{w}.csv@1"] for w in windows
+    }
+    assert [manifests[w].failed_checks for w in windows] == [(), ("not_null_id",), ()]
+    # nothing of the range's per-window values is copied onto the materializations
+    for metadata in materializations(result, key).values():
+        assert not {"source_by_window", "failed_checks"} & set(metadata)
 
 
 def test_a_windowed_read_gets_a_partition_column(io_manager, instance) -> None:

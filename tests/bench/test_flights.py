@@ -1,0 +1,59 @@
+"""The flights benchmark on a few days: the platform and the hand-written script agree.
+
+Runs bench/flights.py's own cases (one window in its own process, and the days as one range
+run) without a warm-up, and its verification (staging rows, quarantined rows, daily_delays
+row for row). Timings are the benchmark's business, never asserted here.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from bench import flights
+from bench.flights_data import DIRTY
+
+pytestmark = pytest.mark.slow
+DAYS = 13  # day 12 holds a flight without a carrier: one quarantined row
+
+
+def test_platform_and_hand_written_agree_on_a_window_and_a_range(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(flights, "DATA", tmp_path / "data")
+    results = flights.benchmark(DAYS, 1, ["window", "year"], warm_up=False)
+
+    (year,) = results["year"]["platform"]
+    (by_hand,) = results["year"]["handwritten"]
+    # verify() passed inside benchmark(); the figures it compared are the expected ones
+    assert (12, 40) in DIRTY and year["quarantined"] == by_hand["quarantined"] == 1
+    assert year["staging_rows"] == by_hand["staging_rows"] > 10_000
+    assert sorted(year["daily_delays"]["day"].unique()) == [
+        f"2023-01-{d:02d}" for d in range(1, DAYS + 1)
+    ]
+    (window,) = results["window"]["platform"]
+    assert list(window["daily_delays"]["day"].unique()) == [f"2023-01-{DAYS:02d}"]
+    assert 0 < window["staging_rows"] < year["staging_rows"]
+
+
+def test_verification_catches_a_different_row(tmp_path: Path) -> None:
+    import pandas as pd
+
+    delays = pd.DataFrame(
+        {
+            "day": ["2023-01-01"],
+            "origin": ["EWR"],
+            "carrier": ["AA"],
+            "flights": [3],
+            "cancelled": [0],
+            "avg_dep_delay": [1.0],
+            "avg_arr_delay": [2.0],
+            "on_time_share": [1.0],
+        }
+    )
+    same = {"staging_rows": 3, "quarantined": 0, "daily_delays": delays}
+    flights.verify("case", same, dict(same))
+    other = {**same, "daily_delays": delays.assign(avg_arr_delay=[2.5])}
+    with pytest.raises(AssertionError):
+        flights.verify("case", same, other)
+    with pytest.raises(AssertionError, match="quarantined"):
+        flights.verify("case", same, {**same, "quarantined": 1})
