@@ -1,7 +1,7 @@
 """`dagster dev` over a user's own project, started from another folder.
 
 The flights project (tests/projects.py) keeps its Python transform next to definitions.py.
-`dagster dev -w <project>/workspace.yaml` (webserver, daemon, code server; sensors stopped)
+`dagster dev -w` with the project's workspace.yaml (webserver, daemon, code server; sensors stopped)
 runs on the instance `dataplat env` names; runs launched over GraphQL execute in Dagster's
 run workers, which import the transform too, and the window's tables are written. The
 server is stopped with Ctrl-C (SIGINT), as a user stops `dagster dev`, and no process of it
