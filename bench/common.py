@@ -1,5 +1,6 @@
 """Benchmark helpers: TPC-H data, timing, medians."""
 
+import os
 import shutil
 import statistics
 import subprocess
@@ -29,6 +30,20 @@ def bench_project(folder: Path, *dataflows: str) -> Path:
         for module in (DATAFLOWS / name).glob("*.py"):  # user code lives next to definitions.py
             shutil.copyfile(module, folder / module.name)
     return folder
+
+
+def platform_env(landing: Path, work: Path) -> dict[str, str]:
+    """The environment of a platform process: local profile, its state and instance in `work`."""
+    home = work / "dagster"
+    home.mkdir(parents=True)
+    shutil.copyfile(ROOT / "dagster.yaml", home / "dagster.yaml")
+    return {
+        **os.environ,
+        "DATAPLAT_ENV": "local",
+        "DATAPLAT_HOME": str(work / "state"),
+        "DATAPLAT_LANDING_ROOT": str(landing),
+        "DAGSTER_HOME": str(home),
+    }
 
 
 def _python(folder: str, names: list[str]) -> list[str]:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import BENCH, DATA, ROOT, bench_project, median
+from bench.common import BENCH, DATA, ROOT, bench_project, median, platform_env
 from bench.flights_data import YEAR, generate
 
 CASES = ("year", "window", "month")
@@ -107,23 +107,14 @@ def run_platform(
     full_year: bool,
     profile: Path | None = None,
 ) -> dict:
-    state, home = work / "state", work / "dagster"
-    home.mkdir(parents=True)
-    shutil.copyfile(ROOT / "dagster.yaml", home / "dagster.yaml")
-    env = {
-        **os.environ,
-        "DATAPLAT_ENV": "local",
-        "DATAPLAT_HOME": str(state),
-        "DATAPLAT_LANDING_ROOT": str(landing),
-        "DAGSTER_HOME": str(home),
-    }
+    env = platform_env(landing, work)
     project = bench_project(work / "project", "flights")
     command = platform_command(project, case, days, full_year, profile)
     wall, rss, stdout, cpu = measure(command, env)
     summary = json.loads(stdout[stdout.index("{") :])
     assert summary["status"] in ("success", "success_with_warnings"), summary["errors"]
     steps = summary.get("steps", {})
-    return {"wall": wall, "cpu": cpu, "rss": rss, "steps": steps, **platform_rows(state)}
+    return {"wall": wall, "cpu": cpu, "rss": rss, "steps": steps, **platform_rows(work / "state")}
 
 
 def platform_rows(state: Path) -> dict:

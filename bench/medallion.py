@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import BENCH, ROOT, bench_project, median, tpch_data
+from bench.common import BENCH, ROOT, bench_project, median, platform_env, tpch_data
 
 # BENCH.md's expected results: rows of lineitem and orders, months of each, business figures
 EXPECTED = {
@@ -61,16 +61,7 @@ def measure(command: list[str], env: dict[str, str]) -> tuple[float, int, str]:
 
 
 def run_platform(landing: Path, work: Path) -> dict:
-    state, home = work / "state", work / "dagster"
-    home.mkdir(parents=True)
-    shutil.copyfile(ROOT / "dagster.yaml", home / "dagster.yaml")
-    env = {
-        **os.environ,
-        "DATAPLAT_ENV": "local",
-        "DATAPLAT_HOME": str(state),
-        "DATAPLAT_LANDING_ROOT": str(landing),
-        "DAGSTER_HOME": str(home),
-    }
+    env = platform_env(landing, work)
     project = bench_project(work / "project", "tpch")
     command = [
         sys.executable,
@@ -96,7 +87,12 @@ def run_platform(landing: Path, work: Path) -> dict:
         "checks": checks,
         "business": sum(s for k, s in steps.items() if k.startswith("business__")),
     }
-    return {"wall": wall, "rss": rss, "stages": stages, "figures": platform_figures(state, summary)}
+    return {
+        "wall": wall,
+        "rss": rss,
+        "stages": stages,
+        "figures": platform_figures(work / "state", summary),
+    }
 
 
 def platform_figures(state: Path, summary: dict) -> dict:
