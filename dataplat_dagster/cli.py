@@ -282,12 +282,6 @@ def run(
     runner.ensure_dagster_home(home, root, project.profile.env)
     instance = runner.open_instance()
     ensure_writer_pools(instance, [dataflow])
-    if single_run or windows_per_run:
-        # Dagster's switch for runs over a range: one planned event per table for the range
-        # instead of one per window (on the SQLite event log, 8 of 35 s of the TPC-H benchmark
-        # at scale factor 0.1). Its cost: the UI does not mark a failed range run's windows as
-        # failed; the summary and the failure notice name them.
-        os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
     started = time.monotonic()
     stopper = run_health.Stopper(timeout)
     stopper.install()

@@ -11,6 +11,7 @@ from dataplat_dagster.assets.support import AssetOptions
 from dataplat_dagster.config.loader import Project, load_project
 from dataplat_dagster.config.plan import Plan, build_plan
 from dataplat_dagster.environment import Environment, get_environment
+from dataplat_dagster.event_log import enable_event_batches
 from dataplat_dagster.jobs import build_jobs
 from dataplat_dagster.resources import build_resources, kinds_of
 from dataplat_dagster.schedules import build_schedules
@@ -34,6 +35,7 @@ def build_definitions(project_root: Path, env: Environment | None = None) -> dg.
 
 def definitions_from(project: Project, plan: Plan) -> dg.Definitions:
     profile = project.profile
+    enable_event_batches()
     with warnings.catch_warnings():
         # single-run backfill policies and per-partition checks are beta/preview APIs we rely on on purpose
         warnings.simplefilter("ignore", dg.BetaWarning)
