@@ -62,7 +62,7 @@ def test_a_range_run_records_every_window_of_every_asset(batching_instance, monk
 
     monkeypatch.setattr(BatchingSqliteEventLogStorage, "store_event_batch", counted)
     _materialize_range(batching_instance, "2024-01-01", "2024-02-29")
-    assert batches == [60, 60]  # each asset's windows in one batch
+    assert batches.count(60) == 2  # each asset's 60 windows in one batch (and the planned events)
     keys = WINDOWS.get_partition_keys()
     assert len(keys) == 60
     for asset in ("daily", "below"):
