@@ -230,9 +230,19 @@ def _prepare_instance(root: Path) -> Path:
 @click.option(
     "--single-run",
     is_flag=True,
-    help="run a range in one run (faster; a failed gate blocks all of it)",
+    help="run the whole range in one run, whatever the dataflow's backfill.max_windows_per_run",
 )
-@click.option("--windows-per-run", type=int, help="run a range in runs of at most N windows")
+@click.option(
+    "--windows-per-run",
+    type=click.IntRange(min=1),
+    help="run a range in runs of at most N windows (default: the dataflow's "
+    "backfill.max_windows_per_run, else the whole range in one run)",
+)
+@click.option(
+    "--run-per-window",
+    is_flag=True,
+    help="one run per window (as schedules and sensors launch them); slower for long ranges",
+)
 @click.option("--timeout", type=float, help="seconds before the run is stopped (exit code 40)")
 @click.option("--json", "as_json", is_flag=True, help="print the result object as JSON")
 @click.option(
@@ -256,12 +266,17 @@ def run(
     every: bool,
     single_run: bool,
     windows_per_run: int | None,
+    run_per_window: bool,
     timeout: float | None,
     as_json: bool,
     log_level: str,
     verbose: bool,
 ) -> None:
-    """Materialize a dataflow for one window, a range or every window (one run per window)."""
+    """Materialize a dataflow for one window, a range or every window.
+
+    A range runs in as few runs as the dataflow's `backfill.max_windows_per_run` allows (one
+    by default); a window that fails an ERROR check is left out below, the others are built.
+    """
     root = _project_dir(context.obj["project_dir"])
     try:
         from dataplat_dagster.definitions_builder import definitions_from
@@ -272,6 +287,13 @@ def run(
             plan, dataflow, partition=partition, start=start, end=end, every=every
         )
         definitions = definitions_from(project, plan)
+        size = runner.windows_per_run(
+            plan,
+            dataflow,
+            single_run=single_run,
+            windows_per_run=windows_per_run,
+            run_per_window=run_per_window,
+        )
     except (DeclarationError, runner.InvalidRequest) as exc:
         _fail(runner.EXIT_INVALID, str(exc), as_json)
     _check_secrets(project, as_json)
@@ -301,8 +323,7 @@ def run(
                     keys,
                     summary,
                     log_level,
-                    single_run=single_run,
-                    windows_per_run=windows_per_run,
+                    windows_per_run=size,
                     ui_base_url=project.profile.run.ui_base_url,
                     pools=[writer_pool(dataflow)],
                     stopper=stopper,

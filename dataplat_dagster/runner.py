@@ -21,6 +21,7 @@ from dataplat_dagster import alerts, failure_summary, run_health
 from dataplat_dagster.config.plan import Plan
 from dataplat_dagster.jobs import job_specs
 from dataplat_dagster.partitions import build_partitions_def
+from dataplat_dagster.resources.blocked_windows import LEFT_OUT
 
 EXIT_OK = 0
 EXIT_WARNINGS = 10
@@ -58,6 +59,8 @@ class RunSummary:
     steps: dict[str, float] = field(default_factory=dict)  # step -> seconds, over every run
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # table -> window -> why a range run did not build it (an input failed its gate there)
+    left_out: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -134,6 +137,43 @@ def select_windows(
     return selected
 
 
+def windows_per_run(
+    plan: Plan,
+    dataflow: str,
+    *,
+    single_run: bool = False,
+    windows_per_run: int | None = None,
+    run_per_window: bool = False,
+) -> int | None:
+    """How many windows one run takes (None: the whole range), from the options and the dataflow.
+
+    Raises:
+        InvalidRequest: options that contradict each other.
+    """
+    chosen = [
+        name
+        for name, on in (
+            ("--single-run", single_run),
+            ("--windows-per-run", windows_per_run),
+            ("--run-per-window", run_per_window),
+        )
+        if on
+    ]
+    if len(chosen) > 1:
+        raise InvalidRequest(f"give at most one of {', '.join(chosen)}")
+    if single_run:
+        return None
+    if run_per_window:
+        return 1
+    if windows_per_run:
+        return windows_per_run
+    declared = next(
+        (t.dataflow.spec.backfill.max_windows_per_run for t in plan if t.id.dataflow == dataflow),
+        None,
+    )
+    return declared
+
+
 def _chosen(
     dataflow: str,
     keys: list[str],
@@ -168,23 +208,22 @@ def run_job(
     summary: RunSummary,
     log_level: str = "INFO",
     *,
-    single_run: bool = False,
     windows_per_run: int | None = None,
     ui_base_url: str | None = None,
     pools: list[str] | None = None,
     stopper: run_health.Stopper | None = None,
 ) -> bool:
-    """Run one job in this process: one run per window, or the whole range in one run.
+    """Run one job in this process: the range in runs of at most `windows_per_run` windows.
 
-    One run per window keeps windows apart: a window that fails its quality gate blocks only
-    its own layers below. A single run is faster for large backfills but a failed gate then
-    blocks the layers below for the whole range. `pools` are watched while a run waits for a
-    slot; `stopper` (if given) turns --timeout, Ctrl-C and SIGTERM into `Stopped`.
+    `windows_per_run` None runs the whole range in one run. Either way each window stands
+    alone: a window that fails an ERROR check is left out of the tables below it, and the
+    others are built (resources/blocked_windows.py). `pools` are watched while a run waits
+    for a slot; `stopper` (if given) turns --timeout, Ctrl-C and SIGTERM into `Stopped`.
     """
-    if not keys or single_run:
+    if not keys or not windows_per_run:
         batches: list[list[str] | None] = [keys]
     else:
-        size = windows_per_run or 1
+        size = windows_per_run
         batches = [keys[start : start + size] for start in range(0, len(keys), size)]
     ok = True
     windowed_only = None
@@ -346,6 +385,9 @@ def _collect(
             continue
         materialization = event.step_materialization_data.materialization
         name = "/".join(materialization.asset_key.path)
+        left_out = materialization.metadata.get(LEFT_OUT)
+        if left_out is not None and materialization.partition is not None:
+            summary.left_out.setdefault(name, {})[materialization.partition] = str(left_out.value)
         if (event.step_key, name) in seen:
             continue
         seen.add((event.step_key, name))
@@ -392,7 +434,12 @@ def finish(summary: RunSummary, ok: bool) -> None:
         target = summary.errors if failed["severity"] == "ERROR" else summary.warnings
         if line not in target:
             target.append(line)
-    if not ok:
+    for name, windows in summary.left_out.items():
+        summary.errors.append(
+            f"{name}: {len(windows)} window(s) not built because an input failed its quality "
+            f"gate there: {', '.join(sorted(windows))}"
+        )
+    if not ok or summary.errors:  # a range run goes on past a failed window; it still failed
         summary.status, summary.exit_code = "failed", EXIT_RUNTIME
     elif summary.warnings:
         summary.status, summary.exit_code = "success_with_warnings", EXIT_WARNINGS

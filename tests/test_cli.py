@@ -62,9 +62,11 @@ def test_dataplat_run_all_windows_prints_result_json(env: dict[str, str], tmp_pa
     assert result.returncode == 30, result.stderr[-3000:]
     assert summary["status"] == "failed"
     assert summary["partitions"] == [f"2024-01-0{d}" for d in range(1, 8)]
-    assert (
-        len(summary["run_ids"]) == 7
-    )  # one run per window: the failed gate blocks only its window
+    # one run for the range: the failed gate blocks only its own window below
+    assert len(summary["run_ids"]) == 1
+    assert summary["left_out"]["business/retail/daily_revenue"] == {
+        "2024-01-05": "common/retail/orders_enriched failed its quality gate (referential_customer_id)"
+    }
     assert summary["metrics"]["raw/retail/orders"]["rows_quarantined"] == 2
     exports = sorted(a.rsplit("/", 1)[-1] for a in summary["artifacts"] if a.endswith(".csv"))
     assert exports == [f"daily_revenue_2024010{d}.csv" for d in (1, 2, 3, 4, 6, 7)]

@@ -8,6 +8,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from dataplat_dagster.assets.left_out import left_out_metadata, windows_to_build
 from dataplat_dagster.assets.sql_output import (
     SqlDatabaseUnavailable,
     SqlTarget,
@@ -23,7 +24,6 @@ from dataplat_dagster.assets.support import (
     operations,
     partitions_def,
     recorded,
-    run_keys,
 )
 from dataplat_dagster.config.models import OutputTable
 from dataplat_dagster.config.path_pattern import PathPattern
@@ -66,7 +66,8 @@ def build_output_asset(
         counts = Counts(rows_in=engine.row_count(frame))
         counts.rows_in_by_input = {spec.from_: counts.rows_in}
         with recorded(context, plan, metrics, counts):
-            keys = run_keys(context, plan)
+            keys, left_out = windows_to_build(context, plan)
+            left_out_metadata(context, asset_key(plan.id), left_out)
             parts = (
                 list(engine.split(frame, keys))
                 if plan.partitioned

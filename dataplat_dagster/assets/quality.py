@@ -83,13 +83,16 @@ class Published:
         metadata: dict[str, Any] | None = None,
         properties: dict[str | None, Any] | None = None,
         options: AssetOptions | None = None,
+        left_out: dict[str, str] | None = None,
     ) -> Iterator[Any]:
         """The table's output, its quarantine, the alerts and the check results.
 
         When the run's only window fails its gate, the output is an observation and a failure.
-        `properties` (window -> what its manifest keeps, such as raw's sources) and the failed
-        checks travel with the output value, not in its metadata (see `WindowedFrame`).
+        `properties` (window -> what its manifest keeps, such as raw's sources), the failed
+        checks and the windows `left_out` of a range run (an input failed its gate there)
+        travel with the output value, not in its metadata (see `WindowedFrame`).
         """
+        left_out = left_out or {}
         options = options or AssetOptions()
         failed = self.result.failed_gates()
         closed = len(self.keys) == 1 and self.keys[0] in failed
@@ -102,12 +105,12 @@ class Published:
         if closed:
             yield self._unpublished(context, warehouse, table_metadata, failed, properties or {})
         else:
-            carried = WindowedFrame(self.result.frame, failed, properties or {})
+            carried = WindowedFrame(self.result.frame, failed, properties or {}, left_out)
             yield dg.Output(carried, "table", metadata=table_metadata)
         if with_quarantine:  # every window gets one, empty ones too: "none rejected" is a fact
             companion = self.plan.id.companion(QUARANTINE)
             yield dg.Output(
-                self.quarantine,
+                WindowedFrame(self.quarantine, left_out=left_out),
                 QUARANTINE,
                 metadata={
                     "rows": self.counts.rows_quarantined,

@@ -9,6 +9,7 @@ from typing import Any
 
 import dagster as dg
 
+from dataplat_dagster.assets.left_out import windows_to_build
 from dataplat_dagster.assets.quality import Published, windows_count
 from dataplat_dagster.assets.support import (
     QUARANTINE,
@@ -21,7 +22,6 @@ from dataplat_dagster.assets.support import (
     operations,
     partitions_def,
     recorded,
-    run_keys,
 )
 from dataplat_dagster.checks.gate import GateInputs
 from dataplat_dagster.checks.specs import build_check_specs
@@ -98,7 +98,7 @@ def build_transformed_asset(
         by_input = {_ref(t, plan): engine.row_count(inputs[names[t]]) for t in plan.inputs}
         counts = Counts(rows_in=sum(by_input.values()), rows_in_by_input=by_input)
         with recorded(context, plan, metrics, counts):
-            keys = run_keys(context, plan)
+            keys, left_out = windows_to_build(context, plan)
             frame = (
                 next(iter(body_inputs.values()))
                 if spec.body == "steps"
@@ -123,6 +123,7 @@ def build_transformed_asset(
             with_quarantine=quarantine,
             warehouse=io_manager,
             options=options,
+            left_out=left_out,
         )
 
     return transformed_asset

@@ -17,6 +17,12 @@ from dataplat_dagster.engines.base import PARTITION, Engine
 from dataplat_dagster.errors import is_transient
 from dataplat_dagster.progress import WindowProgress
 from dataplat_dagster.resources.aws import AwsResource
+from dataplat_dagster.resources.blocked_windows import (
+    LEFT_OUT,
+    note_left_out,
+    read_marker,
+    write_marker,
+)
 from dataplat_dagster.resources.catalog import CatalogResource
 from dataplat_dagster.resources.storage import (
     PARTITION_DIR,
@@ -48,6 +54,8 @@ class WindowedFrame:
     failed_checks: dict[str | None, list[str]] = field(default_factory=dict)
     # window -> what was read for it (raw: source rows and files)
     properties: dict[str | None, Any] = field(default_factory=dict)
+    # window -> why a range run did not build it (an input failed its gate): not written
+    left_out: dict[str, str] = field(default_factory=dict)
 
 
 class ParquetIOManager(dg.ConfigurableIOManager, ABC):
@@ -72,9 +80,11 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
         carried = obj if isinstance(obj, WindowedFrame) else WindowedFrame(obj)
         obj = carried.frame
         key_path = list(context.asset_key.path)
-        parts = self.window_parts(
-            obj, list(context.asset_partition_keys) if context.has_asset_partitions else None
-        )
+        keys = list(context.asset_partition_keys) if context.has_asset_partitions else None
+        if keys is not None and carried.left_out:
+            self._leave_out(context, key_path, carried.left_out)
+            keys = [key for key in keys if key not in carried.left_out]
+        parts = self.window_parts(obj, keys)
         description = (
             context.definition_metadata.get("dataplat/description", "")
             if context.definition_metadata
@@ -120,6 +130,18 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
                 },
                 asset_key=context.asset_key,
                 partition_key=window.key,
+            )
+
+    def _leave_out(
+        self, context: dg.OutputContext, key_path: list[str], left_out: dict[str, str]
+    ) -> None:
+        """Tell the tables below (the marker) and the UI (each window's metadata)."""
+        write_marker(self.storage(), key_path, context.run_id, left_out)
+        for window, reason in left_out.items():
+            context.step_context.add_asset_metadata(
+                {LEFT_OUT: reason},
+                asset_key=context.asset_key,
+                partition_key=window,
             )
 
     def window_parts(self, obj: Any, keys: list[str] | None) -> list[tuple[str | None, pa.Table]]:
@@ -220,6 +242,9 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
         if not windowed:  # an aggregate over a partitioned table reads every window there is
             existing = set(storage.existing_partitions(key_path))
             keys = [key for key in keys if key in existing]
+        if windowed and len(keys) > 1:  # a range run: windows that failed upstream are left out
+            table, counts = self._read_range(context, storage, key_path, keys)
+            return convert(_with_partition_column(table, counts))
         table, counts = storage.read(key_path, keys, failed_gates="refuse" if windowed else "skip")
         if not windowed and len(counts) < len(keys):
             skipped = sorted(set(keys) - {key for key, _ in counts})
@@ -229,6 +254,36 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
         if windowed:
             table = _with_partition_column(table, counts)
         return convert(table)
+
+
+    def _read_range(
+        self,
+        context: dg.InputContext,
+        storage: TableStorage,
+        key_path: list[str],
+        keys: list[str],
+    ) -> tuple[pa.Table, list[tuple[str | None, int]]]:
+        """Read a range run's windows of an input, leaving out those its gate closed for.
+
+        Left out: windows whose published version failed an ERROR check, and windows this run
+        left out of the input itself. The step's body learns them through `take_left_out`.
+        """
+        name = "/".join(key_path)
+        left_out = {
+            window: reason
+            for window, reason in read_marker(storage, key_path, context.step_context.run_id).items()
+            if window in keys
+        }
+        wanted = [key for key in keys if key not in left_out]
+        table, counts = storage.read(key_path, wanted, failed_gates="skip")
+        read = {key for key, _ in counts}
+        for window in wanted:
+            if window not in read:
+                manifest = storage.manifest(key_path, window)
+                checks = ", ".join(manifest.failed_checks) if manifest else "its checks"
+                left_out[window] = f"{name} failed its quality gate ({checks})"
+        note_left_out(context.step_context.run_id, context.op_def.name, left_out)
+        return table, counts
 
 
 def _with_partition_column(table: pa.Table, counts: list[tuple[str | None, int]]) -> pa.Table:
