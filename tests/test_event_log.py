@@ -119,4 +119,4 @@ def test_the_projects_instance_settings_select_it(tmp_path: Path, monkeypatch):
         storage = instance.event_log_storage
         assert isinstance(storage, BatchingSqliteEventLogStorage)
         # Dagster's own place for the event log, so an existing instance keeps its history
-        assert Path(storage._base_dir) == home / "history" / "runs"  # noqa: SLF001
+        assert Path(storage._base_dir) == home / "history" / "runs"

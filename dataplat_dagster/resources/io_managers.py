@@ -255,7 +255,6 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
             table = _with_partition_column(table, counts)
         return convert(table)
 
-
     def _read_range(
         self,
         context: dg.InputContext,
@@ -271,7 +270,9 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
         name = "/".join(key_path)
         left_out = {
             window: reason
-            for window, reason in read_marker(storage, key_path, context.step_context.run_id).items()
+            for window, reason in read_marker(
+                storage, key_path, context.step_context.run_id
+            ).items()
             if window in keys
         }
         wanted = [key for key in keys if key not in left_out]
