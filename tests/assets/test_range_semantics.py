@@ -28,9 +28,9 @@ FIRST = date(2024, 3, 1)
 WINDOWS = 20  # to 2024-03-20, across 2024-03-10 (clocks go forward in New York)
 FAILING = "2024-03-12"  # a status outside the accepted values: an ERROR rule fails
 
-SHOP = f"""\
+SHOP = """\
 dataflow: shop
-partitioning: {{granularity: daily, timezone: America/New_York, start: "{FIRST}", end: "{FIRST + timedelta(days=WINDOWS)}"}}
+partitioning: {{granularity: daily, timezone: America/New_York, start: "{first}", end: "{end}"}}
 
 landing:
   orders:
@@ -107,7 +107,7 @@ BELOW_THE_GATE = TABLES[4:]
 RUN_DEPENDENT = {"_load_ts", "_run_id"}  # lineage that names the run or its time
 
 
-def orders_file(index: int, day: date) -> str:
+def orders_file(index: int, day: date, failing: set[str]) -> str:
     """Five orders of a day, with the dirty rows some days have."""
     rows = []
     for k in range(5):
@@ -126,7 +126,7 @@ def orders_file(index: int, day: date) -> str:
         rows[2][3] = 0  # out of range: dropped
     if index % 9 == 0:
         rows[3][2] = "p9"  # an unknown product: a warning
-    if day.isoformat() == FAILING:
+    if day.isoformat() in failing:
         rows[0][5] = "bogus"  # not an accepted status: the window's gate closes
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
@@ -139,28 +139,31 @@ def orders_file(index: int, day: date) -> str:
     return text.getvalue()
 
 
-def write_landing(root: Path) -> None:
+def write_landing(root: Path, first: date, windows: int, failing: set[str]) -> None:
     shop = root / "shop"
     shop.mkdir(parents=True)
     (shop / "products.csv").write_text("product,category\np0, food\np1,toys\np2,books\n")
-    for index in range(WINDOWS):
-        day = FIRST + timedelta(days=index)
-        (shop / f"orders_{day:%Y%m%d}.csv").write_text(orders_file(index, day))
+    for index in range(windows):
+        day = first + timedelta(days=index)
+        (shop / f"orders_{day:%Y%m%d}.csv").write_text(orders_file(index, day, failing))
 
 
-def write_shop_project(root: Path) -> Path:
+def write_shop_project(root: Path, first: date, windows: int) -> Path:
     root.mkdir(parents=True)
     for name in ("definitions.py", "workspace.yaml", "dagster.yaml"):
         shutil.copyfile(PROJECT_ROOT / name, root / name)
     shutil.copytree(PROJECT_ROOT / "resources", root / "resources")
     (root / "assets" / "shop").mkdir(parents=True)
-    (root / "assets" / "shop" / "dataflow.yaml").write_text(SHOP)
+    end = first + timedelta(days=windows)
+    (root / "assets" / "shop" / "dataflow.yaml").write_text(SHOP.format(first=first, end=end))
     (root / "shop_transforms.py").write_text(TRANSFORMS)
     return root
 
 
-def build(tmp_path: Path, name: str, landing: Path, project: Path, *options: str) -> dict:
-    """`dataplat run shop --all [options]` with its own state; returns the result JSON."""
+def build(
+    tmp_path: Path, name: str, landing: Path, project: Path, *options: str
+) -> tuple[dict, str]:
+    """`dataplat run shop --all [options]` with its own state: the result JSON and the log."""
     (tmp_path / name / "dagster").mkdir(parents=True)
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DATAPLAT_", "DAGSTER_"))},
@@ -171,7 +174,7 @@ def build(tmp_path: Path, name: str, landing: Path, project: Path, *options: str
     command = dataplat_command("--project-dir", str(project), "run", "shop", "--all", "--json")
     result = run_command([*command, *options], env, timeout=900)
     assert result.returncode == 30, result.stderr[-3000:]  # the failing window: exit 30
-    return json.loads(result.stdout)
+    return json.loads(result.stdout), result.stderr
 
 
 def published(state: Path, table: str) -> dict[str, list[dict]]:
@@ -220,10 +223,10 @@ def failed_checks(summary: dict) -> set[tuple]:
 def both(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, dict, Path]:
     tmp_path = tmp_path_factory.mktemp("range")
     landing = tmp_path / "landing"
-    write_landing(landing)
-    project = write_shop_project(tmp_path / "project")
-    ranged = build(tmp_path, "range", landing, project)
-    per_window = build(tmp_path, "per_window", landing, project, "--run-per-window")
+    write_landing(landing, FIRST, WINDOWS, {FAILING})
+    project = write_shop_project(tmp_path / "project", FIRST, WINDOWS)
+    ranged, _ = build(tmp_path, "range", landing, project)
+    per_window, _ = build(tmp_path, "per_window", landing, project, "--run-per-window")
     return ranged, tmp_path / "range" / "state", per_window, tmp_path / "per_window" / "state"
 
 
@@ -283,3 +286,21 @@ def test_exports_sql_rows_and_catalogue_are_the_same(both) -> None:
     assert [(db, name, window) for db, name, window, _ in withheld] == [
         ("dataplat_staging", "shop__orders", FAILING)
     ]
+
+
+def test_a_year_of_days_in_one_run_builds_all_but_the_failing_days(tmp_path: Path) -> None:
+    first, days = date(2024, 1, 1), 366
+    failing = {"2024-02-29", "2024-11-03"}  # a leap day; the day clocks go back
+    write_landing(tmp_path / "landing", first, days, failing)
+    project = write_shop_project(tmp_path / "project", first, days)
+    summary, log = build(tmp_path, "year", tmp_path / "landing", project)
+    state = tmp_path / "year" / "state"
+    assert len(summary["run_ids"]) == 1 and len(summary["partitions"]) == days
+    assert set(summary["left_out"]["business/shop/daily_sales"]) == failing
+    assert len(exports(state)) == days - 2
+    sales = published(state, "business/shop/daily_sales")
+    assert len(sales) == days - 2 and not failing & set(sales)
+    assert all(window["rows"] for window in sales.values())
+    # progress people can follow: windows done of the total, per table
+    assert "staging/shop/orders: 366 of 366 windows written" in log
+    assert "business/shop/daily_sales: 364 of 364 windows written" in log
