@@ -4,7 +4,7 @@ Most real dataflows are many small windows; this benchmark measures what the pla
 per window. It generates the data (bench/flights_data.py) when missing, then alternates, each
 as its own process after a warm-up of each:
 
-- `year`: `dataplat run flights --all --single-run` (every day in one range run);
+- `year`: `dataplat run flights --all` (every day in one range run, the default);
 - `window`: `dataplat run flights --partition <day>`, one day, whole process start to exit;
 - `month`: `dataplat run flights --from <first> --to <last> --single-run`;
 - the hand-written pandas script (bench/flights_handwritten.py) over the same days,
@@ -95,7 +95,7 @@ def platform_command(
     if case == "window":
         return [*command, "--partition", days[0].isoformat()]
     if case == "year" and full_year:
-        return [*command, "--all", "--single-run"]
+        return [*command, "--all"]  # a range: one run by default
     return [*command, "--from", days[0].isoformat(), "--to", days[-1].isoformat(), "--single-run"]
 
 
