@@ -119,6 +119,25 @@ class Operator:
                 statuses[f"{start[:-2]}{day:02d}"] = piece["status"]
         return statuses
 
+    def materialization_metadata(self, key: str, window: str) -> dict[str, str]:
+        """Label -> value (as text) of a window's latest materialization, as the UI shows it."""
+        asset = self.graphql(
+            MATERIALIZATION, assetKey={"path": key.split("/")}, partitions=[window]
+        )["assetOrError"]
+        (latest,) = asset["assetMaterializations"]
+        return {
+            entry["label"]: next(
+                str(entry[field])
+                for field in ("text", "jsonString", "intValue", "floatValue", "path")
+                if entry.get(field) is not None
+            )
+            for entry in latest["metadataEntries"]
+            if any(
+                entry.get(f) is not None
+                for f in ("text", "jsonString", "intValue", "floatValue", "path")
+            )
+        }
+
     def tail(self, lines: int = 60) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
@@ -265,6 +284,20 @@ query ($assetKey: AssetKeyInput!, $checkName: String!, $partition: String) {
   assetCheckExecutions(assetKey: $assetKey, checkName: $checkName, limit: 5,
                        partition: $partition) {
     runId status partition evaluation { success severity } } }
+"""
+MATERIALIZATION = """
+query ($assetKey: AssetKeyInput!, $partitions: [String!]) {
+  assetOrError(assetKey: $assetKey) { ... on Asset {
+    assetMaterializations(partitions: $partitions, limit: 1) { partition metadataEntries {
+      label
+      ... on TextMetadataEntry { text }
+      ... on JsonMetadataEntry { jsonString }
+      ... on IntMetadataEntry { intValue }
+      ... on FloatMetadataEntry { floatValue }
+      ... on PathMetadataEntry { path }
+    } }
+  } }
+}
 """
 PARTITIONS = """
 query ($assetKey: AssetKeyInput!) { assetNodeOrError(assetKey: $assetKey) { ... on AssetNode {

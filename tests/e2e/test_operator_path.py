@@ -53,9 +53,17 @@ def assert_window_built(operator: Operator, window: str, run_id: str) -> None:
 
 def test_the_ui_shows_what_dataplat_run_built(operator: Operator) -> None:
     statuses = operator.partition_statuses("common/retail/orders_enriched")
-    # 2024-01-05 failed its ERROR gate: failed, not a green materialized window
-    assert statuses["2024-01-05"] == "FAILED"
-    assert {statuses[f"2024-01-0{d}"] for d in (1, 2, 3, 4, 6, 7)} == {"MATERIALIZED"}
+    # one range run: Dagster records its output for every window of the range, so the window
+    # that failed its ERROR gate (2024-01-05) is shown materialized, with the verdict on it
+    assert {statuses[f"2024-01-0{d}"] for d in range(1, 8)} == {"MATERIALIZED"}
+    failed = operator.materialization_metadata("common/retail/orders_enriched", "2024-01-05")
+    assert failed["failed_checks"] == '["referential_customer_id"]'
+    left_out = operator.materialization_metadata("business/retail/daily_revenue", "2024-01-05")
+    assert left_out["dataplat/left_out"] == (
+        "common/retail/orders_enriched failed its quality gate (referential_customer_id)"
+    )
+    built = operator.materialization_metadata("business/retail/daily_revenue", "2024-01-04")
+    assert "dataplat/left_out" not in built and built["dagster/row_count"]
     # a quarantine without rejected rows is a materialized (empty) window, not a failure
     quarantine = operator.partition_statuses("staging/retail/orders__quarantine")
     assert {quarantine[f"2024-01-0{d}"] for d in range(1, 8)} == {"MATERIALIZED"}
