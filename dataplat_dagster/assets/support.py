@@ -14,7 +14,7 @@ from dataplat_dagster.engines.base import PARTITION, Engine
 from dataplat_dagster.errors import is_transient
 from dataplat_dagster.partitions import build_partitions_def, ensure_eligible
 from dataplat_dagster.pools import writer_pool
-from dataplat_dagster.resources.io_managers import ARROW_READ, WINDOWED_READ
+from dataplat_dagster.resources.io_managers import ARROW_READ, SAME_WINDOWS, WINDOWED_READ
 from dataplat_dagster.resources.metrics import MetricsResource
 from dataplat_dagster.types import declared_type
 
@@ -60,7 +60,12 @@ def build_ins(plan: TablePlan, tables: Plan) -> dict[str, dg.AssetIn]:
         )
         ins[input_name(upstream, plan.all_inputs)] = dg.AssetIn(
             key=asset_key(upstream),
-            metadata={WINDOWED_READ: windowed, ARROW_READ: reads_arrow(plan)},
+            metadata={
+                WINDOWED_READ: windowed,
+                ARROW_READ: reads_arrow(plan),
+                # the same windows as the reader's: a range run leaves failed ones out
+                SAME_WINDOWS: windowed and tables[upstream].partitioning == plan.partitioning,
+            },
             partition_mapping=mapping,
         )
     return ins

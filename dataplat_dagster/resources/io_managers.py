@@ -38,6 +38,8 @@ from dataplat_dagster.types import declared_type
 WINDOWED_READ = "dataplat/windowed_read"
 # AssetIn metadata: the reading asset takes Arrow tables as they are (SQL over whole inputs).
 ARROW_READ = "dataplat/arrow_read"
+# AssetIn metadata: a windowed input with the reader's own windows (not hours of a day)
+SAME_WINDOWS = "dataplat/same_windows"
 
 
 @dataclass(frozen=True)
@@ -242,7 +244,8 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
         if not windowed:  # an aggregate over a partitioned table reads every window there is
             existing = set(storage.existing_partitions(key_path))
             keys = [key for key in keys if key in existing]
-        if windowed and len(keys) > 1:  # a range run: windows that failed upstream are left out
+        if windowed and len(keys) > 1 and metadata.get(SAME_WINDOWS):
+            # a range run: windows that failed their gate upstream are left out, not refused
             table, counts = self._read_range(context, storage, key_path, keys)
             return convert(_with_partition_column(table, counts))
         table, counts = storage.read(key_path, keys, failed_gates="refuse" if windowed else "skip")
