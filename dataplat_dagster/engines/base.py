@@ -93,6 +93,18 @@ class Engine(dg.ConfigurableResource, ABC):
     @abstractmethod
     def concat(self, frames: Sequence[Any]) -> Any: ...
 
+    def concat_windows(self, results: Sequence[tuple[str, Any]]) -> Any:
+        """Each window's result with `_partition` set to its window, one after the other."""
+        return self.concat([self.with_partition(frame, key) for key, frame in results])
+
+    @abstractmethod
+    def by_window(self, frame: Any, keys: Sequence[str], *, label: str) -> Any:
+        """A range's result (with `_partition`) typed and ordered as `concat_windows` makes it.
+
+        Raises:
+            TransformError: `_partition` is missing or names a window outside `keys`.
+        """
+
     @abstractmethod
     def drop_columns(self, frame: Any, names: Sequence[str]) -> Any:
         """The frame without those of `names` it has."""
@@ -119,6 +131,24 @@ class Engine(dg.ConfigurableResource, ABC):
 
         `label` names the table in errors; the session's time zone is `timezone`. Whole numbers
         come back as int64 and other decimals as float64 (`sql.normalise_numbers`).
+        """
+
+    @abstractmethod
+    def run_sql_windows(
+        self,
+        query: Any,
+        sql: str,
+        tables: dict[str, Any],
+        windowed: Sequence[str],
+        keys: Sequence[str],
+        *,
+        label: str = "SQL",
+        timezone: str = "UTC",
+    ) -> Any:
+        """Run a window-local `sql` once over the windows `keys`, rewritten as `query` says.
+
+        `query` is the plan's `sql_windows.RangeSQL`; the `windowed` refs of `tables` carry
+        `_partition`. Equals running `sql` window by window then `concat_windows`.
         """
 
     # -- quality rules: masks are the engine's own type, only passed back to the engine ------

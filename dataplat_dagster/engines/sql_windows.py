@@ -1,0 +1,422 @@
+"""Window-local SQL run once over a range of windows, with the window as a column.
+
+A partitioned table's SQL body means "this query, for each window, over that window's
+rows". For a year of daily windows that is 365 DuckDB queries. When the query is
+window-local (each output row depends on one window's rows only), the same rows come from
+one query over the whole range in which the window is a column carried everywhere:
+
+- each windowed input keeps its `_partition` column; joins between windowed inputs also
+  match on it; every SELECT over a windowed input outputs it (stars exclude the inputs'
+  copies, the window is appended last, as the per-window loop appends it);
+- GROUP BY (ALL or a list), DISTINCT ON and window functions' PARTITION BY get the window;
+- a top-level aggregate without GROUP BY is grouped by the window, and windows without
+  rows get the row the query returns over no rows (per window it returns one row);
+- ORDER BY is kept; rows are then ordered by window, stably (sql.ordered_by_window).
+
+Anything this module cannot prove window-local keeps the per-window loop, with a reason
+(`RangeSQL.reason`): LIMIT/OFFSET/SAMPLE, set operations or expression subqueries over a
+windowed input, LATERAL/NATURAL/POSITIONAL joins with one, outer joins preserving rows of
+only non-windowed inputs, ROLLUP/CUBE/GROUPING SETS, named windows, PIVOT, recursive CTEs,
+functions not stable within a window's query (random, now...), a column named
+`_partition`, or SQL sqlglot cannot parse. The SQL is DuckDB's; sqlglot parses it and
+writes it back in the same dialect.
+"""
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlglot
+from sqlglot import exp
+
+from dataplat_dagster.engines.base import PARTITION, TransformError
+from dataplat_dagster.engines.sql import connect, normalise_numbers, render_sql, view_name
+from dataplat_dagster.timestamps import instants_in_utc
+
+DIALECT = "duckdb"
+# Aggregates over windows: GROUP BY these would not mean "per window" any more.
+_GROUPING = (exp.Rollup, exp.Cube, exp.GroupingSets)
+_UNSUPPORTED: tuple[tuple[type[exp.Expr], str], ...] = (
+    (exp.Limit, "LIMIT"),
+    (exp.Offset, "OFFSET"),
+    (exp.Fetch, "FETCH"),
+    (exp.TableSample, "SAMPLE"),
+    (exp.Pivot, "PIVOT/UNPIVOT"),
+    (exp.Lateral, "LATERAL"),
+    (exp.Columns, "COLUMNS(...)"),
+    (exp.Rollup, "ROLLUP"),
+    (exp.Cube, "CUBE"),
+    (exp.GroupingSets, "GROUPING SETS"),
+)
+_VOLATILE_CLASSES = (
+    exp.Rand,
+    exp.CurrentTimestamp,
+    exp.CurrentDate,
+    exp.CurrentTime,
+    exp.CurrentDatetime,
+)
+
+
+@dataclass(frozen=True)
+class RangeSQL:
+    """How a partitioned table's SQL body runs over a range: once (`sql`) or per window."""
+
+    sql: str | None  # rendered, window as a column; None: run window by window
+    reason: str = ""  # why it runs window by window
+    fill_empty: bool = False  # one row per window even without rows (aggregate, no GROUP BY)
+
+    @property
+    def once(self) -> bool:
+        return self.sql is not None
+
+
+class _Fallback(Exception):
+    """The query is not provably window-local; the message says why."""
+
+
+def plan_range_sql(sql: str, windowed_refs: Iterable[str]) -> RangeSQL:
+    """Decide (once, at definitions load) whether `sql` can run once over a range.
+
+    `windowed_refs` are the refs (`layer.table`) of the inputs read window by window.
+    """
+    views = {view_name(ref).lower() for ref in windowed_refs}
+    if not views:
+        return RangeSQL(None, "it reads no windowed input")
+    try:
+        statements = sqlglot.parse(render_sql(sql), read=DIALECT)
+    except sqlglot.errors.SqlglotError as exc:
+        return RangeSQL(None, f"sqlglot could not parse it ({str(exc).splitlines()[0]})")
+    statements = [s for s in statements if s is not None]
+    if len(statements) != 1 or not isinstance(statements[0], exp.Select):
+        kind = statements[0].key.upper() if len(statements) == 1 else "several statements"
+        return RangeSQL(None, f"it is {kind}, not a single SELECT")
+    tree = statements[0]
+    try:
+        _check_whole(tree)
+        rewriter = _Rewriter(views)
+        if not rewriter.select(tree, top=True):
+            raise _Fallback("its rows do not depend on a windowed input")
+    except _Fallback as exc:
+        return RangeSQL(None, str(exc))
+    return RangeSQL(tree.sql(dialect=DIALECT), fill_empty=rewriter.fill_empty)
+
+
+def _check_whole(tree: exp.Expr) -> None:
+    for node in tree.walk():
+        for kind, name in _UNSUPPORTED:
+            if isinstance(node, kind):
+                raise _Fallback(f"it uses {name}")
+        if isinstance(node, exp.Identifier) and node.name.lower() == PARTITION:
+            raise _Fallback(f"it names a column {PARTITION}, the window column of a range run")
+        if isinstance(node, exp.With) and node.args.get("recursive"):
+            raise _Fallback("it uses WITH RECURSIVE")
+        if isinstance(node, exp.Select) and node.args.get("windows"):
+            raise _Fallback("it uses a named WINDOW")
+        if isinstance(node, exp.Func) and _volatile(node):
+            raise _Fallback(f"it calls {_function_name(node)}, which differs from query to query")
+
+
+class _Rewriter:
+    """Rewrites SELECTs in place; remembers which CTEs read windowed inputs."""
+
+    def __init__(self, views: set[str]) -> None:
+        self.views = views
+        self.ctes: dict[str, bool] = {}
+        self.fill_empty = False
+        self.aliases = 0
+
+    def query(self, node: exp.Expr) -> bool:
+        """Rewrite a query (a SELECT, a set operation, a parenthesised query); windowed?"""
+        if isinstance(node, exp.Subquery):
+            return self.query(node.this)
+        if isinstance(node, exp.Select):
+            return self.select(node, top=False)
+        if isinstance(node, exp.SetOperation):
+            if self.reads_windowed(node):
+                raise _Fallback(f"it applies {node.key.upper()} to a windowed input")
+            return False
+        if self.reads_windowed(node):
+            raise _Fallback(f"it reads a windowed input through {node.key.upper()}")
+        return False
+
+    def reads_windowed(self, node: exp.Expr) -> bool:
+        return any(self.table_windowed(table) for table in node.find_all(exp.Table))
+
+    def table_windowed(self, table: exp.Table) -> bool:
+        name = table.name.lower()
+        if not table.args.get("db") and name in self.ctes:
+            return self.ctes[name]
+        return name in self.views
+
+    def select(self, select: exp.Select, *, top: bool) -> bool:
+        saved = dict(self.ctes)  # a CTE is visible in its own query only
+        try:
+            with_ = select.args.get("with_")
+            for cte in with_.expressions if with_ is not None else []:
+                self.ctes[cte.alias_or_name.lower()] = self.query(cte.this)
+            return self._select_body(select, top=top)
+        finally:
+            self.ctes = saved
+
+    def _select_body(self, select: exp.Select, *, top: bool) -> bool:
+        sources = self._sources(select)
+        for node in _scope(select):
+            if node is not select and isinstance(node, exp.Query) and self.reads_windowed(node):
+                raise _Fallback("a subquery in an expression reads a windowed input")
+        windowed = [alias for alias, is_windowed, _ in sources if is_windowed]
+        if not windowed:
+            return False
+        columns = self._join_on_window(select, sources)
+        window = columns[0] if len(columns) == 1 else exp.func("coalesce", *columns)
+        self._project(select, window.copy(), windowed)
+        self._group(select, window, top=top)
+        for node in _scope(select):
+            if isinstance(node, exp.Window):
+                node.set("partition_by", [*(node.args.get("partition_by") or []), window.copy()])
+        return True
+
+    def _sources(self, select: exp.Select) -> list[tuple[str, bool, exp.Join | None]]:
+        """Each FROM/JOIN source: (its name in the query, windowed?, its join)."""
+        from_ = select.args.get("from_")
+        if from_ is None:
+            return []
+        found = []
+        for source, join in [
+            (from_.this, None),
+            *((j.this, j) for j in select.args.get("joins") or []),
+        ]:
+            if isinstance(source, exp.Table):
+                windowed = self.table_windowed(source)
+            elif isinstance(source, exp.Subquery):
+                windowed = self.query(source.this)
+            elif self.reads_windowed(source):
+                raise _Fallback(f"it reads a windowed input through {source.key.upper()}")
+            else:
+                windowed = False
+            alias = source.args.get("alias")
+            if windowed and alias is not None and alias.columns:
+                raise _Fallback("it renames the columns of a windowed input")
+            if windowed and not source.alias_or_name:
+                self.aliases += 1
+                source.set("alias", exp.TableAlias(this=exp.to_identifier(f"_w{self.aliases}")))
+            found.append((source.alias_or_name, windowed, join))
+        return found
+
+    def _join_on_window(
+        self, select: exp.Select, sources: list[tuple[str, bool, exp.Join | None]]
+    ) -> list[exp.Expr]:
+        """Match windowed sources on the window; return the columns that carry it."""
+        carried: list[exp.Expr] = []  # window columns of the sources joined so far
+        before_windowed = False
+        for alias, windowed, join in sources:
+            side = (join.args.get("side") or "").upper() if join else ""
+            kind = (join.args.get("kind") or "").upper() if join else ""
+            method = (join.args.get("method") or "").upper() if join else ""
+            # an outer join keeping rows of non-windowed inputs only would keep them once,
+            # where each window keeps them
+            keeps_plain = {
+                "LEFT": not before_windowed,
+                "RIGHT": not windowed,
+                "FULL": not (windowed and before_windowed),
+            }.get(side, False)
+            if join is not None and keeps_plain and (windowed or before_windowed):
+                raise _Fallback(f"a {side} JOIN keeps rows of a non-windowed input")
+            if not windowed:
+                continue
+            column = exp.column(PARTITION, table=exp.to_identifier(alias, quoted=True))
+            if join is not None and before_windowed:
+                if method in ("NATURAL", "POSITIONAL"):
+                    raise _Fallback(f"it joins windowed inputs with a {method} JOIN")
+                previous = carried[0] if len(carried) == 1 else exp.func("coalesce", *carried)
+                match = exp.EQ(this=column.copy(), expression=previous.copy())
+                if join.args.get("using"):
+                    if len(carried) > 1:  # `_partition` on the left would be ambiguous
+                        raise _Fallback("it joins a third windowed input with USING")
+                    join.set("using", [*join.args["using"], exp.to_identifier(PARTITION)])
+                else:
+                    on = join.args.get("on")
+                    join.set("on", exp.and_(on, match) if on is not None else match)
+                if kind == "CROSS":
+                    join.set("kind", None)
+            elif join is not None and method in ("NATURAL", "POSITIONAL"):
+                raise _Fallback(f"it joins a windowed input with a {method} JOIN")
+            if kind not in ("SEMI", "ANTI"):  # their columns are not in the result
+                carried.append(column)
+            before_windowed = True
+        if not carried:
+            raise _Fallback("its windowed inputs are only in SEMI/ANTI joins")
+        return carried
+
+    def _project(self, select: exp.Select, window: exp.Expr, windowed: list[str]) -> None:
+        names = {name.lower() for name in windowed}
+        for item in select.expressions:
+            star = None
+            if isinstance(item, exp.Star):
+                star = item
+            elif isinstance(item, exp.Column) and isinstance(item.this, exp.Star):
+                if item.table.lower() in names:
+                    star = item.this
+            if star is not None:
+                excluded = star.args.get("except_") or []
+                star.set("except_", [*excluded, exp.column(PARTITION)])
+        select.append("expressions", exp.alias_(window, PARTITION))
+        distinct = select.args.get("distinct")
+        if distinct is not None and distinct.args.get("on") is not None:
+            on = distinct.args["on"]
+            on.set("expressions", [*on.expressions, window.copy()])
+
+    def _group(self, select: exp.Select, window: exp.Expr, *, top: bool) -> None:
+        group = select.args.get("group")
+        if group is not None:
+            if not group.args.get("all"):
+                group.set("expressions", [*group.expressions, window.copy()])
+            return
+        if not any(_is_aggregate(node) for node in _scope(select)):
+            return
+        if not top:
+            raise _Fallback("a subquery aggregates without GROUP BY (one row per window)")
+        if select.args.get("having") is not None:
+            raise _Fallback("it aggregates without GROUP BY and has HAVING")
+        select.set("group", exp.Group(expressions=[window.copy()]))
+        self.fill_empty = True
+
+
+def _scope(select: exp.Select) -> Iterator[exp.Expr]:
+    """The SELECT's own expressions: not inside its sources, CTEs or nested queries."""
+    for key, value in select.args.items():
+        if key in ("from_", "with_"):
+            continue
+        values = value if isinstance(value, list) else [value]
+        for child in values:
+            node = child.args.get("on") if isinstance(child, exp.Join) else child
+            if isinstance(node, exp.Expr):
+                yield from node.walk(prune=lambda n: isinstance(n, exp.Query))
+
+
+def _is_aggregate(node: exp.Expr) -> bool:
+    if not isinstance(node, exp.Func):
+        return False
+    parent = node.parent
+    while isinstance(parent, exp.Filter | exp.IgnoreNulls | exp.RespectNulls):
+        parent = parent.parent
+    if isinstance(parent, exp.Window):  # an aggregate over a window, not a GROUP BY
+        return False
+    if isinstance(node, exp.AggFunc):
+        return True
+    return _function_name(node) in _duckdb_functions()[0]
+
+
+def _volatile(node: exp.Func) -> bool:
+    return isinstance(node, _VOLATILE_CLASSES) or _function_name(node) in _duckdb_functions()[1]
+
+
+def _function_name(node: exp.Func) -> str:
+    if isinstance(node, exp.Anonymous):
+        return node.name.lower()
+    return node.sql(dialect=DIALECT).split("(", 1)[0].strip().lower()
+
+
+@cache
+def _duckdb_functions() -> tuple[frozenset[str], frozenset[str]]:
+    """DuckDB's aggregate functions and its functions not stable within a query."""
+    with duckdb.connect() as connection:
+        rows = connection.sql(
+            "select function_name, function_type, stability from duckdb_functions()"
+        ).fetchall()
+    aggregates = frozenset(name.lower() for name, kind, _ in rows if kind == "aggregate")
+    volatile = frozenset(
+        name.lower() for name, _, stability in rows if stability not in (None, "CONSISTENT")
+    )
+    return aggregates, volatile
+
+
+def run_range(
+    query: RangeSQL,
+    original: str,
+    tables: dict[str, Any],
+    windowed: Iterable[str],
+    keys: Sequence[str],
+    timezone: str = "UTC",
+    *,
+    label: str = "SQL",
+) -> pa.Table:
+    """Run a window-local body once over the windows `keys`, as `query` (the plan) says.
+
+    `tables` are registered under their refs; the `windowed` ones carry `_partition`. The
+    result has the per-window query's columns (DuckDB's names for them, from binding
+    `original` over no rows) then `_partition`, rows in window order.
+    """
+    assert query.sql is not None
+    connection = connect(timezone)
+    try:
+        for ref, frame in tables.items():
+            connection.register(view_name(ref), frame)
+        result = connection.sql(query.sql).to_arrow_table()
+        for ref in windowed:  # each window's view of the inputs, with no rows
+            connection.register(view_name(ref), _no_rows(tables[ref]))
+        over_none = connection.sql(render_sql(original))
+        names = over_none.columns
+        empty = over_none.to_arrow_table() if query.fill_empty else None
+    except duckdb.Error as exc:
+        raise TransformError(f"SQL failed: {exc}\n--- SQL ---\n{original.strip()}") from None
+    finally:
+        connection.close()
+    if len(names) + 1 != result.num_columns:  # the rewrite only appends the window column
+        raise TransformError(
+            f"{label}: the SQL run over {len(keys)} windows returned {result.num_columns - 1} "
+            f"columns where one window returns {len(names)}"
+        )
+    result = instants_in_utc(result.rename_columns([*names, PARTITION]))
+    if empty is not None:
+        result = _fill_empty_windows(result, instants_in_utc(empty), keys)
+    return ordered_by_window(normalise_numbers(result, label), keys, label)
+
+
+def _no_rows(frame: Any) -> Any:
+    if isinstance(frame, pa.Table):
+        return frame.slice(0, 0).drop_columns([PARTITION])
+    return frame.iloc[0:0].drop(columns=[PARTITION])
+
+
+def _fill_empty_windows(result: pa.Table, empty: pa.Table, keys: Sequence[str]) -> pa.Table:
+    """Windows with no row get what the query returns over no rows (an aggregate's one row)."""
+    present = set(pc.unique(result[PARTITION].cast(pa.string())).to_pylist())
+    missing = [key for key in keys if key not in present]
+    if not missing or not empty.num_rows:
+        return result
+    filler = pa.concat_tables([empty] * len(missing))
+    window = pa.array(np.repeat(missing, empty.num_rows), pa.string())
+    filler = filler.append_column(PARTITION, window)
+    result = result.set_column(
+        result.num_columns - 1, PARTITION, result[PARTITION].cast(pa.string())
+    )
+    return pa.concat_tables([result, filler.cast(result.schema)])
+
+
+def ordered_by_window(table: pa.Table, keys: Sequence[str], label: str) -> pa.Table:
+    """`_partition` as the per-window loop makes it, rows in window order (stable).
+
+    The loop concatenates windows in run order and types the column as a dictionary of
+    the sorted windows; rows keep their order within a window (a body's ORDER BY).
+    """
+    values = table[PARTITION]
+    if pa.types.is_dictionary(values.type):
+        values = values.cast(pa.string())
+    position = pc.index_in(values, value_set=pa.array(list(keys), pa.string()))
+    if position.null_count:
+        raise TransformError(f"{label}: rows of windows outside this run or without a window")
+    codes = position.to_numpy(zero_copy_only=False).astype(np.int64)
+    if len(codes) and not (np.diff(codes) >= 0).all():
+        order = np.argsort(codes, kind="stable")
+        table, codes = table.take(pa.array(order)), codes[order]
+    labels = sorted(keys)
+    where = {label: index for index, label in enumerate(labels)}
+    rank = np.array([where[key] for key in keys], dtype=np.int32)
+    column = pa.DictionaryArray.from_arrays(pa.array(rank[codes], pa.int32()), pa.array(labels))
+    index = table.schema.get_field_index(PARTITION)
+    return table.set_column(index, PARTITION, column)
