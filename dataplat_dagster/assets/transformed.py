@@ -28,7 +28,7 @@ from dataplat_dagster.checks.specs import build_check_specs
 from dataplat_dagster.config.models import CheckedTable, TransformTable
 from dataplat_dagster.config.plan import Plan, TablePlan
 from dataplat_dagster.config.steps import CastStep, ParseDatesStep
-from dataplat_dagster.engines.base import PARTITION, Engine
+from dataplat_dagster.engines.base import Engine
 from dataplat_dagster.progress import WindowProgress
 from dataplat_dagster.resources.io_managers import ParquetIOManager
 from dataplat_dagster.resources.metrics import MetricsResource
@@ -208,13 +208,14 @@ def _window_by_window(
 ) -> Any:
     progress = WindowProgress(log, table, len(keys), "computed")
     sliced = {
-        name: dict(engine.slices(frame, keys)) for name, frame in inputs.items() if name in windowed
+        name: dict(engine.window_slices(frame, keys))
+        for name, frame in inputs.items()
+        if name in windowed
     }
     results = []
     for key in keys:
         frames = {
-            name: engine.drop_columns(sliced[name][key], [PARTITION]) if name in windowed else frame
-            for name, frame in inputs.items()
+            name: sliced[name][key] if name in windowed else frame for name, frame in inputs.items()
         }
         results.append((key, run(frames)))
         progress.advance()

@@ -86,6 +86,11 @@ class Engine(dg.ConfigurableResource, ABC):
     def slices(self, frame: Any, keys: Sequence[str]) -> Iterator[tuple[str, Any]]:
         """Each key's rows as a frame (for transforms that run window by window)."""
 
+    def window_slices(self, frame: Any, keys: Sequence[str]) -> Iterator[tuple[str, Any]]:
+        """Each key's rows as a frame without `_partition` (a body's view of its window)."""
+        for key, rows in self.slices(frame, keys):
+            yield key, self.drop_columns(rows, [PARTITION])
+
     @abstractmethod
     def with_partition(self, frame: Any, key: str) -> Any:
         """The frame with `_partition` set to `key` on every row."""

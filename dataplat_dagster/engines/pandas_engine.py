@@ -80,26 +80,13 @@ class PandasEngine(Engine):
     def slices(
         self, frame: pd.DataFrame, keys: Sequence[str]
     ) -> Iterator[tuple[str, pd.DataFrame]]:
-        if PARTITION not in frame.columns:
-            for key in keys:
-                yield key, frame
-            return
-        codes, labels = _codes(frame[PARTITION])
-        _check_keys(labels, codes, keys)
-        position = {label: index for index, label in enumerate(labels)}
-        # one stable sort by window, then row ranges (a mask per window read every row per window)
-        order = None
-        if len(codes) and not (np.diff(codes) >= 0).all():
-            order = np.argsort(codes, kind="stable")
-            codes = codes[order]
-        bounds = np.searchsorted(codes, np.arange(len(labels) + 1))
-        for key in keys:
-            index = position.get(key)
-            if index is None:
-                yield key, frame.iloc[0:0]
-                continue
-            start, end = bounds[index], bounds[index + 1]
-            yield key, frame.iloc[start:end] if order is None else frame.iloc[order[start:end]]
+        return _slices(frame, keys, drop=False)
+
+    def window_slices(
+        self, frame: pd.DataFrame, keys: Sequence[str]
+    ) -> Iterator[tuple[str, pd.DataFrame]]:
+        # the column dropped once, not per window (a copy of every slice)
+        return _slices(frame, keys, drop=True)
 
     def with_partition(self, frame: pd.DataFrame, key: str) -> pd.DataFrame:
         return frame.assign(**{PARTITION: pd.Categorical([key] * len(frame), categories=[key])})
@@ -259,6 +246,31 @@ class PandasEngine(Engine):
                 f"python transform {function.__module__}.{function.__qualname__} returned {type(result).__name__}, not a DataFrame"
             )
         return result
+
+
+def _slices(
+    frame: pd.DataFrame, keys: Sequence[str], *, drop: bool
+) -> Iterator[tuple[str, pd.DataFrame]]:
+    if PARTITION not in frame.columns:
+        for key in keys:
+            yield key, frame
+        return
+    codes, labels = _codes(frame[PARTITION])
+    _check_keys(labels, codes, keys)
+    position = {label: index for index, label in enumerate(labels)}
+    # one stable sort by window, then row ranges (a mask per window read every row per window)
+    if len(codes) and not (np.diff(codes) >= 0).all():
+        order = np.argsort(codes, kind="stable")
+        frame, codes = frame.take(order), codes[order]
+    if drop:
+        frame = frame.drop(columns=[PARTITION])
+    bounds = np.searchsorted(codes, np.arange(len(labels) + 1))
+    for key in keys:
+        index = position.get(key)
+        if index is None:
+            yield key, frame.iloc[0:0]
+        else:
+            yield key, frame.iloc[bounds[index] : bounds[index + 1]]
 
 
 def _arrow_codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
