@@ -205,6 +205,11 @@ sql: |
   select distinct on (customer_id) customer_id, order_id, amount
   from {{ raw.orders }} order by customer_id, amount desc, order_id
 """
+UNNAMED_COLUMNS = """\
+sql: |
+  select status, count(*), sum(amount)::int, amount > 60 from {{ raw.orders }}
+  group by all order by all
+"""
 CTE_AND_SUBQUERY = """\
 sql: |
   with per_customer as (
@@ -232,6 +237,7 @@ sql: |
         pytest.param(DISTINCT, False, id="distinct"),
         pytest.param(DISTINCT_ON_ORDERED, True, id="distinct_on_order_by"),
         pytest.param(CTE_AND_SUBQUERY, True, id="cte_subquery_in_filter"),
+        pytest.param(UNNAMED_COLUMNS, True, id="unnamed_columns_keep_duckdb_names"),
     ],
 )
 def test_window_local_sql_runs_once_with_the_rows_of_each_window(
