@@ -33,7 +33,7 @@ partitioning: {granularity: daily, timezone: America/New_York, start: "2024-01-0
 landing:
   orders:
     path: "shop/orders_{date:%Y%m%d}.csv"
-    schema: {order_id: int64, customer_id: int64, amount: float64, status: string}
+    schema: {order_id: int64, customer_id: int64, amount: float64, status: string, ordered_at: timestamp}
   payments:
     path: "shop/payments_{date:%Y%m%d}.csv"
     schema: {order_id: int64, paid: float64}
@@ -81,6 +81,10 @@ def data() -> dict[str, pd.DataFrame]:
             PARTITION: rng.choice(days, count),
         }
     )
+    # instants around midnight in New York: which day they fall on depends on the session zone
+    offset = pd.to_timedelta(rng.integers(-180, 180, count), unit="min")
+    local = pd.to_datetime(orders[PARTITION]).dt.tz_localize("America/New_York")
+    orders["ordered_at"] = (local + offset).dt.tz_convert("UTC")
     paid = orders.sample(frac=0.6, random_state=1)
     # a third paid the next day: same order_id in another window, which must not match
     later = paid.index[: len(paid) // 3]
@@ -210,6 +214,11 @@ sql: |
   select status, count(*), sum(amount)::int, amount > 60 from {{ raw.orders }}
   group by all order by all
 """
+LOCAL_DAYS = """\
+sql: |
+  select cast(ordered_at as date) as day, count(*) as orders, min(ordered_at) as first_at
+  from {{ raw.orders }} group by all order by day
+"""
 CTE_AND_SUBQUERY = """\
 sql: |
   with per_customer as (
@@ -238,6 +247,7 @@ sql: |
         pytest.param(DISTINCT_ON_ORDERED, True, id="distinct_on_order_by"),
         pytest.param(CTE_AND_SUBQUERY, True, id="cte_subquery_in_filter"),
         pytest.param(UNNAMED_COLUMNS, True, id="unnamed_columns_keep_duckdb_names"),
+        pytest.param(LOCAL_DAYS, True, id="days_in_the_dataflow_zone"),
     ],
 )
 def test_window_local_sql_runs_once_with_the_rows_of_each_window(
