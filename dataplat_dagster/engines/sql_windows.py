@@ -24,7 +24,7 @@ writes it back in the same dialect.
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import duckdb
@@ -87,6 +87,11 @@ def plan_range_sql(sql: str, windowed_refs: Iterable[str]) -> RangeSQL:
 
     `windowed_refs` are the refs (`layer.table`) of the inputs read window by window.
     """
+    return _plan(sql, frozenset(windowed_refs))
+
+
+@lru_cache(maxsize=1024)  # dataflows made from one template share their SQL: parsed once
+def _plan(sql: str, windowed_refs: frozenset[str]) -> RangeSQL:
     views = {view_name(ref).lower() for ref in windowed_refs}
     if not views:
         return RangeSQL(None, "it reads no windowed input")
