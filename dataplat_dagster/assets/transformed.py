@@ -171,7 +171,7 @@ def _run_body(
             return _sql_once(engine, plan, inputs, windowed, refs, windows)
         reason = query.reason if query is not None else "no plan for it"
         log(f"{table}: SQL run window by window: {reason}")
-    if len(windows) > 1 and spec.body == "python" and spec.python_windows == "together":
+    if spec.body == "python" and spec.python_windows == "together":  # even for one window
         log(f"{table}: Python transform called once over {len(windows)} windows")
         return engine.by_window(run(inputs), windows, label=label)
     return _window_by_window(engine, inputs, windowed, windows, run, table, log)

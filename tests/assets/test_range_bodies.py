@@ -315,6 +315,12 @@ def tag_rows(orders: pd.DataFrame) -> pd.DataFrame:
     ]
 
 
+def daily_total(orders: pd.DataFrame) -> pd.DataFrame:
+    """Declared `together`, an aggregate that keeps the windows apart itself."""
+    by_window = orders.groupby(PARTITION, observed=True)["amount"].agg(["sum", "size"])
+    return by_window.reset_index()
+
+
 def top_order(orders: pd.DataFrame) -> pd.DataFrame:
     """An aggregate: per window by default (one row per window with orders)."""
     return orders.nlargest(1, "amount")[["order_id", "amount"]]
@@ -334,6 +340,11 @@ HERE = "tests.assets.test_range_bodies"
             f"from: raw.orders\npython: {HERE}.tag_rows\npython_windows: together",
             "Python transform called once over 40 windows",
             id="together",
+        ),
+        pytest.param(
+            f"from: raw.orders\npython: {HERE}.daily_total\npython_windows: together",
+            "Python transform called once over 40 windows",
+            id="together_grouping_by_window",
         ),
         pytest.param(f"from: raw.orders\npython: {HERE}.top_order", None, id="each"),
     ],
