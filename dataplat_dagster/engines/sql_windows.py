@@ -78,6 +78,13 @@ class RangeSQL:
         return self.sql is not None
 
 
+class RangeQueryFailed(TransformError):
+    """DuckDB refused the rewritten query: the caller runs the body window by window.
+
+    (A body that fails on its data fails there too, with the per-window error.)
+    """
+
+
 class _Fallback(Exception):
     """The query is not provably window-local; the message says why."""
 
@@ -367,7 +374,11 @@ def run_range(
     try:
         for ref, frame in tables.items():
             connection.register(view_name(ref), frame)
-        result = connection.sql(query.sql).to_arrow_table()
+        try:
+            result = connection.sql(query.sql).to_arrow_table()
+        except duckdb.Error as exc:
+            first = str(exc).splitlines()[0]
+            raise RangeQueryFailed(f"DuckDB refused the query over the range ({first})") from None
         for ref in windowed:  # each window's view of the inputs, with no rows
             connection.register(view_name(ref), _no_rows(tables[ref]))
         over_none = connection.sql(render_sql(original))
@@ -378,9 +389,9 @@ def run_range(
     finally:
         connection.close()
     if len(names) + 1 != result.num_columns:  # the rewrite only appends the window column
-        raise TransformError(
-            f"{label}: the SQL run over {len(keys)} windows returned {result.num_columns - 1} "
-            f"columns where one window returns {len(names)}"
+        raise RangeQueryFailed(
+            f"the query over the range returned {result.num_columns - 1} columns where one "
+            f"window returns {len(names)}"
         )
     result = instants_in_utc(result.rename_columns([*names, PARTITION]))
     if empty is not None:

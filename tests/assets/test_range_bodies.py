@@ -20,6 +20,7 @@ from dataplat_dagster.config.loader import load_project
 from dataplat_dagster.config.plan import TableId, TablePlan, build_plan
 from dataplat_dagster.engines.base import PARTITION, TransformError
 from dataplat_dagster.engines.pandas_engine import PandasEngine
+from dataplat_dagster.engines.sql_windows import RangeSQL
 from tests.conftest import write_project
 
 KEYS = [str(day.date()) for day in pd.date_range("2024-01-01", periods=40, freq="D")]
@@ -369,3 +370,13 @@ def test_python_together_must_return_the_window_column(tmp_path: Path) -> None:
     )
     with pytest.raises(TransformError, match=f"no {PARTITION} column"):
         run(plan, KEYS)
+
+
+def test_a_rewrite_duckdb_refuses_falls_back_to_the_per_window_loop(tmp_path: Path) -> None:
+    """Should the rewrite be wrong SQL, the range run still gives the per-window rows."""
+    plan = plan_for(tmp_path, GROUP_BY)
+    plan.range_sql = RangeSQL('select nothing from "raw__orders"')  # a broken rewrite
+    log: list[str] = []
+    together = run(plan, KEYS, log)
+    assert "window by window: DuckDB refused the query over the range" in log[0]
+    pd.testing.assert_frame_equal(sorted_rows(together), sorted_rows(per_window(plan)))
