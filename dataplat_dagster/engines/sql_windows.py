@@ -11,15 +11,16 @@ one query over the whole range in which the window is a column carried everywher
 - GROUP BY (ALL or a list), DISTINCT ON and window functions' PARTITION BY get the window;
 - a top-level aggregate without GROUP BY is grouped by the window, and windows without
   rows get the row the query returns over no rows (per window it returns one row);
-- ORDER BY is kept; rows are then ordered by window, stably (sql.ordered_by_window).
+- ORDER BY is kept; rows are then ordered by window, stably (`ordered_by_window`).
 
 Anything this module cannot prove window-local keeps the per-window loop, with a reason
-(`RangeSQL.reason`): LIMIT/OFFSET/SAMPLE, set operations or expression subqueries over a
+(`RangeSQL.reason`): LIMIT/OFFSET/SAMPLE anywhere, set operations or expression subqueries over a
 windowed input, LATERAL/NATURAL/POSITIONAL joins with one, outer joins preserving rows of
 only non-windowed inputs, ROLLUP/CUBE/GROUPING SETS, named windows, PIVOT, recursive CTEs,
 functions not stable within a window's query (random, now...), a column named
 `_partition`, or SQL sqlglot cannot parse. The SQL is DuckDB's; sqlglot parses it and
-writes it back in the same dialect.
+writes it back in the same dialect. Should DuckDB refuse a rewritten query at run time,
+`RangeQueryFailed` sends the body back to the per-window loop as well.
 """
 
 from collections.abc import Iterable, Iterator, Sequence
@@ -39,8 +40,6 @@ from dataplat_dagster.engines.sql import connect, normalise_numbers, render_sql,
 from dataplat_dagster.timestamps import instants_in_utc
 
 DIALECT = "duckdb"
-# Aggregates over windows: GROUP BY these would not mean "per window" any more.
-_GROUPING = (exp.Rollup, exp.Cube, exp.GroupingSets)
 _UNSUPPORTED: tuple[tuple[type[exp.Expr], str], ...] = (
     (exp.Limit, "LIMIT"),
     (exp.Offset, "OFFSET"),
@@ -227,45 +226,47 @@ class _Rewriter:
     ) -> list[exp.Expr]:
         """Match windowed sources on the window; return the columns that carry it."""
         carried: list[exp.Expr] = []  # window columns of the sources joined so far
-        before_windowed = False
         for alias, windowed, join in sources:
-            side = (join.args.get("side") or "").upper() if join else ""
-            kind = (join.args.get("kind") or "").upper() if join else ""
-            method = (join.args.get("method") or "").upper() if join else ""
+            args = join.args if join is not None else {}
+            side, kind, method = ((args.get(k) or "").upper() for k in ("side", "kind", "method"))
             # an outer join keeping rows of non-windowed inputs only would keep them once,
-            # where each window keeps them
+            # where each window keeps them; a positional join pairs rows across windows
             keeps_plain = {
-                "LEFT": not before_windowed,
+                "LEFT": not carried,
                 "RIGHT": not windowed,
-                "FULL": not (windowed and before_windowed),
+                "FULL": not (windowed and carried),
             }.get(side, False)
-            if join is not None and keeps_plain and (windowed or before_windowed):
+            if keeps_plain and (windowed or carried):
                 raise _Fallback(f"a {side} JOIN keeps rows of a non-windowed input")
+            if method == "POSITIONAL" and (windowed or carried):
+                raise _Fallback("it joins a windowed input with a POSITIONAL JOIN")
             if not windowed:
                 continue
+            if method == "NATURAL":
+                raise _Fallback("it joins a windowed input with a NATURAL JOIN")
             column = exp.column(PARTITION, table=exp.to_identifier(alias, quoted=True))
-            if join is not None and before_windowed:
-                if method in ("NATURAL", "POSITIONAL"):
-                    raise _Fallback(f"it joins windowed inputs with a {method} JOIN")
-                previous = carried[0] if len(carried) == 1 else exp.func("coalesce", *carried)
-                match = exp.EQ(this=column.copy(), expression=previous.copy())
-                if join.args.get("using"):
-                    if len(carried) > 1:  # `_partition` on the left would be ambiguous
-                        raise _Fallback("it joins a third windowed input with USING")
-                    join.set("using", [*join.args["using"], exp.to_identifier(PARTITION)])
-                else:
-                    on = join.args.get("on")
-                    join.set("on", exp.and_(on, match) if on is not None else match)
-                if kind == "CROSS":
-                    join.set("kind", None)
-            elif join is not None and method in ("NATURAL", "POSITIONAL"):
-                raise _Fallback(f"it joins a windowed input with a {method} JOIN")
+            if join is not None and carried:
+                self._match(join, column, carried)
+            elif kind in ("SEMI", "ANTI"):
+                raise _Fallback(f"a windowed input is {kind} joined to non-windowed ones")
             if kind not in ("SEMI", "ANTI"):  # their columns are not in the result
                 carried.append(column)
-            before_windowed = True
-        if not carried:
-            raise _Fallback("its windowed inputs are only in SEMI/ANTI joins")
         return carried
+
+    @staticmethod
+    def _match(join: exp.Join, column: exp.Expr, carried: list[exp.Expr]) -> None:
+        """Join on the window too: the source's `_partition` equals the rows' so far."""
+        if join.args.get("using"):
+            if len(carried) > 1:  # `_partition` on the left would be ambiguous
+                raise _Fallback("it joins a third windowed input with USING")
+            join.set("using", [*join.args["using"], exp.to_identifier(PARTITION)])
+        else:
+            previous = carried[0] if len(carried) == 1 else exp.func("coalesce", *carried)
+            match = exp.EQ(this=column.copy(), expression=previous.copy())
+            on = join.args.get("on")
+            join.set("on", exp.and_(on, match) if on is not None else match)
+        if (join.args.get("kind") or "").upper() == "CROSS":
+            join.set("kind", None)
 
     def _project(self, select: exp.Select, window: exp.Expr, windowed: list[str]) -> None:
         names = {name.lower() for name in windowed}

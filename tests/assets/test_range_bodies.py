@@ -173,6 +173,11 @@ sql: |
   select o.order_id, p.paid from {{ raw.orders }} o, {{ raw.payments }} p
   where p.order_id = o.order_id and o.status = 'paid'
 """
+UNPAID_ANTI_JOIN = """\
+sql: |
+  select o.order_id, o.amount
+  from {{ raw.orders }} o anti join {{ raw.payments }} p on p.order_id = o.order_id
+"""
 GROUP_BY = """\
 sql: |
   select c.country, o.status, count(*) as orders, sum(o.amount) as amount
@@ -241,6 +246,7 @@ sql: |
         pytest.param(TWO_WINDOWED, False, id="two_windowed_inputs"),
         pytest.param(TWO_WINDOWED_FULL, False, id="two_windowed_full_join"),
         pytest.param(TWO_WINDOWED_COMMA, False, id="two_windowed_comma_join"),
+        pytest.param(UNPAID_ANTI_JOIN, False, id="two_windowed_anti_join"),
         pytest.param(GROUP_BY, False, id="group_by"),
         pytest.param(GROUP_BY_ALL_ORDERED, True, id="group_by_all_order_by"),
         pytest.param(WINDOW_FUNCTIONS, False, id="window_functions_qualify"),

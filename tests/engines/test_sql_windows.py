@@ -64,8 +64,13 @@ WINDOWED = ["staging.orders", "staging.payments"]
         ),
         (
             "select d.a from {{ staging.dim }} d semi join {{ staging.orders }} o using (a)",
-            "SEMI/ANTI",
+            "SEMI joined",
         ),
+        (
+            "select d.a from {{ staging.dim }} d semi join {{ staging.orders }} o using (a) join {{ staging.payments }} p using (a)",
+            "SEMI joined",
+        ),
+        ("select * from {{ staging.orders }} positional join {{ staging.dim }}", "POSITIONAL"),
         ("select * from {{ staging.dim }}", "do not depend on a windowed input"),
         ("select from where", "could not parse"),
         ("select 1; select 2", "several statements"),
@@ -98,6 +103,11 @@ def test_sql_not_provably_window_local_keeps_the_per_window_loop(sql: str, reaso
         (
             "select a, rank() over (partition by a order by b) from {{ staging.orders }}",
             ['OVER (PARTITION BY a, "staging__orders"._partition ORDER BY b)'],
+            False,
+        ),
+        (
+            "select o.a from {{ staging.orders }} o anti join {{ staging.payments }} p using (a)",
+            ["ANTI JOIN", "USING (a, _partition)", '"o"._partition AS _partition'],
             False,
         ),
         (
