@@ -402,8 +402,8 @@ def run_range(
 
 def _no_rows(frame: Any) -> Any:
     if isinstance(frame, pa.Table):
-        return frame.slice(0, 0).drop_columns([PARTITION])
-    return frame.iloc[0:0].drop(columns=[PARTITION])
+        return frame.slice(0, 0).drop_columns([c for c in [PARTITION] if c in frame.column_names])
+    return frame.iloc[0:0].drop(columns=[PARTITION], errors="ignore")
 
 
 def _fill_empty_windows(result: pa.Table, empty: pa.Table, keys: Sequence[str]) -> pa.Table:
