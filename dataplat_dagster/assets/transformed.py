@@ -29,7 +29,7 @@ from dataplat_dagster.config.models import CheckedTable, TransformTable
 from dataplat_dagster.config.plan import Plan, TablePlan
 from dataplat_dagster.config.steps import CastStep, ParseDatesStep
 from dataplat_dagster.engines.base import Engine
-from dataplat_dagster.engines.sql_windows import RangeQueryFailed
+from dataplat_dagster.engines.sql_range import RangeQueryFailed
 from dataplat_dagster.progress import WindowProgress
 from dataplat_dagster.resources.io_managers import ParquetIOManager
 from dataplat_dagster.resources.metrics import MetricsResource

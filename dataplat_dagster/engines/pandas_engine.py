@@ -13,7 +13,7 @@ from dataplat_dagster.config.steps import Step
 from dataplat_dagster.engines import pandas_rules, pandas_steps
 from dataplat_dagster.engines.base import PARTITION, Engine, StepOutcome, TransformError
 from dataplat_dagster.engines.sql import run_duckdb
-from dataplat_dagster.engines.sql_windows import run_range
+from dataplat_dagster.engines.sql_range import run_range
 from dataplat_dagster.timestamps import instants_in_utc
 from dataplat_dagster.types import TEXT, pandas_type_for_arrow
 
