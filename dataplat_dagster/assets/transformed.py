@@ -28,7 +28,8 @@ from dataplat_dagster.checks.specs import build_check_specs
 from dataplat_dagster.config.models import CheckedTable, TransformTable
 from dataplat_dagster.config.plan import Plan, TablePlan
 from dataplat_dagster.config.steps import CastStep, ParseDatesStep
-from dataplat_dagster.engines.base import PARTITION, Engine
+from dataplat_dagster.engines.base import Engine
+from dataplat_dagster.engines.sql_range import RangeQueryFailed
 from dataplat_dagster.progress import WindowProgress
 from dataplat_dagster.resources.io_managers import ParquetIOManager
 from dataplat_dagster.resources.metrics import MetricsResource
@@ -143,36 +144,86 @@ def _run_body(
     keys: list[str | None],
     log: Callable[[str], None],
 ) -> Any:
-    """Run the SQL or Python body, window by window when the table is partitioned.
+    """Run the SQL or Python body; a partitioned table's gives each window's rows apart.
 
     A window's result depends on that window's inputs only, so a range backfill gives the
-    same rows as one run per window.
+    same rows as one run per window. Over several windows, a SQL body the plan proved
+    window-local runs once with the window as a column (`engines.sql_windows`), and so
+    does a Python body declared `python_windows: together`; others run window by window.
     """
     spec: TransformTable = plan.spec
+    label = f"{plan.layer}.{plan.id.name}"
+    table = "/".join(plan.id.key_path)
 
     def run(frames: dict[str, Any]) -> Any:
         if spec.body == "sql":
             assert plan.sql is not None
             tables = {refs[name]: frame for name, frame in frames.items()}
-            return engine.run_sql(
-                plan.sql, tables, label=f"{plan.layer}.{plan.id.name}", timezone=naive_zone(plan)
-            )
+            return engine.run_sql(plan.sql, tables, label=label, timezone=naive_zone(plan))
         assert plan.python is not None
         return engine.call_python(plan.python, frames, spec.params)
 
     if not plan.partitioned:
         return run(inputs)
-    results = []
-    progress = WindowProgress(log, "/".join(plan.id.key_path), len(keys), "computed")
+    windows = [key for key in keys if key is not None]
+    if len(windows) > 1 and spec.body == "sql":
+        query = plan.range_sql
+        reason = query.reason if query is not None else "no plan for it"
+        if query is not None and query.once:
+            try:
+                result = _sql_once(engine, plan, inputs, windowed, refs, windows)
+            except RangeQueryFailed as exc:  # a rewrite DuckDB refuses: the loop still works
+                reason = str(exc)
+            else:
+                log(f"{table}: SQL run once over {len(windows)} windows, the window as a column")
+                return result
+        log(f"{table}: SQL run window by window: {reason}")
+    if spec.body == "python" and spec.python_windows == "together":  # even for one window
+        log(f"{table}: Python transform called once over {len(windows)} windows")
+        return engine.by_window(run(inputs), windows, label=label)
+    return _window_by_window(engine, inputs, windowed, windows, run, table, log)
+
+
+def _sql_once(
+    engine: Engine,
+    plan: TablePlan,
+    inputs: dict[str, Any],
+    windowed: set[str],
+    refs: dict[str, str],
+    keys: list[str],
+) -> Any:
+    assert plan.sql is not None and plan.range_sql is not None
+    return engine.run_sql_windows(
+        plan.range_sql,
+        plan.sql,
+        {refs[name]: frame for name, frame in inputs.items()},
+        [refs[name] for name in windowed],
+        keys,
+        label=f"{plan.layer}.{plan.id.name}",
+        timezone=naive_zone(plan),
+    )
+
+
+def _window_by_window(
+    engine: Engine,
+    inputs: dict[str, Any],
+    windowed: set[str],
+    keys: list[str],
+    run: Callable[[dict[str, Any]], Any],
+    table: str,
+    log: Callable[[str], None],
+) -> Any:
+    progress = WindowProgress(log, table, len(keys), "computed")
     sliced = {
-        name: dict(engine.slices(frame, keys)) for name, frame in inputs.items() if name in windowed
+        name: dict(engine.window_slices(frame, keys))
+        for name, frame in inputs.items()
+        if name in windowed
     }
+    results = []
     for key in keys:
-        assert key is not None
         frames = {
-            name: engine.drop_columns(sliced[name][key], [PARTITION]) if name in windowed else frame
-            for name, frame in inputs.items()
+            name: sliced[name][key] if name in windowed else frame for name, frame in inputs.items()
         }
-        results.append(engine.with_partition(run(frames), key))
+        results.append((key, run(frames)))
         progress.advance()
-    return engine.concat(results)
+    return engine.concat_windows(results)

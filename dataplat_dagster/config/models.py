@@ -204,6 +204,12 @@ class TransformTable(CheckedTable):
     sql_file: str | None = Field(None, description="file next to dataflow.yaml holding the SQL")
     python: str | None = Field(None, description="dotted path of a function returning a frame")
     params: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for python")
+    python_windows: Literal["each", "together"] = Field(
+        "each",
+        description="each: the function is called once per window; together: once per run "
+        "with every window's rows and their _partition column (it is row-wise or keeps the "
+        "windows apart itself, and returns _partition)",
+    )
     steps: list[Step] = Field(default_factory=list)
     partitioned: bool | None = Field(None, description="default: partitioned when an input is")
     partitioning: "Partitioning | None" = Field(
@@ -232,6 +238,8 @@ class TransformTable(CheckedTable):
             )
         if self.params and not self.python:
             raise ValueError("params are only passed to a python transform")
+        if self.python_windows != "each" and not self.python:
+            raise ValueError("python_windows applies to a python transform only")
         return self
 
     @property

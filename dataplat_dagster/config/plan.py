@@ -25,6 +25,7 @@ from dataplat_dagster.config.models import (
 from dataplat_dagster.config.path_pattern import PathPattern
 from dataplat_dagster.config.rules import rule_yaml_paths
 from dataplat_dagster.config.user_code import UserCodeError, resolve_callable
+from dataplat_dagster.engines.sql_windows import RangeSQL, plan_range_sql
 from dataplat_dagster.expectation_types import core_expectation_types
 
 SQL_PLACEHOLDER = re.compile(r"\{\{\s*([a-z0-9_.]+)\s*\}\}")
@@ -84,6 +85,7 @@ class TablePlan:
     row_key: list[str] = field(default_factory=list)  # columns identifying a row (samples)
     rule_targets: dict[int, TableId] = field(default_factory=dict)  # referential rules by index
     columns: "Columns | None" = None  # what the declarations say it will have (column_checks)
+    range_sql: RangeSQL | None = None  # a partitioned SQL body over a range: once or per window
 
     @property
     def all_inputs(self) -> list[TableId]:
@@ -176,6 +178,7 @@ def build_plan(dataflows: list[LoadedDataflow]) -> Plan:
     for plan in order:
         _resolve_partitioning(plan, tables)
         plan.row_key = _row_key(plan, tables)
+        plan.range_sql = _range_sql(plan, tables)
     check_columns(order, tables)
     return Plan(tables)
 
@@ -194,6 +197,18 @@ def _row_key(plan: TablePlan, tables: dict[TableId, TablePlan]) -> list[str]:
             return list(keys)
     inputs = [tables[t] for t in plan.inputs if tables[t].layer != "landing"]
     return list(inputs[0].row_key) if inputs else []
+
+
+def _range_sql(plan: TablePlan, tables: dict[TableId, TablePlan]) -> RangeSQL | None:
+    """Decided once per table: can its SQL run once over a range, the window as a column?"""
+    if plan.sql is None or not plan.partitioned:
+        return None
+    windowed = [t for t in plan.inputs if tables[t].partitioned]
+    if any(tables[t].partitioning != plan.partitioning for t in windowed):
+        return RangeSQL(None, "its windows are not its inputs' windows")
+    same = plan.id.dataflow
+    refs = [f"{t.layer}.{t.name}" if t.dataflow == same else str(t) for t in windowed]
+    return plan_range_sql(plan.sql, refs)
 
 
 def _ref_to_id(ref: str, owner: TablePlan) -> TableId:

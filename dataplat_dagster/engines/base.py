@@ -86,12 +86,29 @@ class Engine(dg.ConfigurableResource, ABC):
     def slices(self, frame: Any, keys: Sequence[str]) -> Iterator[tuple[str, Any]]:
         """Each key's rows as a frame (for transforms that run window by window)."""
 
+    def window_slices(self, frame: Any, keys: Sequence[str]) -> Iterator[tuple[str, Any]]:
+        """Each key's rows as a frame without `_partition` (a body's view of its window)."""
+        for key, rows in self.slices(frame, keys):
+            yield key, self.drop_columns(rows, [PARTITION])
+
     @abstractmethod
     def with_partition(self, frame: Any, key: str) -> Any:
         """The frame with `_partition` set to `key` on every row."""
 
     @abstractmethod
     def concat(self, frames: Sequence[Any]) -> Any: ...
+
+    def concat_windows(self, results: Sequence[tuple[str, Any]]) -> Any:
+        """Each window's result with `_partition` set to its window, one after the other."""
+        return self.concat([self.with_partition(frame, key) for key, frame in results])
+
+    @abstractmethod
+    def by_window(self, frame: Any, keys: Sequence[str], *, label: str) -> Any:
+        """A range's result (with `_partition`) typed and ordered as `concat_windows` makes it.
+
+        Raises:
+            TransformError: `_partition` is missing or names a window outside `keys`.
+        """
 
     @abstractmethod
     def drop_columns(self, frame: Any, names: Sequence[str]) -> Any:
@@ -119,6 +136,24 @@ class Engine(dg.ConfigurableResource, ABC):
 
         `label` names the table in errors; the session's time zone is `timezone`. Whole numbers
         come back as int64 and other decimals as float64 (`sql.normalise_numbers`).
+        """
+
+    @abstractmethod
+    def run_sql_windows(
+        self,
+        query: Any,
+        sql: str,
+        tables: dict[str, Any],
+        windowed: Sequence[str],
+        keys: Sequence[str],
+        *,
+        label: str = "SQL",
+        timezone: str = "UTC",
+    ) -> Any:
+        """Run a window-local `sql` once over the windows `keys`, rewritten as `query` says.
+
+        `query` is the plan's `sql_windows.RangeSQL`; the `windowed` refs of `tables` carry
+        `_partition`. Equals running `sql` window by window then `concat_windows`.
         """
 
     # -- quality rules: masks are the engine's own type, only passed back to the engine ------

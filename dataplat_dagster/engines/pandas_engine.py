@@ -13,6 +13,7 @@ from dataplat_dagster.config.steps import Step
 from dataplat_dagster.engines import pandas_rules, pandas_steps
 from dataplat_dagster.engines.base import PARTITION, Engine, StepOutcome, TransformError
 from dataplat_dagster.engines.sql import run_duckdb
+from dataplat_dagster.engines.sql_range import run_range
 from dataplat_dagster.timestamps import instants_in_utc
 from dataplat_dagster.types import TEXT, pandas_type_for_arrow
 
@@ -79,26 +80,13 @@ class PandasEngine(Engine):
     def slices(
         self, frame: pd.DataFrame, keys: Sequence[str]
     ) -> Iterator[tuple[str, pd.DataFrame]]:
-        if PARTITION not in frame.columns:
-            for key in keys:
-                yield key, frame
-            return
-        codes, labels = _codes(frame[PARTITION])
-        _check_keys(labels, codes, keys)
-        position = {label: index for index, label in enumerate(labels)}
-        # one stable sort by window, then row ranges (a mask per window read every row per window)
-        order = None
-        if len(codes) and not (np.diff(codes) >= 0).all():
-            order = np.argsort(codes, kind="stable")
-            codes = codes[order]
-        bounds = np.searchsorted(codes, np.arange(len(labels) + 1))
-        for key in keys:
-            index = position.get(key)
-            if index is None:
-                yield key, frame.iloc[0:0]
-                continue
-            start, end = bounds[index], bounds[index + 1]
-            yield key, frame.iloc[start:end] if order is None else frame.iloc[order[start:end]]
+        return _slices(frame, keys, drop=False)
+
+    def window_slices(
+        self, frame: pd.DataFrame, keys: Sequence[str]
+    ) -> Iterator[tuple[str, pd.DataFrame]]:
+        # the column dropped once, not per window (a copy of every slice)
+        return _slices(frame, keys, drop=True)
 
     def with_partition(self, frame: pd.DataFrame, key: str) -> pd.DataFrame:
         return frame.assign(**{PARTITION: pd.Categorical([key] * len(frame), categories=[key])})
@@ -118,6 +106,44 @@ class PandasEngine(Engine):
             ]
         return pd.concat(frames, ignore_index=True)
 
+    def concat_windows(self, results: Sequence[tuple[str, pd.DataFrame]]) -> pd.DataFrame:
+        # one concat, then the window column once (not a copy per window to add it)
+        results = [(key, self.drop_columns(f, [PARTITION])) for key, f in results if f is not None]
+        if not results:
+            return pd.DataFrame()
+        keys = [key for key, _ in results]
+        lengths = [len(frame) for _, frame in results]
+        labels = sorted(set(keys))
+        rank = {label: index for index, label in enumerate(labels)}
+        codes = np.repeat(np.array([rank[key] for key in keys], dtype=np.int32), lengths)
+        window = pd.Categorical.from_codes(codes, categories=labels)
+        if len(results) == 1:
+            return results[0][1].assign(**{PARTITION: window})
+        data = pd.concat([frame for _, frame in results], ignore_index=True)
+        data[PARTITION] = window
+        return data
+
+    def by_window(self, frame: pd.DataFrame, keys: Sequence[str], *, label: str) -> pd.DataFrame:
+        if PARTITION not in frame.columns:
+            raise TransformError(f"{label}: the result has no {PARTITION} column (its window)")
+        values = frame[PARTITION]
+        values = values.astype(object) if isinstance(values.dtype, pd.CategoricalDtype) else values
+        codes = pd.Index(list(keys)).get_indexer(values)
+        if (codes < 0).any():
+            stray = sorted({str(v) for v in values[codes < 0]})[:5]
+            raise TransformError(
+                f"{label}: rows of windows outside this run ({', '.join(stray)}); "
+                f"the run covers {keys[0]}..{keys[-1]}"
+            )
+        data = frame.drop(columns=[PARTITION])
+        if len(codes) and not (np.diff(codes) >= 0).all():
+            order = np.argsort(codes, kind="stable")
+            data, codes = data.take(order), codes[order]
+        labels = sorted(keys)
+        rank = pd.Index(labels).get_indexer(list(keys)).astype(np.int32)
+        window = pd.Categorical.from_codes(rank[codes], categories=labels)
+        return data.reset_index(drop=True).assign(**{PARTITION: window})
+
     def drop_columns(self, frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
         present = [name for name in names if name in frame.columns]
         return frame.drop(columns=present) if present else frame
@@ -135,6 +161,20 @@ class PandasEngine(Engine):
         self, sql: str, tables: dict[str, Any], *, label: str = "SQL", timezone: str = "UTC"
     ) -> pd.DataFrame:
         return self.from_arrow(run_duckdb(sql, tables, timezone, label=label))
+
+    def run_sql_windows(
+        self,
+        query: Any,
+        sql: str,
+        tables: dict[str, Any],
+        windowed: Sequence[str],
+        keys: Sequence[str],
+        *,
+        label: str = "SQL",
+        timezone: str = "UTC",
+    ) -> pd.DataFrame:
+        table = run_range(query, sql, tables, windowed, keys, timezone, label=label)
+        return self.from_arrow(table)
 
     def rule_failures(
         self,
@@ -206,6 +246,31 @@ class PandasEngine(Engine):
                 f"python transform {function.__module__}.{function.__qualname__} returned {type(result).__name__}, not a DataFrame"
             )
         return result
+
+
+def _slices(
+    frame: pd.DataFrame, keys: Sequence[str], *, drop: bool
+) -> Iterator[tuple[str, pd.DataFrame]]:
+    if PARTITION not in frame.columns:
+        for key in keys:
+            yield key, frame
+        return
+    codes, labels = _codes(frame[PARTITION])
+    _check_keys(labels, codes, keys)
+    position = {label: index for index, label in enumerate(labels)}
+    # one stable sort by window, then row ranges (a mask per window read every row per window)
+    if len(codes) and not (np.diff(codes) >= 0).all():
+        order = np.argsort(codes, kind="stable")
+        frame, codes = frame.take(order), codes[order]
+    if drop:
+        frame = frame.drop(columns=[PARTITION])
+    bounds = np.searchsorted(codes, np.arange(len(labels) + 1))
+    for key in keys:
+        index = position.get(key)
+        if index is None:
+            yield key, frame.iloc[0:0]
+        else:
+            yield key, frame.iloc[bounds[index] : bounds[index + 1]]
 
 
 def _arrow_codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
