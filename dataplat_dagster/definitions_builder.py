@@ -1,6 +1,11 @@
 """Assemble the code location: declarations + environment profile -> dg.Definitions."""
 
+import gc
+import hashlib
+import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -30,6 +35,66 @@ def build_definitions(project_root: Path, env: Environment | None = None) -> dg.
     project = load_project(project_root, env or get_environment())
     plan = build_plan(project.dataflows)
     return definitions_from(project, plan)
+
+
+# project root -> the last definitions `load_definitions` built there, and what they came from
+_LOADED: dict[Path, tuple[bytes, dg.Definitions]] = {}
+
+
+def load_definitions(project_root: Path) -> dg.Definitions:
+    """`build_definitions` for the code location's entry point: built once per process.
+
+    Dagster calls a code location's `@dg.definitions` function twice while loading it (once to
+    find the definitions, once to build the repository), and a code server keeps them for its
+    life. The second call gets the first's result while the declarations under `assets/` and
+    `resources/`, the modules next to `definitions.py` and the environment are unchanged; any
+    change builds them again.
+    """
+    key = _fingerprint(project_root)
+    loaded = _LOADED.get(project_root)
+    if loaded is not None and loaded[0] == key:
+        return loaded[1]
+    with _collector_paused():
+        definitions = build_definitions(project_root)
+    # Dagster walks the definitions many times more while loading (jobs, snapshots): moved out
+    # of the collector's reach, they are not traversed again by each full collection (a third
+    # of the load of 100 dataflows). Collected first, so that no garbage is kept with them.
+    gc.collect()
+    gc.freeze()
+    _LOADED[project_root] = (key, definitions)
+    return definitions
+
+
+def _fingerprint(project_root: Path) -> bytes:
+    """A digest of the declarations, the user modules' versions and the environment variables."""
+    digest = hashlib.blake2b(digest_size=16)
+    for folder in ("assets", "resources"):
+        for path in sorted((project_root / folder).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(project_root)).encode() + b"\0")
+                digest.update(path.read_bytes() + b"\0")
+    for path in sorted(project_root.glob("*.py")):
+        stat = path.stat()
+        digest.update(f"{path.name}:{stat.st_mtime_ns}:{stat.st_size}\0".encode())
+    for name, value in sorted(os.environ.items()):
+        digest.update(f"{name}={value}\0".encode())
+    return digest.digest()
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while thousands of definition objects are made.
+
+    They all stay alive, so each collection would traverse them for nothing.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def definitions_from(project: Project, plan: Plan) -> dg.Definitions:
