@@ -1,6 +1,8 @@
 """The code location's entry point builds its definitions once per process while nothing changes."""
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -40,3 +42,26 @@ def test_a_changed_environment_is_built_again(
     first = load_definitions(project)
     monkeypatch.setenv("DATAPLAT_TEST_SETTING", "changed")
     assert load_definitions(project) is not first
+
+
+def test_the_first_build_of_a_process_leaves_the_collector_and_later_ones_do_not(
+    cli_env: dict[str, str],
+) -> None:
+    """What lives after a process's first build is frozen (modules, definitions); not later builds."""
+    script = (
+        "import gc, sys\n"
+        "from pathlib import Path\n"
+        "from dataplat_dagster.definitions_builder import build_definitions\n"
+        "first = build_definitions(Path(sys.argv[1]))\n"
+        "second = build_definitions(Path(sys.argv[1]))\n"
+        "tracked = gc.get_objects()  # what the collector still traverses: not the frozen\n"
+        "print(any(o is first for o in tracked), any(o is second for o in tracked))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(PROJECT_ROOT)],
+        env={**cli_env, "DATAPLAT_ENV": "local"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.split() == ["False", "True"]
