@@ -1,5 +1,6 @@
 """Assemble the code location: declarations + environment profile -> dg.Definitions."""
 
+import atexit
 import gc
 import hashlib
 import os
@@ -138,3 +139,8 @@ def _freeze_first_build() -> None:
     _FROZE.append(True)
     gc.collect(1)
     gc.freeze()
+    # At exit Python runs a full collection over everything not frozen (0.9 s after loading 100
+    # dataflows, 0.3 s after a one-window run) only to free memory the process returns anyway.
+    # Freezing is a constant-time move of the collector's lists; finalizers that matter are
+    # explicit (closed files and connections, logging's and weakref.finalize's exit handlers).
+    atexit.register(gc.freeze)

@@ -65,3 +65,29 @@ def test_the_first_build_of_a_process_leaves_the_collector_and_later_ones_do_not
         check=True,
     )
     assert done.stdout.split() == ["False", "True"]
+
+
+def test_the_exit_skips_the_full_collection_after_a_build(cli_env: dict[str, str]) -> None:
+    """Cyclic garbage left at exit is not collected (the memory goes back with the process)."""
+    script = (
+        "import gc, sys\n"
+        "from pathlib import Path\n"
+        "from dataplat_dagster.definitions_builder import build_definitions\n"
+        "class Cycle:\n"
+        "    def __del__(self):\n"
+        "        print('collected', flush=True)\n"
+        "gc.disable()\n"
+        "{build}"
+        "cycle = Cycle()\n"
+        "cycle.itself = cycle\n"
+        "del cycle\n"
+    )
+    env = {**cli_env, "DATAPLAT_ENV": "local"}
+
+    def output(build: str) -> str:
+        code = script.format(build=build)
+        command = [sys.executable, "-c", code, str(PROJECT_ROOT)]
+        return subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+
+    assert output("") == "collected\n"  # Python's own exit collection
+    assert output("build_definitions(Path(sys.argv[1]))\n") == ""
