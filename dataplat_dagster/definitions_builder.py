@@ -58,12 +58,10 @@ def load_definitions(project_root: Path) -> dg.Definitions:
     if loaded is not None and loaded[0] == key:
         return loaded[1]
     with _collector_paused():
+        # the first build of the process is then frozen (`_freeze_first_build`): Dagster walks
+        # the definitions many times more while loading (jobs, snapshots), and each full
+        # collection would traverse them again (a third of the load of 100 dataflows)
         definitions = build_definitions(project_root)
-    # Dagster walks the definitions many times more while loading (jobs, snapshots): moved out
-    # of the collector's reach, they are not traversed again by each full collection (a third
-    # of the load of 100 dataflows). Collected first, so that no garbage is kept with them.
-    gc.collect()
-    gc.freeze()
     _LOADED[project_root] = (key, definitions)
     return definitions
 
@@ -129,10 +127,11 @@ def _freeze_first_build() -> None:
     """Once per process, after its first definitions: what lives so far leaves the collector.
 
     The modules imported and the definitions (of a `dataplat run`, a run worker, a code server)
-    live as long as the process; the run allocates many objects, and each full collection
-    would traverse those again (about 0.7 s of CPU in a one-window run of the flights
-    benchmark). Only the young generations are collected first (cheap): an older cycle of
-    garbage stays, once. Later builds in the same process (tests, reloads) are left as they are.
+    live as long as the process; loading and running allocate many more objects, and each full
+    collection would traverse those again (about 0.7 s of CPU in a one-window run of the
+    flights benchmark). Only the young generations are collected first (cheap): an older cycle
+    of garbage stays, once. Later builds in the same process (tests, reloads) are left to the
+    collector, so that definitions replaced by a reload are freed.
     """
     if _FROZE:
         return
