@@ -4,12 +4,13 @@ from pathlib import Path
 
 import dagster as dg
 
-from dataplat_dagster.definitions_builder import build_definitions
+from dataplat_dagster.definitions_builder import load_definitions
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    # Built at load time, not import time: DATAPLAT_ENV and the YAML are read on each (re)load.
-    return build_definitions(PROJECT_ROOT)
+    # Built at load time, not import time: DATAPLAT_ENV and the YAML are read on each (re)load
+    # (Dagster calls this twice per load: the second call reuses the first's unchanged result).
+    return load_definitions(PROJECT_ROOT)

@@ -1,6 +1,12 @@
 """Assemble the code location: declarations + environment profile -> dg.Definitions."""
 
+import atexit
+import gc
+import hashlib
+import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -33,6 +39,66 @@ def build_definitions(project_root: Path, env: Environment | None = None) -> dg.
     return definitions_from(project, plan)
 
 
+_FROZE: list[bool] = []  # not empty once `_freeze_first_build` ran in this process
+
+# project root -> the last definitions `load_definitions` built there, and what they came from
+_LOADED: dict[Path, tuple[bytes, dg.Definitions]] = {}
+
+
+def load_definitions(project_root: Path) -> dg.Definitions:
+    """`build_definitions` for the code location's entry point: built once per process.
+
+    Dagster calls a code location's `@dg.definitions` function twice while loading it (once to
+    find the definitions, once to build the repository), and a code server keeps them for its
+    life. The second call gets the first's result while the declarations under `assets/` and
+    `resources/`, the modules next to `definitions.py` and the environment are unchanged; any
+    change builds them again.
+    """
+    key = _fingerprint(project_root)
+    loaded = _LOADED.get(project_root)
+    if loaded is not None and loaded[0] == key:
+        return loaded[1]
+    with _collector_paused():
+        # the first build of the process is then frozen (`_freeze_first_build`): Dagster walks
+        # the definitions many times more while loading (jobs, snapshots), and each full
+        # collection would traverse them again (a third of the load of 100 dataflows)
+        definitions = build_definitions(project_root)
+    _LOADED[project_root] = (key, definitions)
+    return definitions
+
+
+def _fingerprint(project_root: Path) -> bytes:
+    """A digest of the declarations, the user modules' versions and the environment variables."""
+    digest = hashlib.blake2b(digest_size=16)
+    for folder in ("assets", "resources"):
+        for path in sorted((project_root / folder).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(project_root)).encode() + b"\0")
+                digest.update(path.read_bytes() + b"\0")
+    for path in sorted(project_root.glob("*.py")):
+        stat = path.stat()
+        digest.update(f"{path.name}:{stat.st_mtime_ns}:{stat.st_size}\0".encode())
+    for name, value in sorted(os.environ.items()):
+        digest.update(f"{name}={value}\0".encode())
+    return digest.digest()
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while thousands of definition objects are made.
+
+    They all stay alive, so each collection would traverse them for nothing.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def definitions_from(project: Project, plan: Plan) -> dg.Definitions:
     profile = project.profile
     enable_event_batches()
@@ -47,7 +113,7 @@ def definitions_from(project: Project, plan: Plan) -> dg.Definitions:
         if profile.run.executor == "in_process"
         else dg.multiprocess_executor.configured({"max_concurrent": profile.run.max_concurrent})
     )
-    return dg.Definitions(
+    definitions = dg.Definitions(
         assets=assets,
         jobs=build_jobs(plan),
         schedules=build_schedules(plan),
@@ -55,3 +121,27 @@ def definitions_from(project: Project, plan: Plan) -> dg.Definitions:
         resources=build_resources(profile),
         executor=executor,
     )
+    _freeze_first_build()
+    return definitions
+
+
+def _freeze_first_build() -> None:
+    """Once per process, after its first definitions: what lives so far leaves the collector.
+
+    The modules imported and the definitions (of a `dataplat run`, a run worker, a code server)
+    live as long as the process; loading and running allocate many more objects, and each full
+    collection would traverse those again (about 0.7 s of CPU in a one-window run of the
+    flights benchmark). Only the young generations are collected first (cheap): an older cycle
+    of garbage stays, once. Later builds in the same process (tests, reloads) are left to the
+    collector, so that definitions replaced by a reload are freed.
+    """
+    if _FROZE:
+        return
+    _FROZE.append(True)
+    gc.collect(1)
+    gc.freeze()
+    # At exit Python runs a full collection over everything not frozen (0.9 s after loading 100
+    # dataflows, 0.3 s after a one-window run) only to free memory the process returns anyway.
+    # Freezing is a constant-time move of the collector's lists; finalizers that matter are
+    # explicit (closed files and connections, logging's and weakref.finalize's exit handlers).
+    atexit.register(gc.freeze)

@@ -75,7 +75,7 @@ def _has_partitioned_ancestor(table: TablePlan, plan: Plan) -> bool:
 def run_tags(plan: Plan, dataflow: str) -> dict[str, str]:
     """Tags of every run of a dataflow: its name, and its maximum runtime for run monitoring."""
     tags = {"dataflow": dataflow}
-    spec = next(t for t in plan if t.id.dataflow == dataflow).dataflow.spec
+    spec = plan.of_dataflow(dataflow)[0].dataflow.spec
     if spec.max_runtime:
         tags["dagster/max_runtime"] = str(int(spec.max_runtime.total_seconds()))
     return tags

@@ -83,7 +83,7 @@ def decide(
 def build_schedules(plan: Plan) -> list[dg.ScheduleDefinition]:
     schedules = []
     for dataflow in sorted({t.id.dataflow for t in plan}):
-        spec = next(t for t in plan if t.id.dataflow == dataflow).dataflow.spec.schedule
+        spec = plan.of_dataflow(dataflow)[0].dataflow.spec.schedule
         if spec is None:
             continue
         schedules += [

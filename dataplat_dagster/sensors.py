@@ -36,13 +36,10 @@ def build_file_arrival_sensor(landing: TablePlan, plan: Plan) -> dg.SensorDefini
         return None
     spec = landing.spec
     windows = partitions_def(landing)
-    others = [
-        t.path_pattern
-        for t in plan
-        if t.layer == "landing" and t.id.dataflow == landing.id.dataflow and t.id != landing.id
-    ]
+    # the dataflow's landing sources (an index: scanning the plan per sensor was quadratic)
+    neighbours = [t for t in plan.of_dataflow(landing.id.dataflow) if t.layer == "landing"]
+    others = [t.path_pattern for t in neighbours if t.id != landing.id]
     name = sensor_name(landing)
-    neighbours = [t for t in plan if t.layer == "landing" and t.id.dataflow == landing.id.dataflow]
     reporter = min(
         (
             t

@@ -5,6 +5,7 @@ The chain, lowest first: framework defaults (the pydantic field defaults) ->
 `defaults` -> dataflow `globals` whose names are table parameters -> the table's own values.
 """
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,9 +145,11 @@ def load_dataflow_file(path: Path, profile: Profile) -> LoadedDataflow:
     return LoadedDataflow(spec, display, path.parent, lines, profile.project_root)
 
 
-def _model_fields(layer: str) -> set[str]:
+@functools.cache
+def _model_fields(layer: str) -> frozenset[str]:
+    """The parameters of a layer's tables (asked once per table and default)."""
     model = LAYER_MODELS[layer]
-    return {info.alias or name for name, info in model.model_fields.items()}
+    return frozenset(info.alias or name for name, info in model.model_fields.items())
 
 
 def _check_defaults(defaults: Any, file: str, lines: LineMap) -> None:
@@ -169,7 +172,7 @@ def _check_defaults(defaults: Any, file: str, lines: LineMap) -> None:
                 file, f"defaults.{scope}", "expected a mapping of table parameters"
             )
         allowed = (
-            set.union(*(_model_fields(layer) for layer in LAYER_MODELS))
+            frozenset().union(*(_model_fields(layer) for layer in LAYER_MODELS))
             if scope == "all"
             else _model_fields(scope)
         )

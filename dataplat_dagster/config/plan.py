@@ -113,9 +113,17 @@ class Plan:
     _readers: dict[TableId, list[TablePlan]] | None = field(
         default=None, init=False, repr=False, compare=False
     )
+    _by_dataflow: dict[str, list[TablePlan]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def of_dataflow(self, name: str) -> list[TablePlan]:
-        return [plan for plan in self.tables.values() if plan.id.dataflow == name]
+        """The dataflow's tables in declaration order (an index: asked per table and sensor)."""
+        if self._by_dataflow is None:
+            self._by_dataflow = {}
+            for plan in self.tables.values():
+                self._by_dataflow.setdefault(plan.id.dataflow, []).append(plan)
+        return list(self._by_dataflow.get(name, []))
 
     def readers_of(self, table_id: TableId) -> list[TablePlan]:
         """The tables whose body reads `table_id` (an index: asked once per table at load)."""

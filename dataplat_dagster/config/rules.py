@@ -5,6 +5,7 @@ Row rules find failing rows and may act on them (`on_fail`: warn, drop, quaranti
 table rules judge the table as a whole (`on_fail`: warn or fail).
 """
 
+import functools
 import re
 from typing import Annotated, Any, Literal
 
@@ -40,7 +41,7 @@ class BaseRule(StrictModel):
 
     @property
     def kind(self) -> str:
-        return next(name for name in type(self).model_fields if name not in BaseRule.model_fields)
+        return _kind_of(type(self))
 
     @property
     def params(self) -> Any:
@@ -320,6 +321,12 @@ RULE_MODELS: dict[str, type[BaseRule]] = {
     "great_expectations": GreatExpectationsRule,
 }
 _COMMON = set(BaseRule.model_fields)
+
+
+@functools.cache
+def _kind_of(model: type[BaseRule]) -> str:
+    """A rule class's kind: its one field beyond the common ones (asked many times per table)."""
+    return next(name for name in model.model_fields if name not in _COMMON)
 
 
 def _rule_kind(value: Any) -> str | None:

@@ -4,6 +4,7 @@ In YAML a step is either its bare name (`trim`) or a one-key mapping whose value
 its parameters (`{dedupe: [order_id]}`, `{cast: {amount: float64}}`).
 """
 
+import functools
 from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
@@ -17,11 +18,17 @@ class _Step(StrictModel):
 
     @property
     def kind(self) -> str:
-        return next(iter(type(self).model_fields))
+        return _kind_of(type(self))
 
     @property
     def params(self) -> Any:
         return getattr(self, self.kind)
+
+
+@functools.cache
+def _kind_of(model: type[_Step]) -> str:
+    """A step class's kind: its one field (asked many times per table while loading)."""
+    return next(iter(model.model_fields))
 
 
 class TrimParams(StrictModel):

@@ -20,6 +20,7 @@ import pytest
 from dataplat_dagster.config.models import Partitioning
 from dataplat_dagster.definitions_builder import build_definitions
 from dataplat_dagster.partitions import (
+    FEW_WINDOWS,
     WindowNotEligible,
     build_partitions_def,
     eligible_at,
@@ -200,3 +201,18 @@ def test_a_manual_run_within_the_lag_fails_naming_the_window(
         moment = windows.time_window_for_partition_key(key).end + timedelta(days=400)
         assert f"window {key} becomes eligible at {moment.isoformat()}" in message
     assert not (local_env / "warehouse" / "raw" / "shop" / "orders").exists()
+
+
+@pytest.mark.parametrize("count", [1, FEW_WINDOWS + 1], ids=["one-window-alone", "many-indexed"])
+def test_ensure_eligible_refuses_the_same_windows_alone_or_indexed(count: int) -> None:
+    """A run of a few windows computes each alone; of many, by the index: the same verdict."""
+    partitioning = Partitioning(
+        granularity="daily", timezone="America/Los_Angeles", start="2024-01-01", lag="3h"
+    )
+    keys = [f"2024-{month:02d}-{day:02d}" for month in (3, 11) for day in range(1, 32)][:count]
+    keys = keys if count > 1 else ["2024-03-10"]
+    last = max(keys)
+    end = window_of(partitioning, last).end.astimezone(UTC)
+    ensure_eligible(partitioning, keys, now=end + timedelta(hours=3))
+    with pytest.raises(WindowNotEligible, match=f"window {last} becomes eligible at"):
+        ensure_eligible(partitioning, keys, now=end + timedelta(hours=2, minutes=59))
