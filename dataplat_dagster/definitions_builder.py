@@ -54,6 +54,7 @@ def load_definitions(project_root: Path) -> dg.Definitions:
     `resources/`, the modules next to `definitions.py` and the environment are unchanged; any
     change builds them again.
     """
+    enable_event_batches()  # it sets environment variables: before the fingerprint reads them
     key = _fingerprint(project_root)
     loaded = _LOADED.get(project_root)
     if loaded is not None and loaded[0] == key:
