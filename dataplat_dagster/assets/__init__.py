@@ -30,16 +30,11 @@ def build_assets(
         if table.layer == "landing":
             assets.append(build_landing_asset(table))
             continue
+        job = jobs[table.id]
         if table.layer == "raw":
-            built = build_raw_asset(table, plan, kinds, options)
+            assets.append(build_raw_asset(table, plan, kinds, options, job=job))
         elif table.layer in TRANSFORMED_LAYERS:
-            built = build_transformed_asset(table, plan, kinds, options)
+            assets.append(build_transformed_asset(table, plan, kinds, options, job=job))
         else:
-            built = build_output_asset(table, plan, kinds, options)
-        assets.append(_tagged_with_job(built, jobs[table.id]))
+            assets.append(build_output_asset(table, plan, kinds, options, job=job))
     return assets
-
-
-def _tagged_with_job(asset: dg.AssetsDefinition, job: str) -> dg.AssetsDefinition:
-    """`tag:job=<job>` selects the tables of one job: one partitioning, as Dagster needs."""
-    return asset.map_asset_specs(lambda spec: spec.merge_attributes(tags={"job": job}))

@@ -21,6 +21,7 @@ from dataplat_dagster.assets.support import (
     asset_key,
     build_ins,
     common_asset_args,
+    fixed_signature,
     operations,
     partitions_def,
     recorded,
@@ -40,7 +41,12 @@ EXTENSIONS = {"csv": "csv", "parquet": "parquet", "jsonl": "jsonl"}
 
 
 def build_output_asset(
-    plan: TablePlan, tables: Plan, kinds: set[str], options: AssetOptions = AssetOptions()
+    plan: TablePlan,
+    tables: Plan,
+    kinds: set[str],
+    options: AssetOptions = AssetOptions(),
+    *,
+    job: str,
 ) -> dg.AssetsDefinition:
     spec: OutputTable = plan.spec
     (source_name,) = build_ins(plan, tables)
@@ -50,8 +56,9 @@ def build_output_asset(
         ins=build_ins(plan, tables),
         partitions_def=partitions_def(plan),
         **operations(plan),
-        **common_asset_args(plan, {spec.format, *kinds}),
+        **common_asset_args(plan, {spec.format, *kinds}, job),
     )
+    @fixed_signature
     def output_asset(
         context: dg.AssetExecutionContext,
         engine: Engine,

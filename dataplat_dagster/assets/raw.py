@@ -26,6 +26,7 @@ from dataplat_dagster.assets.support import (
     asset_key,
     build_ins,
     common_asset_args,
+    fixed_signature,
     input_name,
     operations,
     partitions_def,
@@ -60,7 +61,12 @@ class MissingLandingFiles(dg.Failure):
 
 
 def build_raw_asset(
-    plan: TablePlan, tables: Plan, kinds: set[str], options: AssetOptions = AssetOptions()
+    plan: TablePlan,
+    tables: Plan,
+    kinds: set[str],
+    options: AssetOptions = AssetOptions(),
+    *,
+    job: str,
 ) -> dg.AssetsDefinition:
     landing = tables[plan.inputs[0]]
     source = landing.spec
@@ -72,10 +78,12 @@ def build_raw_asset(
         outs={
             "table": dg.AssetOut(
                 key=asset_key(plan.id),
-                **common_asset_args(plan, kinds),
+                **common_asset_args(plan, kinds, job),
                 metadata={"dataplat/description": plan.description},
             ),
-            QUARANTINE: quarantine_out(plan, kinds, "that could not be read or failed its rules"),
+            QUARANTINE: quarantine_out(
+                plan, kinds, "that could not be read or failed its rules", job
+            ),
         },
         deps=[asset_key(landing.id)],
         ins=build_ins(plan, tables),
@@ -83,6 +91,7 @@ def build_raw_asset(
         **operations(plan),
         check_specs=build_check_specs(plan, asset_key(plan.id), windows),
     )
+    @fixed_signature
     def raw_asset(
         context: dg.AssetExecutionContext,
         engine: Engine,

@@ -18,6 +18,7 @@ from dataplat_dagster.assets.support import (
     asset_key,
     build_ins,
     common_asset_args,
+    fixed_signature,
     input_name,
     operations,
     partitions_def,
@@ -48,20 +49,25 @@ def has_quarantine(spec: CheckedTable) -> bool:
     return rejecting_steps or any(rule.on_fail == "quarantine" for rule in spec.rules)
 
 
-def quarantine_out(plan: TablePlan, kinds: set[str], what: str) -> dg.AssetOut:
+def quarantine_out(plan: TablePlan, kinds: set[str], what: str, job: str) -> dg.AssetOut:
     # optional: a run with no rejected rows writes it only to clear windows it wrote before
     return dg.AssetOut(
         key=asset_key(plan.id.companion(QUARANTINE)),
         is_required=False,
         group_name=plan.layer,
         kinds=kinds,
-        tags={"layer": plan.layer, "dataflow": plan.id.dataflow},
+        tags={"layer": plan.layer, "dataflow": plan.id.dataflow, "job": job},
         description=f"Rows of {plan.id} {what}, kept as text with _dq_rule and _dq_reason.",
     )
 
 
 def build_transformed_asset(
-    plan: TablePlan, tables: Plan, kinds: set[str], options: AssetOptions = AssetOptions()
+    plan: TablePlan,
+    tables: Plan,
+    kinds: set[str],
+    options: AssetOptions = AssetOptions(),
+    *,
+    job: str,
 ) -> dg.AssetsDefinition:
     spec: TransformTable = plan.spec
     quarantine = has_quarantine(spec)
@@ -69,12 +75,12 @@ def build_transformed_asset(
     outs = {
         "table": dg.AssetOut(
             key=asset_key(plan.id),
-            **common_asset_args(plan, kinds),
+            **common_asset_args(plan, kinds, job),
             metadata={"dataplat/description": plan.description},
         )
     }
     if quarantine:
-        outs[QUARANTINE] = quarantine_out(plan, kinds, "rejected by its steps or rules")
+        outs[QUARANTINE] = quarantine_out(plan, kinds, "rejected by its steps or rules", job)
     names = {table_id: input_name(table_id, plan.all_inputs) for table_id in plan.all_inputs}
     windowed = {names[t] for t in plan.inputs if plan.partitioned and tables[t].partitioned}
     refs = {names[t]: _ref(t, plan) for t in plan.inputs}
@@ -87,6 +93,7 @@ def build_transformed_asset(
         **operations(plan),
         check_specs=build_check_specs(plan, asset_key(plan.id), windows),
     )
+    @fixed_signature
     def transformed_asset(
         context: dg.AssetExecutionContext,
         engine: Engine,
