@@ -6,24 +6,37 @@ commits twice for each (its run shard and its cross-run index), which was half o
 benchmark's year. Dagster already groups a step output's per-window events into a batch when
 `DAGSTER_EVENT_BATCH_SIZE` is set and hands it to `store_event_batch`, which its PostgreSQL
 storage implements and its SQLite storage does not (it loops over `store_event`). This class
-adds that method, following the PostgreSQL one; everything else is Dagster's. `dagster.yaml`
-selects it for the local profile.
+adds that method, following the PostgreSQL one. It also keeps each database's connection open
+for the next event instead of opening one per event, and lets SQLite skip the disk flush on
+every commit (`synchronous=NORMAL`, SQLite's advice for Dagster's WAL journal: a power cut can
+lose the last events, never the file); a one-window run writes about 200 events, and each
+cost 4 ms (0.4 ms now). Everything else is Dagster's. `dagster.yaml` selects it for the local
+profile.
 """
 
 import os
-from collections.abc import Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import dagster._check as check
+import sqlalchemy as sa
 from dagster._config import Field, StringSource
 from dagster._core.events import DagsterEventType
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.sqlalchemy_compat import db_result
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._serdes import ConfigurableClassData
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import SingletonThreadPool
 
 # events per batch Dagster buffers before handing them over (a step output's windows)
 BATCH_SIZE = "1000"
+# databases whose connection stays open (the index and the runs being written); a UI or a
+# daemon reading thousands of runs closes the least recently used beyond these
+OPEN_DATABASES = 8
 
 _BATCHED = (
     {DagsterEventType.ASSET_MATERIALIZATION},
@@ -66,6 +79,49 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
         )
         return cls(base_dir=base_dir, inst_data=inst_data)
 
+    @contextmanager
+    def _connect(self, shard: str) -> Iterator[Connection]:
+        with self._db_lock:
+            engine = self._engine(shard)
+            with engine.connect() as conn, conn.begin():
+                yield conn
+
+    def _engine(self, shard: str) -> Engine:
+        """The shard's engine, made once: one connection per thread, kept open (under the lock)."""
+        engines: OrderedDict[str, Engine] = self.__dict__.setdefault("_engines", OrderedDict())
+        engine = engines.get(shard)
+        if engine is not None:
+            engines.move_to_end(shard)
+            return engine
+        engine = sa.create_engine(
+            self.conn_string_for_shard(shard),
+            poolclass=SingletonThreadPool,
+            # callers hold the storage's lock; an evicted engine is closed from another thread
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
+        )
+        sa.event.listen(engine, "connect", _no_flush_per_commit)
+        if shard not in self._initialized_dbs:
+            self._initdb(engine)
+            self._initialized_dbs.add(shard)
+        engines[shard] = engine
+        while len(engines) > OPEN_DATABASES:
+            engines.popitem(last=False)[1].dispose()
+        return engine
+
+    def _close_databases(self) -> None:
+        with self._db_lock:
+            engines: OrderedDict[str, Engine] = self.__dict__.get("_engines", OrderedDict())
+            while engines:
+                engines.popitem()[1].dispose()
+
+    def wipe(self) -> None:
+        self._close_databases()  # before Dagster deletes the run databases' files
+        super().wipe()
+
+    def dispose(self) -> None:
+        self._close_databases()
+        super().dispose()
+
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         check.sequence_param(events, "events", of_type=EventLogEntry)
         kinds = {event.dagster_event_type for event in events}
@@ -88,3 +144,7 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
                 last[event.dagster_event.asset_key] = (event, event_id)  # type: ignore[union-attr]
             for event, event_id in last.values():  # the asset's latest event, as PostgreSQL does
                 self._store_asset_event(conn, event, event_id)
+
+
+def _no_flush_per_commit(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA synchronous=NORMAL")

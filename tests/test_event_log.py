@@ -1,12 +1,18 @@
 """The batching SQLite event log: a range run's windows recorded as Dagster's own storage would."""
 
 import shutil
+import time
 from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.events.log import EventLogEntry
 
-from dataplat_dagster.event_log import BatchingSqliteEventLogStorage, enable_event_batches
+from dataplat_dagster.event_log import (
+    OPEN_DATABASES,
+    BatchingSqliteEventLogStorage,
+    enable_event_batches,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 WINDOWS = dg.DailyPartitionsDefinition(
@@ -120,3 +126,51 @@ def test_the_projects_instance_settings_select_it(tmp_path: Path, monkeypatch):
         assert isinstance(storage, BatchingSqliteEventLogStorage)
         # Dagster's own place for the event log, so an existing instance keeps its history
         assert Path(storage._base_dir) == home / "history" / "runs"
+
+
+def _log_line(run_id: str, text: str) -> EventLogEntry:
+    return EventLogEntry(
+        error_info=None,
+        level=20,
+        user_message=text,
+        run_id=run_id,
+        timestamp=time.time(),
+        step_key="step",
+        job_name="job",
+        dagster_event=None,
+    )
+
+
+def test_connections_stay_open_for_a_few_databases_and_flush_less(tmp_path: Path) -> None:
+    storage = BatchingSqliteEventLogStorage(base_dir=str(tmp_path))
+    runs = [f"run{i}" for i in range(OPEN_DATABASES + 4)]
+    for run_id in runs:
+        storage.store_event(_log_line(run_id, f"hello from {run_id}"))
+    assert len(storage.__dict__["_engines"]) == OPEN_DATABASES  # the least recent closed
+    for run_id in runs:  # every run's events are there, closed database or not
+        (record,) = storage.get_logs_for_run(run_id)
+        assert record.user_message == f"hello from {run_id}"
+    with storage.run_connection("run0") as conn:
+        # 1 = NORMAL: no disk flush per commit in Dagster's WAL journal
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1
+    storage.dispose()
+    assert storage.__dict__["_engines"] == {}
+
+
+def test_another_process_sees_events_while_the_writer_keeps_its_connection(tmp_path):
+    writer = BatchingSqliteEventLogStorage(base_dir=str(tmp_path))
+    reader = BatchingSqliteEventLogStorage(base_dir=str(tmp_path))  # the UI, say
+    writer.store_event(_log_line("live", "first"))
+    assert [r.user_message for r in reader.get_logs_for_run("live")] == ["first"]
+    writer.store_event(_log_line("live", "second"))  # the writer's connection is still open
+    assert [r.user_message for r in reader.get_logs_for_run("live")] == ["first", "second"]
+
+
+def test_a_wipe_closes_the_databases_before_their_files_go(tmp_path: Path) -> None:
+    storage = BatchingSqliteEventLogStorage(base_dir=str(tmp_path))
+    storage.store_event(_log_line("gone", "before"))
+    storage.wipe()
+    assert storage.get_logs_for_run("gone") == []
+    storage.store_event(_log_line("gone", "after"))  # a new file, not the deleted one
+    assert [r.user_message for r in storage.get_logs_for_run("gone")] == ["after"]
+    assert (tmp_path / "gone.db").exists()
