@@ -175,14 +175,10 @@ class LocalWindowLocks(WindowLocks):
 
     def _prepare(self, table: Sequence[str], windows: Sequence[str | None]) -> None:
         """Create the missing lock files in parallel: a new file is most of a lock's cost."""
-        folder = self.root.joinpath(*table)
-        try:
-            present = set(os.listdir(folder))
-        except FileNotFoundError:
-            folder.mkdir(parents=True, exist_ok=True)
-            present = set()
-        names = (lock_name([], window) for window in windows)
-        each(_create_lock_file, [folder / name for name in names if name not in present])
+        missing = [p for p in (self.root / lock_name(table, w) for w in windows) if not p.exists()]
+        if missing:
+            missing[0].parent.mkdir(parents=True, exist_ok=True)
+            each(_create_lock_file, missing)
 
     def _try_acquire(
         self, table: Sequence[str], window: str | None, holder: LockHolder
