@@ -193,19 +193,36 @@ class LocalCatalog(CatalogResource):
     def _upsert(
         self, key_path: list[str], partitions: list[tuple[str, str]], *, withheld: bool
     ) -> None:
+        """All the windows in one transaction and one statement (a year is 365 rows)."""
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert  # 15 ms: on first use
+
+        if not partitions:
+            return
         database, name = self.names(key_path)
         now = datetime.now(UTC)
-        rows = _rows()
-        with rows.Session(self._db()) as session:
-            for value, location in partitions:
-                row = session.get(rows.CatalogPartitionRow, (database, name, value))
-                if row is None:
-                    row = rows.CatalogPartitionRow(
-                        database=database, name=name, value=value, location=location, updated_at=now
-                    )
-                row.location, row.updated_at, row.withheld = location, now, withheld
-                session.add(row)
-            session.commit()
+        table = _rows().CatalogPartitionRow.__table__
+        statement = sqlite_insert(table)
+        statement = statement.on_conflict_do_update(
+            index_elements=[table.c.database, table.c.name, table.c.value],
+            set_={
+                "location": statement.excluded.location,
+                "updated_at": statement.excluded.updated_at,
+                "withheld": statement.excluded.withheld,
+            },
+        )
+        values = [
+            {
+                "database": database,
+                "name": name,
+                "value": value,
+                "location": location,
+                "updated_at": now,
+                "withheld": withheld,
+            }
+            for value, location in partitions
+        ]
+        with self._db().begin() as connection:
+            connection.execute(statement, values)
 
     def withheld_partitions(self, *, key_path: list[str]) -> list[str]:
         """Windows registered but withheld because their quality gate closed."""

@@ -5,8 +5,9 @@ cleanup, so two runs of one window follow each other instead of deleting each ot
 Dagster's run queue cannot give this guarantee (runs started from different command lines
 or instances do not see each other), so the lock lives beside the warehouse itself:
 
-- local disk: `filelock` files under `<warehouse>/_locks/`; the OS releases them if the
-  writer dies. A JSON file next to each lock tells waiters who holds it.
+- local disk: lock files under `<warehouse>/_locks/`, taken with `flock` (the OS releases
+  them if the writer dies). The file itself names its holder (JSON), so taking a window's
+  lock is one open, one flock and one write: a range run takes hundreds at once.
 - S3: a lock object created with a conditional PUT (`If-None-Match: *`), holding owner, run,
   host, pid and an expiry that the holder renews while it writes. An expired lock (its holder
   died) is taken over with a PUT conditional on its ETag; release deletes it the same way.
@@ -15,6 +16,7 @@ A second writer waits (bounded by `timeout`), logging at INFO who holds the wind
 since when, then fails with `WindowLockTimeout` naming table, window and holder.
 """
 
+import fcntl
 import json
 import os
 import socket
@@ -23,16 +25,17 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import dagster as dg
 from botocore.exceptions import ClientError
-from filelock import FileLock
-from filelock import Timeout as FileLockTimeout
+
+from dataplat_dagster.resources.threads import each
 
 POLL_SECONDS = 0.5
 LOCKS_DIR = "_locks"
@@ -89,14 +92,23 @@ class WindowLocks(ABC):
         self, table: Sequence[str], windows: Sequence[str | None], owner: str
     ) -> Iterator[None]:
         ordered = sorted(set(windows), key=lambda w: "" if w is None else w)
+        # one holder for the whole batch: who, where and since are the same for every window
+        holder = LockHolder(owner, socket.gethostname(), os.getpid(), _now().isoformat())
+        if len(ordered) > 1:
+            self._prepare(table, ordered)
         with ExitStack() as stack:
             for window in ordered:
-                stack.enter_context(self._one(table, window, owner))
+                handle, holder = self._acquire(table, window, holder)
+                stack.callback(self._release, handle)
             yield
 
-    @contextmanager
-    def _one(self, table: Sequence[str], window: str | None, owner: str) -> Iterator[None]:
-        holder = LockHolder(owner, socket.gethostname(), os.getpid(), _now().isoformat())
+    def _acquire(
+        self, table: Sequence[str], window: str | None, holder: LockHolder
+    ) -> tuple[Any, LockHolder]:
+        """(the window's lock handle, its holder) once taken; waits up to `timeout`.
+
+        After a wait the holder's `since` is the moment it got the lock.
+        """
         deadline = time.monotonic() + self.timeout
         reported: LockHolder | None = None
         while True:
@@ -108,7 +120,7 @@ class WindowLocks(ABC):
                     f"failed ({type(exc).__name__}: {exc}). Nothing was written."
                 ) from exc
             if handle is not None:
-                break
+                return handle, holder
             if current is not None and current != reported:
                 self.log(
                     f"{_what(table, window)} is being written by {current.describe()}; "
@@ -123,10 +135,10 @@ class WindowLocks(ABC):
                     "Re-run the window once that run has finished."
                 )
             time.sleep(POLL_SECONDS)
-        try:
-            yield
-        finally:
-            self._release(handle)
+            holder = replace(holder, since=_now().isoformat())
+
+    def _prepare(self, table: Sequence[str], windows: Sequence[str | None]) -> None:
+        """Anything that can be done for many locks at once before taking them in order."""
 
     @abstractmethod
     def where(self, table: Sequence[str], window: str | None) -> str:
@@ -147,7 +159,12 @@ def _now() -> datetime:
 
 
 class LocalWindowLocks(WindowLocks):
-    """`filelock` files under `<root>/_locks/`."""
+    """Lock files under `<root>/_locks/`, taken with `flock`, each naming its holder.
+
+    A file keeps naming its last holder after release; it is held only while flocked, and
+    waiters read it only then. Lock files are never removed: removing one while another
+    writer waits on it would let a third take a fresh file beside them.
+    """
 
     def __init__(self, root: str | Path, *, timeout: float = 900.0, **kwargs: Any) -> None:
         super().__init__(timeout=timeout, **kwargs)
@@ -156,31 +173,64 @@ class LocalWindowLocks(WindowLocks):
     def where(self, table: Sequence[str], window: str | None) -> str:
         return str(self.root / lock_name(table, window))
 
+    def _prepare(self, table: Sequence[str], windows: Sequence[str | None]) -> None:
+        """Create the missing lock files in parallel: a new file is most of a lock's cost."""
+        missing = [p for p in (self.root / lock_name(table, w) for w in windows) if not p.exists()]
+        if missing:
+            missing[0].parent.mkdir(parents=True, exist_ok=True)
+            each(_create_lock_file, missing)
+
     def _try_acquire(
         self, table: Sequence[str], window: str | None, holder: LockHolder
     ) -> tuple[Any, LockHolder | None]:
         path = self.root / lock_name(table, window)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # a new FileLock per attempt: filelock is re-entrant per object, not per thread
-        lock = FileLock(path, thread_local=False)
-        info = path.with_suffix(".holder.json")
         try:
-            lock.acquire(timeout=POLL_SECONDS)
-        except FileLockTimeout:
-            return None, _read_holder(info)
-        info.write_text(json.dumps(asdict(holder)))
-        return (lock, info), None
+            fd = _open_lock_file(path)
+        except FileNotFoundError:  # the table's first lock: its folder comes first
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = _open_lock_file(path)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # held: say by whom
+            current = _parse_holder(os.pread(fd, 4096, 0))
+            os.close(fd)
+            return None, current
+        except BaseException:
+            os.close(fd)
+            raise
+        if os.fstat(fd).st_nlink == 0:  # removed after we opened it: take the file now there
+            os.close(fd)
+            return None, None
+        try:
+            body = _holder_json(holder)
+            os.pwrite(fd, body, 0)
+            os.ftruncate(fd, len(body))  # a longer former holder's tail goes
+        except BaseException:
+            os.close(fd)  # releases the flock
+            raise
+        return fd, None
 
     def _release(self, handle: Any) -> None:
-        lock, info = handle
-        info.unlink(missing_ok=True)
-        lock.release()
+        os.close(handle)  # closing the only descriptor releases the flock
 
 
-def _read_holder(path: Path) -> LockHolder | None:
+def _open_lock_file(path: Path) -> int:
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+
+
+def _create_lock_file(path: Path) -> None:
+    os.close(_open_lock_file(path))
+
+
+@lru_cache(maxsize=64)
+def _holder_json(holder: LockHolder) -> bytes:
+    return json.dumps(asdict(holder)).encode()
+
+
+def _parse_holder(data: bytes) -> LockHolder | None:
     try:
-        return LockHolder(**json.loads(path.read_text()))
-    except (OSError, ValueError, TypeError):  # not written yet, or being replaced
+        return LockHolder(**json.loads(data))
+    except (ValueError, TypeError):  # not written yet, or being replaced
         return None
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pyarrow.fs as pa_fs
 
 from dataplat_dagster.resources.storage import TableStorage
+from dataplat_dagster.resources.window_locks import LocalWindowLocks
 from tests.conftest import DEMO_LANDING, PROJECT_ROOT, dagster_command, dataplat_command
 
 WINDOW = "2024-01-03"
@@ -70,8 +71,10 @@ def test_dataplat_run_and_dagster_materialize_of_one_window_take_turns(
     staged, _ = storage.read(["staging", "retail", "orders"], [WINDOW])
     assert staged.num_rows > 0
     # no lock is left held: a third writer gets the window at once
-    locks = warehouse / "_locks" / "staging" / "retail" / "orders"
-    assert not list(locks.glob("*.holder.json"))
+    with LocalWindowLocks(warehouse, timeout=0.1).hold(
+        ["staging", "retail", "orders"], [WINDOW], "third"
+    ):
+        pass
 
 
 HOLDER = """

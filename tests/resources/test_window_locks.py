@@ -1,6 +1,6 @@
 """Window locks on a local disk: one writer per table window, across threads and processes.
 
-Real `filelock` files under a temporary warehouse; the second writer is a real thread or a
+Real lock files under a temporary warehouse; the second writer is a real thread or a
 real process. No timing asserts: order is proven by events, waits by their outcome.
 """
 
