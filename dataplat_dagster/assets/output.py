@@ -36,6 +36,7 @@ from dataplat_dagster.resources.file_store import FileStore
 from dataplat_dagster.resources.io_managers import ParquetIOManager
 from dataplat_dagster.resources.metrics import MetricsResource
 from dataplat_dagster.resources.notifier import NotifierResource
+from dataplat_dagster.resources.storage import RecordedWindow
 
 EXTENSIONS = {"csv": "csv", "parquet": "parquet", "jsonl": "jsonl"}
 
@@ -166,15 +167,11 @@ def _record(
     locations: dict[str | None, str],
 ) -> None:
     """A manifest per window in the warehouse, naming the export: what was built is known there."""
-    storage = io_manager.storage()
-    for key, table in parts:
-        storage.record(
-            plan.id.key_path,
-            key,
-            rows=table.num_rows,
-            schema=table.schema,
-            properties={"location": locations[key]},
-        )
+    windows = [
+        RecordedWindow(key, table.num_rows, table.schema, {"location": locations[key]})
+        for key, table in parts
+    ]
+    io_manager.storage().record_many(plan.id.key_path, windows)  # one batch of locks
 
 
 def _drop(table: pa.Table) -> pa.Table:
