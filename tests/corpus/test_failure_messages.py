@@ -253,7 +253,10 @@ def test_full_disk_names_table_window_location_and_cause(
     errors = json.loads(result.stdout)["errors"]
     full = [e for e in errors if "No space left on device" in e]
     assert full, errors
-    assert any(f" [{WINDOW}]: writing " in e and f"file://{small_disk}" in e for e in full), full
+    # the disk fills while writing the data or already while taking the window's lock (its
+    # file names the holder): either way the table, the window and the place are named
+    assert any(f" [{WINDOW}]: " in e and str(small_disk) in e for e in full), full
+    assert any(f" [{WINDOW}]: writing " in e or "taking the lock" in e for e in full), full
     assert not any("Exceeded max_retries" in e for e in errors)
     assert not any("attempts)" in e for e in full), full  # a full disk is not retried
 
