@@ -122,6 +122,24 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
         self._close_databases()
         super().dispose()
 
+    def store_event(self, event: EventLogEntry) -> None:
+        super().store_event(event)
+        self._touch(event.run_id)
+
+    def _touch(self, run_id: str) -> None:
+        """Tell the UI's watchers of the run's database that it has new events.
+
+        Dagster's watchers wait for the run's `.db` file to change. With its connection closed
+        after each event, SQLite copied the WAL into that file every time; with the connection
+        kept open it does so only every thousand pages, so the file's time is set instead
+        (a change watchdog and polling both see).
+        """
+        if run_id:
+            try:
+                os.utime(self.path_for_shard(run_id))
+            except FileNotFoundError:
+                pass
+
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         check.sequence_param(events, "events", of_type=EventLogEntry)
         kinds = {event.dagster_event_type for event in events}
@@ -144,6 +162,7 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
                 last[event.dagster_event.asset_key] = (event, event_id)  # type: ignore[union-attr]
             for event, event_id in last.values():  # the asset's latest event, as PostgreSQL does
                 self._store_asset_event(conn, event, event_id)
+        self._touch(events[0].run_id)
 
 
 def _no_flush_per_commit(dbapi_connection: Any, _record: Any) -> None:

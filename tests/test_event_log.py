@@ -174,3 +174,27 @@ def test_a_wipe_closes_the_databases_before_their_files_go(tmp_path: Path) -> No
     storage.store_event(_log_line("gone", "after"))  # a new file, not the deleted one
     assert [r.user_message for r in storage.get_logs_for_run("gone")] == ["after"]
     assert (tmp_path / "gone.db").exists()
+
+
+def test_the_uis_watcher_hears_of_each_event_of_a_run_written_elsewhere(tmp_path: Path):
+    # a run worker writes (its connection stays open); the UI watches the run's database file
+    worker = BatchingSqliteEventLogStorage(base_dir=str(tmp_path))
+    ui = BatchingSqliteEventLogStorage(base_dir=str(tmp_path))
+    worker.store_event(_log_line("live", "started"))
+    heard: list[str] = []
+
+    def hear(entry: EventLogEntry, _cursor: str) -> None:
+        heard.append(entry.user_message)
+
+    ui.watch("live", None, hear)
+    try:
+        for text in ("one", "two", "three"):
+            worker.store_event(_log_line("live", text))
+            deadline = time.monotonic() + 10
+            while text not in heard and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert text in heard, heard  # heard while the run goes on, not at its end
+    finally:
+        ui.end_watch("live", hear)
+        ui.dispose()
+        worker.dispose()
