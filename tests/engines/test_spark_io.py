@@ -22,7 +22,6 @@ from dataplat_dagster.resources.storage import (
     MissingPartitionError,
     TableStorage,
 )
-from tests.spark.conftest import spark  # noqa: F401  (the session fixture)
 
 pytestmark = pytest.mark.spark
 
@@ -35,11 +34,11 @@ def _storage(root: Path) -> TableStorage:
     return TableStorage(pa_fs.LocalFileSystem(), str(root), "file://", atomic_rename=True)
 
 
-def _frame(spark, rows: list[tuple[int, str, str]]):  # noqa: F811
+def _frame(spark, rows: list[tuple[int, str, str]]):
     return spark.createDataFrame(rows, "order_id long, status string, _partition string")
 
 
-def test_one_spark_job_writes_windows_pandas_reads(tmp_path: Path, spark) -> None:  # noqa: F811
+def test_one_spark_job_writes_windows_pandas_reads(tmp_path: Path, spark) -> None:
     storage = _storage(tmp_path)
     frame = _frame(spark, [(1, "paid", WINDOWS[0]), (2, "new", WINDOWS[0]), (3, "paid", WINDOWS[2])])
 
@@ -65,7 +64,7 @@ def test_one_spark_job_writes_windows_pandas_reads(tmp_path: Path, spark) -> Non
     )
 
 
-def test_spark_reads_pandas_windows_with_their_window_column(tmp_path: Path, spark) -> None:  # noqa: F811
+def test_spark_reads_pandas_windows_with_their_window_column(tmp_path: Path, spark) -> None:
     storage = _storage(tmp_path)
     storage.write(
         TABLE,
@@ -84,7 +83,7 @@ def test_spark_reads_pandas_windows_with_their_window_column(tmp_path: Path, spa
         read_windows(spark, storage, TABLE, WINDOWS, windowed=True)
 
 
-def test_a_failed_spark_write_publishes_nothing(tmp_path: Path, spark) -> None:  # noqa: F811
+def test_a_failed_spark_write_publishes_nothing(tmp_path: Path, spark) -> None:
     from pyspark.sql import functions as F
 
     storage = _storage(tmp_path)
@@ -107,7 +106,7 @@ def test_a_failed_spark_write_publishes_nothing(tmp_path: Path, spark) -> None: 
     assert sorted(p.name for p in folder.iterdir() if p.is_dir()) == ["v=good"]
 
 
-def test_rewrite_replaces_the_version_and_gates_hold(tmp_path: Path, spark) -> None:  # noqa: F811
+def test_rewrite_replaces_the_version_and_gates_hold(tmp_path: Path, spark) -> None:
     storage = _storage(tmp_path)
     for write_id, order in (("a", 1), ("b", 2), ("c", 3)):
         write_windows(
@@ -124,7 +123,7 @@ def test_rewrite_replaces_the_version_and_gates_hold(tmp_path: Path, spark) -> N
     assert counts == [] and frame.count() == 0
 
 
-def test_unpartitioned_table_round_trip(tmp_path: Path, spark) -> None:  # noqa: F811
+def test_unpartitioned_table_round_trip(tmp_path: Path, spark) -> None:
     storage = _storage(tmp_path)
     frame = spark.createDataFrame([(1, "a"), (2, "b")], "id long, name string")
 
