@@ -25,11 +25,11 @@ SPARK_UI = "dataplat/spark_ui"
 
 
 class SparkFrames:
-    """Reads and writes of a ParquetIOManager done by Spark (its `engine` is the SparkEngine)."""
+    """Reads and writes of a ParquetIOManager done by Spark (its `engine` is the SparkEngine).
 
-    engine: Any
-    storage: Callable[[], TableStorage]
-    registration: Callable[..., Callable[[list[WrittenPartition], pa.Schema], None]]
+    Mixed in before a ParquetIOManager, whose `engine`, `storage()` and `registration()` it
+    uses (no annotations here: they would become pydantic fields of the resource).
+    """
 
     def reads_arrow(self) -> bool:
         return False  # SQL on Spark reads DataFrames
