@@ -105,6 +105,7 @@ def build_jobs(plan: Plan) -> list:
                 description=f"Materialize dataflow {dataflow}"
                 + ("" if spec.name == f"{dataflow}_job" else f" ({spec.name})"),
                 tags=run_tags(plan, dataflow),
+                executor_def=dg.in_process_executor if runs_on_spark(spec) else None,
             )
             jobs.append(DataflowAssetJob(**{name: getattr(job, name) for name in job._fields}))
     return jobs
@@ -154,3 +155,14 @@ def has_companion(table: TablePlan) -> bool:
     return table.layer == "raw" or (
         table.layer in ("staging", "common", "business") and has_quarantine(table.spec)
     )
+
+
+def runs_on_spark(spec: JobSpec) -> bool:
+    """A job with a Spark table runs its steps in one process, sharing one Spark session.
+
+    With Dagster's default executor each step is a process of its own, and each would start
+    a Spark driver (a JVM, seconds and a gigabyte each) for one table.
+    """
+    from dataplat_dagster.assets.support import engine_of
+
+    return any(engine_of(table) == "spark" for table in spec.tables)

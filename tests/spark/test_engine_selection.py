@@ -99,3 +99,19 @@ def test_without_spark_tables_no_spark_resource_is_built(
     defs = definitions_from(project, build_plan(project.dataflows))
 
     assert "spark_engine" not in defs.resources and "spark_io_manager" not in defs.resources
+
+
+def test_a_job_with_a_spark_table_runs_its_steps_in_one_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One Spark session per run: Dagster's default executor would start a driver per step."""
+    monkeypatch.setenv("DATAPLAT_HOME", str(tmp_path / "state"))
+    spark = variant("owners: [team:shop]\n", "owners: [team:shop]\nengine: spark\n")
+    for name, text, in_one_process in (("spark", spark, True), ("pandas", BASE, False)):
+        root = _project(tmp_path / name, text, "run: {executor: multiprocess}\n")
+        project = load_project(root, "local")
+        definitions = definitions_from(project, build_plan(project.dataflows))
+        (job,) = [
+            j for j in definitions.get_repository_def().get_all_jobs() if j.name == "shop_job"
+        ]
+        assert (job.executor_def.name == "in_process") is in_one_process, job.executor_def.name
