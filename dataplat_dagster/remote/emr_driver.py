@@ -14,7 +14,7 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 SUCCESS_CODES = (0, 10)  # success, success with warnings
@@ -55,9 +55,24 @@ def report(pipes: Any, code: int, summary: dict[str, Any] | None) -> None:
     pipes.log.info(f"dataplat run on EMR: {result.get('status')} (exit code {code})")
 
 
-def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
-    """Run and report; the process's exit code tells EMR whether the job failed."""
-    from dagster_pipes import PipesMappingParamsLoader, open_dagster_pipes
+def main(
+    argv: Sequence[str],
+    environ: Mapping[str, str],
+    run: Callable[[str, list[str]], tuple[int, dict[str, Any] | None]] = run_dataplat,
+) -> int:
+    """Run and report; the process's exit code tells EMR whether the job failed.
+
+    Args:
+        argv: `--project DIR` then the `dataplat` arguments.
+        environ: the driver's environment (the Pipes variables among it).
+        run: what runs `dataplat` (tests give their own).
+    """
+    from dagster_pipes import (
+        PipesContext,
+        PipesDefaultContextLoader,
+        PipesDefaultMessageWriter,
+        PipesMappingParamsLoader,
+    )
 
     if len(argv) < 3 or argv[0] != "--project":
         sys.stderr.write("usage: dataplat_emr_entry.py --project DIR run <dataflow> [options]\n")
@@ -67,9 +82,10 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     os.environ.setdefault("DAGSTER_HOME", tempfile.mkdtemp(prefix="dagster-"))
     loader = PipesMappingParamsLoader(environ)
     if not loader.is_dagster_pipes_process():
-        return run_dataplat(project_dir, args)[0]
-    with open_dagster_pipes(params_loader=loader) as pipes:
-        code, summary = run_dataplat(project_dir, args)
+        return run(project_dir, args)[0]
+    # one context per call (not open_dagster_pipes' process-wide one): a driver runs once
+    with PipesContext(loader, PipesDefaultContextLoader(), PipesDefaultMessageWriter()) as pipes:
+        code, summary = run(project_dir, args)
         report(pipes, code, summary)
     # the result went back through Pipes, where the submitting run judges it: the job itself
     # succeeded unless dataplat could not even start

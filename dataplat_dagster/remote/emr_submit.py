@@ -33,18 +33,34 @@ class EmrRunConfig(dg.Config):
 
 
 class _StartRecorder:
-    """The boto3 client, remembering each started job run (the Pipes client keeps them to itself)."""
+    """The boto3 client, remembering the started job run (the Pipes client keeps it to itself).
 
-    def __init__(self, client: Any) -> None:
+    It also points the message reader at the driver's stdout stream as soon as the job run
+    exists, so Pipes messages are read while the job runs, and a driver's `closed` message ends
+    the session at once even when the job then fails (the client alone waits for success).
+    """
+
+    def __init__(self, client: Any, reader: PipesCloudWatchMessageReader, log_group: str) -> None:
         self._client = client
+        self._reader = reader
+        self._log_group = log_group
         self.started: dict[str, Any] | None = None
 
     def start_job_run(self, **params: Any) -> dict[str, Any]:
         self.started = self._client.start_job_run(**params)
+        self._reader.log_group = self._log_group
+        self._reader.log_stream = driver_log_stream(self.started, "stdout")
         return self.started
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
+
+
+def driver_log_stream(started: dict[str, Any], output: str) -> str:
+    """The CloudWatch stream of the driver's stdout or stderr (first attempt)."""
+    return (
+        f"/applications/{started['applicationId']}/jobs/{started['jobRunId']}/SPARK_DRIVER/{output}"
+    )
 
 
 def _failure(message: str, code: int, metadata: dict[str, Any]) -> dg.Failure:
@@ -53,11 +69,11 @@ def _failure(message: str, code: int, metadata: dict[str, Any]) -> dg.Failure:
 
 def _explain_end(emr: EmrServerlessResource, client: _StartRecorder, label: str) -> dg.Failure:
     """The failure of a job run that ended FAILED or CANCELLED, with EMR's reason and logs."""
-    started = client.started or {}
-    job_run_id = started.get("jobRunId", "?")
+    started = client.started or {"applicationId": emr.application_id, "jobRunId": "?"}
+    job_run_id = started["jobRunId"]
     job_run = client.get_job_run(applicationId=emr.application_id, jobRunId=job_run_id)["jobRun"]
     state = job_run["state"]
-    logs = f"/applications/{emr.application_id}/jobs/{job_run_id}/SPARK_DRIVER/stderr"
+    logs = driver_log_stream(started, "stderr")
     message = (
         f"EMR Serverless job run {job_run_id} ({label}) ended {state}: "
         f"{job_run.get('stateDetails') or 'no reason given'}; driver log: CloudWatch "
@@ -93,10 +109,11 @@ def emr_dataplat_run(
     request = RunRequest(config.dataflow, config.partition, config.start, config.end, config.every)
     label = f"{request.dataflow} {request.label()}"
     artifacts = upload_artifacts(emr.aws.client("s3"), emr.artifacts_uri, Path(config.project_dir))
-    client = _StartRecorder(emr.aws.client("emr-serverless"))
+    reader = PipesCloudWatchMessageReader(client=emr.aws.client("logs"))
+    client = _StartRecorder(emr.aws.client("emr-serverless"), reader, emr.log_group)
     pipes = PipesEMRServerlessClient(
         client=client,  # type: ignore[arg-type]
-        message_reader=PipesCloudWatchMessageReader(client=emr.aws.client("logs")),
+        message_reader=reader,
         poll_interval=emr.poll_interval_seconds,
     )
     params = start_job_run_params(emr, artifacts, request, os.environ)
