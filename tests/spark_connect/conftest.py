@@ -1,10 +1,11 @@
-"""A Spark Connect server per test session (from pyspark's own sbin/) and a client session on it."""
+"""A Spark Connect server per test session (from pyspark's own sbin/) and the engine on it."""
 
 from collections.abc import Iterator
 
 import pytest
 from pyspark.sql import SparkSession
 
+from dataplat_dagster.engines.spark_engine import SparkEngine
 from tests.conftest import free_port
 from tests.spark_connect.server import ConnectServer
 
@@ -19,8 +20,18 @@ def connect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Connect
 
 
 @pytest.fixture(scope="session")
-def connect_session(connect_server: ConnectServer) -> Iterator[SparkSession]:
-    """A Spark Connect client session on the server (no JVM in this process)."""
-    session = SparkSession.builder.remote(connect_server.url).getOrCreate()
-    yield session
-    session.stop()
+def remote_engine(connect_server: ConnectServer) -> Iterator[SparkEngine]:
+    """The Spark engine with `remote: sc://127.0.0.1:<port>`.
+
+    Its client session is stopped before the server: a client left open on a stopped server
+    hangs the process's exit.
+    """
+    engine = SparkEngine(remote=connect_server.url, conf={"spark.sql.session.timeZone": "UTC"})
+    yield engine
+    engine.session().stop()
+
+
+@pytest.fixture(scope="session")
+def connect_session(remote_engine: SparkEngine) -> SparkSession:
+    """The engine's Spark Connect client session (no JVM in this process)."""
+    return remote_engine.session()
