@@ -25,6 +25,7 @@ def run_dataplat(project_dir: str, args: Sequence[str]) -> tuple[int, dict[str, 
     """`dataplat --project-dir <project_dir> <args>` in this process: exit code and result object."""
     from dataplat_dagster.cli import main as dataplat
 
+    _start_cluster_session()
     output = io.StringIO()
     code = 0
     with contextlib.redirect_stdout(output):
@@ -35,6 +36,19 @@ def run_dataplat(project_dir: str, args: Sequence[str]) -> tuple[int, dict[str, 
     printed = output.getvalue()
     sys.stdout.write(printed)  # the driver's log keeps what dataplat printed
     return code, _last_json_object(printed)
+
+
+def _start_cluster_session() -> None:
+    """The SparkSession as spark-submit configured it (EMR's master, executors, S3 access).
+
+    Made before `dataplat run`, so the Spark engine's `getOrCreate` gets this session and the
+    profile's `spark.master` (`local[*]` by default) cannot pull the work onto the driver.
+    """
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:  # not started by spark-submit
+        return
+    from pyspark.sql import SparkSession
+
+    SparkSession.builder.appName("dataplat").getOrCreate()
 
 
 def _last_json_object(text: str) -> dict[str, Any] | None:

@@ -285,3 +285,15 @@ def test_a_job_run_that_ends_badly_names_the_run_state_reason_and_logs(
     assert f"/applications/{emr['application']}/jobs/{job_run_id}/SPARK_DRIVER/stderr" in (
         result.stderr
     )
+
+
+def test_the_entry_point_runs_dataplat_and_reads_its_result_object(local_env: Path) -> None:
+    code, summary = emr_driver.run_dataplat(str(PROJECT_ROOT), ["validate", "--json"])
+
+    assert code in (0, 10)
+    assert summary is not None and summary["status"].startswith("valid")
+    assert summary["dataflows"] == ["retail"]
+
+
+def test_the_entry_point_refuses_arguments_without_a_project() -> None:
+    assert emr_driver.main(["run", "retail"], {}) == 2
