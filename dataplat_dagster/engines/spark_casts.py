@@ -34,7 +34,6 @@ _ISO = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|z|[+-]\d{2}
 _ZONED = r"[T ]\d{2}.*(Z|z|[+-]\d{2}(:?\d{2})?)$"
 _TRUE = ["true", "t", "yes", "y", "1"]
 _FALSE = ["false", "f", "no", "n", "0"]
-_NULL_BOOL = F.lit(None).cast("boolean")
 
 
 def strip(text: Column) -> Column:
@@ -50,9 +49,7 @@ def has_type(data_type: T.DataType, target: str) -> bool:
     return data_type.simpleString() == SPARK_TYPES[target]
 
 
-def convert(
-    value: Column, data_type: T.DataType, target: str, zone: str
-) -> tuple[Column, Column]:
+def convert(value: Column, data_type: T.DataType, target: str, zone: str) -> tuple[Column, Column]:
     """(value as `target`, failed) for a column of `data_type`; `zone` of naive times."""
     if target == "string":
         from dataplat_dagster.engines.spark_text import text_of
@@ -94,7 +91,7 @@ def text_to(text: Column, target: str, zone: str) -> tuple[Column, Column]:
     if target == "bool":
         lowered = F.lower(trimmed)
         values = F.when(lowered.isin(_TRUE), True).when(lowered.isin(_FALSE), False)
-        values = values.otherwise(_NULL_BOOL)
+        values = values.otherwise(F.lit(None).cast("boolean"))
         return values, present & values.isNull()
     if target.startswith("int"):
         trimmed = F.regexp_replace(trimmed, r"^\+", "")
@@ -174,7 +171,9 @@ def java_pattern(fmt: str) -> str:
     return "".join(out)
 
 
-def parse_dates(text: Column, fmt: str | None, as_timestamp: bool, zone: str) -> tuple[Column, Column]:
+def parse_dates(
+    text: Column, fmt: str | None, as_timestamp: bool, zone: str
+) -> tuple[Column, Column]:
     """`parse_dates`: text to instants, or to dates as written."""
     if as_timestamp:
         return parse_timestamps(text, "timestamp", zone, fmt)
