@@ -28,6 +28,9 @@ from click.testing import CliRunner
 
 from dataplat_dagster.cli import main as dataplat
 from dataplat_dagster.remote import emr_driver
+from dataplat_dagster.remote.emr_package import JobArtifacts
+from dataplat_dagster.remote.emr_request import RunRequest, start_job_run_params
+from dataplat_dagster.remote.emr_resource import EmrServerlessResource
 from dataplat_dagster.resources.aws import AwsResource
 from tests.aws.conftest import BUCKET
 from tests.conftest import PROJECT_ROOT
@@ -297,3 +300,45 @@ def test_the_entry_point_runs_dataplat_and_reads_its_result_object(local_env: Pa
 
 def test_the_entry_point_refuses_arguments_without_a_project() -> None:
     assert emr_driver.main(["run", "retail"], {}) == 2
+
+
+def test_a_python_archive_becomes_the_python_of_driver_and_executors() -> None:
+    emr_ = EmrServerlessResource(
+        aws=AwsResource(),
+        application_id="app",
+        execution_role_arn=ROLE,
+        artifacts_uri="s3://b/emr",
+        python_archive_uri="s3://b/emr/venv.tar.gz",
+    )
+    artifacts = JobArtifacts("s3://b/emr/1/entry.py", "s3://b/emr/2/project.zip")
+
+    params = start_job_run_params(emr_, artifacts, RunRequest("retail", every=True), {})
+
+    submit_ = params["jobDriver"]["sparkSubmit"]
+    conf = submit_["sparkSubmitParameters"]
+    assert (
+        "--conf spark.archives=s3://b/emr/2/project.zip#project,s3://b/emr/venv.tar.gz#environment"
+        in conf
+    )
+    for name in (
+        "spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON",
+        "spark.emr-serverless.driverEnv.PYSPARK_PYTHON",
+        "spark.executorEnv.PYSPARK_PYTHON",
+    ):
+        assert f"--conf {name}=./environment/bin/python" in conf
+    assert submit_["entryPointArguments"][-3:] == ["retail", "--all", "--json"]
+    assert params["name"] == "dataplat-retail-all"
+
+
+def test_a_setting_with_a_space_is_refused_before_submitting() -> None:
+    emr_ = EmrServerlessResource(
+        aws=AwsResource(),
+        application_id="app",
+        execution_role_arn=ROLE,
+        artifacts_uri="s3://b/emr",
+        spark_conf={"spark.driver.extraJavaOptions": "-Da=1 -Db=2"},
+    )
+    artifacts = JobArtifacts("s3://b/emr/1/entry.py", "s3://b/emr/2/project.zip")
+
+    with pytest.raises(ValueError, match=r"spark.driver.extraJavaOptions=.* without spaces"):
+        start_job_run_params(emr_, artifacts, RunRequest("retail", partition="2024-01-03"), {})
