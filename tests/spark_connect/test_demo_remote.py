@@ -19,7 +19,7 @@ from dataplat_dagster.resources.storage import TableStorage
 from tests.conftest import PROJECT_ROOT, run_demo
 from tests.spark_connect.server import ConnectServer
 
-pytestmark = pytest.mark.spark
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 BUSINESS = ["daily_revenue", "customer_value"]
 WINDOWS = ["2024-01-05", "2024-01-06", "2024-01-07"]
