@@ -159,5 +159,5 @@ def test_the_gate_acts_as_declared(engine: Engine, project: Path) -> None:
 
 def test_on_fail_fail_stops_the_gate(engine: Engine, tmp_path: Path) -> None:
     root = write_project(tmp_path, {"shop": flow([{"not_null": "code", "on_fail": "fail"}])})
-    with pytest.raises(RuleFailure, match="not_null_code .*1 failing row"):
+    with pytest.raises(RuleFailure, match=r"not_null_code .*1 failing row"):
         evaluate(engine, root)
