@@ -22,6 +22,7 @@ from dataplat_dagster.partitions import build_partitions_def
 from dataplat_dagster.timestamps import naive_zone
 
 SAMPLE_SIZE = 5
+_ALL_ROWS, _REMOVED, _QUARANTINED = "rows", "removed", "quarantined"  # count_masks names
 
 
 class RuleFailure(dg.Failure):
@@ -84,12 +85,12 @@ class QualityGate:
         engine, keys = self.engine, inputs.keys
         rows = engine.row_count(frame)
         codes = engine.window_codes(frame, keys)
-        rows_by_window = engine.count_by_window(codes, None, len(keys))
         result = GateResult(frame)
         masks: dict[str, Any] = {}
         row_checks = [
             c for c in self.checks if c.rule_index is not None and self._rule(c).is_row_rule
         ]
+        verdicts_of: dict[str, list[Verdict]] = {}
         for check in row_checks:
             rule = self._rule(check)
             reference = (
@@ -103,15 +104,40 @@ class QualityGate:
                 timezone=naive_zone(self.plan),
             )
             if isinstance(failing, RuleFunctionResult):
-                result.outcomes.append(
-                    CheckOutcome(check, self._table_verdicts(frame, rule, check, failing, keys))
+                verdicts_of[check.name] = self._table_verdicts(frame, rule, check, failing, keys)
+            else:
+                masks[check.name] = failing
+        # every mask counted at once: one pass over the rows on engines that can (Spark)
+        counts = engine.count_masks(codes, {_ALL_ROWS: None, **masks}, len(keys))
+        rows_by_window = counts[_ALL_ROWS]
+        present = engine.column_names(frame)
+        shown = {  # the columns each check's sample shows
+            c.name: _sample_columns(
+                self.plan.row_key, _rule_columns(self._rule(c), present), present
+            )
+            for c in row_checks
+            if c.name in masks
+        }
+        samples = engine.sample_masks(
+            frame,
+            {n: (masks[n], [*shown[n], PARTITION]) for n in masks if any(counts[n])},
+            SAMPLE_SIZE * len(keys),
+        )
+        for check in row_checks:
+            if check.name in masks:
+                verdicts_of[check.name] = self._row_verdicts(
+                    check,
+                    self._rule(check),
+                    shown[check.name],
+                    samples.get(check.name, []),
+                    counts[check.name],
+                    rows_by_window,
+                    keys,
                 )
-                continue
-            masks[check.name] = failing
-            verdicts = self._row_verdicts(frame, check, rule, failing, codes, rows_by_window, keys)
-            result.outcomes.append(CheckOutcome(check, verdicts))
+            result.outcomes.append(CheckOutcome(check, verdicts_of[check.name]))
         self._fail_if_asked(result)
         quarantined = engine.combine([], rows)
+        acted: dict[str, Any] = {}
         for check in row_checks:
             rule = self._rule(check)
             if rule.on_fail == "quarantine" and check.name in masks:
@@ -120,32 +146,24 @@ class QualityGate:
                 result.quarantined.append(
                     engine.quarantine(frame, mask, check.name, prefix, column, suffix)
                 )
-                result.quarantined_rows[check.name] = sum(
-                    engine.count_by_window(codes, mask, len(keys))
-                )
+                acted[f"quarantine:{check.name}"] = mask
                 quarantined = engine.combine([quarantined, mask], rows)
-        dropped = engine.combine(
-            [
-                masks[c.name]
-                for c in row_checks
-                if self._rule(c).on_fail == "drop" and c.name in masks
-            ],
-            rows,
-            exclude=quarantined,
-        )
-        for check in row_checks:
-            if self._rule(check).on_fail == "drop" and check.name in masks:
-                result.dropped[check.name] = sum(
-                    engine.count_by_window(
-                        codes,
-                        engine.combine([masks[check.name]], rows, exclude=quarantined),
-                        len(keys),
-                    )
-                )
-        removed_now = engine.count_by_window(
-            codes, engine.combine([quarantined, dropped], rows), len(keys)
-        )
-        quarantined_now = engine.count_by_window(codes, quarantined, len(keys))
+        dropping = [
+            c.name for c in row_checks if self._rule(c).on_fail == "drop" and c.name in masks
+        ]
+        dropped = engine.combine([masks[name] for name in dropping], rows, exclude=quarantined)
+        for name in dropping:
+            acted[f"drop:{name}"] = engine.combine([masks[name]], rows, exclude=quarantined)
+        acted[_REMOVED] = engine.combine([quarantined, dropped], rows)
+        acted[_QUARANTINED] = quarantined
+        action_counts = engine.count_masks(codes, acted, len(keys))
+        for name, counted in action_counts.items():
+            kind, _, check_name = name.partition(":")
+            if kind == "quarantine":
+                result.quarantined_rows[check_name] = sum(counted)
+            elif kind == "drop":
+                result.dropped[check_name] = sum(counted)
+        removed_now, quarantined_now = action_counts[_REMOVED], action_counts[_QUARANTINED]
         result.frame = engine.keep_rows(frame, engine.combine([quarantined, dropped], rows))
         self._judge_table(result, inputs, rows_by_window, removed_now, quarantined_now)
         for outcome in result.outcomes:
@@ -169,23 +187,14 @@ class QualityGate:
 
     def _row_verdicts(
         self,
-        frame: Any,
         check: CheckDef,
         rule: BaseRule,
-        failing: Any,
-        codes: Any,
+        columns: list[str],
+        samples: list[dict[str, Any]],
+        counts: list[int],
         rows_by_window: list[int],
         keys: list[str | None],
     ) -> list[Verdict]:
-        engine = self.engine
-        counts = engine.count_by_window(codes, failing, len(keys))
-        present = engine.column_names(frame)
-        columns = _sample_columns(self.plan.row_key, _rule_columns(rule, present), present)
-        samples = (
-            engine.sample_rows(frame, failing, [*columns, PARTITION], SAMPLE_SIZE * len(keys))
-            if any(counts)
-            else []
-        )
         min_ratio = rule.expression.min_ratio if rule.kind == "expression" else 1.0
         verdicts = []
         for index, key in enumerate(keys):

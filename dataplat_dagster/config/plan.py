@@ -25,6 +25,7 @@ from dataplat_dagster.config.models import (
 from dataplat_dagster.config.path_pattern import PathPattern
 from dataplat_dagster.config.rules import rule_yaml_paths
 from dataplat_dagster.config.user_code import UserCodeError, resolve_callable
+from dataplat_dagster.engines.spark_declarations import check_spark_sql, runs_on_spark
 from dataplat_dagster.engines.sql_windows import RangeSQL, plan_range_sql
 from dataplat_dagster.expectation_types import core_expectation_types
 
@@ -187,6 +188,8 @@ def build_plan(dataflows: list[LoadedDataflow]) -> Plan:
         _resolve_partitioning(plan, tables)
         plan.row_key = _row_key(plan, tables)
         plan.range_sql = _range_sql(plan, tables)
+        if runs_on_spark(plan):  # SQL that sqlglot cannot translate for Spark fails at load
+            check_spark_sql(plan)
     check_columns(order, tables)
     return Plan(tables)
 

@@ -179,6 +179,12 @@ class Engine(dg.ConfigurableResource, ABC):
     @abstractmethod
     def count_by_window(self, codes: Any, mask: Any | None, windows: int) -> list[int]: ...
 
+    def count_masks(
+        self, codes: Any, masks: dict[str, Any | None], windows: int
+    ) -> dict[str, list[int]]:
+        """`count_by_window` of several masks (None: every row); an engine may count in one pass."""
+        return {name: self.count_by_window(codes, mask, windows) for name, mask in masks.items()}
+
     @abstractmethod
     def combine(self, masks: Sequence[Any], rows: int, *, exclude: Any | None = None) -> Any:
         """Rows in any of `masks` and not in `exclude`."""
@@ -187,6 +193,15 @@ class Engine(dg.ConfigurableResource, ABC):
     def sample_rows(
         self, frame: Any, mask: Any, columns: Sequence[str], limit: int
     ) -> list[dict[str, Any]]: ...
+
+    def sample_masks(
+        self, frame: Any, requests: dict[str, tuple[Any, Sequence[str]]], limit: int
+    ) -> dict[str, list[dict[str, Any]]]:
+        """`sample_rows` of several (mask, columns); an engine may fetch them in one pass."""
+        return {
+            name: self.sample_rows(frame, mask, columns, limit)
+            for name, (mask, columns) in requests.items()
+        }
 
     @abstractmethod
     def keep_rows(self, frame: Any, remove: Any) -> Any:

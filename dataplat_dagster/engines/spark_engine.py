@@ -6,6 +6,7 @@ Spark: rule masks are boolean Column expressions over the frame, and only counts
 and previews come back to the driver.
 """
 
+import functools
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
@@ -36,6 +37,7 @@ _lock = threading.Lock()  # two steps of a run asking for the session at once ge
 _sessions: dict[tuple[Any, ...], Any] = {}
 _PANDAS = PandasEngine()  # small results (samples, previews) shown as the Pandas engine shows them
 _ARROW_SPLITTER = _PANDAS
+_SAMPLE = "__dataplat_sample"  # which request a sampled row answers
 
 
 class SparkEngine(Engine):
@@ -179,6 +181,11 @@ class SparkEngine(Engine):
     def count_by_window(self, codes: Any, mask: Any | None, windows: int) -> list[int]:
         return codes.count(mask, windows)
 
+    def count_masks(
+        self, codes: Any, masks: dict[str, Any | None], windows: int
+    ) -> dict[str, list[int]]:
+        return codes.count_all(masks, windows)
+
     def combine(self, masks: Sequence[Any], rows: int, *, exclude: Any | None = None) -> Any:
         combined = F.lit(False)
         for mask in masks:
@@ -195,6 +202,28 @@ class SparkEngine(Engine):
         sample = spark_to_arrow(rows.select(*[column(c) for c in wanted]).limit(limit))
         shown = _PANDAS.from_arrow(sample)
         return pandas_rules.sample(shown, np.ones(len(shown), dtype=bool), wanted, limit)
+
+    def sample_masks(
+        self, frame: Any, requests: dict[str, tuple[Any, Sequence[str]]], limit: int
+    ) -> dict[str, list[dict[str, Any]]]:
+        if not requests:
+            return {}
+        # one job for every sample: the limited branches unioned, split again on the driver
+        branches = []
+        for index, (mask, columns) in enumerate(requests.values()):
+            wanted = [column(c) for c in columns if c in frame.columns]
+            rows = spark_rules.flag(frame, mask).where(F.col(spark_rules.FLAG))
+            branches.append(rows.select(*wanted, F.lit(index).alias(_SAMPLE)).limit(limit))
+        table = spark_to_arrow(
+            functools.reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), branches)
+        )
+        shown = _PANDAS.from_arrow(table)
+        samples = {}
+        for index, (name, (_, columns)) in enumerate(requests.items()):
+            rows = shown[shown[_SAMPLE] == index]
+            wanted = [c for c in columns if c in frame.columns]
+            samples[name] = pandas_rules.sample(rows, np.ones(len(rows), bool), wanted, limit)
+        return samples
 
     def keep_rows(self, frame: Any, remove: Any) -> Any:
         flagged = spark_rules.flag(frame, remove)

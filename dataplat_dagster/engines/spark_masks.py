@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from dataplat_dagster.engines.base import PARTITION, REASON, RULE, TransformError
-from dataplat_dagster.engines.spark_rules import FLAG, flag
+from dataplat_dagster.engines.spark_rules import FLAG, MASKED, flag
 from dataplat_dagster.engines.spark_text import as_text, column, text_of
 
 
@@ -37,6 +37,33 @@ class WindowCodes:
             return [rows.count(), *[0] * (windows - 1)]
         found = {str(r[0]): int(r[1]) for r in rows.groupBy(PARTITION).count().collect()}
         return [found.get(str(key), 0) for key in self.keys][:windows]
+
+    def count_all(self, masks: dict[str, Column | None], windows: int) -> dict[str, list[int]]:
+        """Rows per window of every mask at once: one aggregate, one row per window back."""
+        if not masks:
+            return {}
+        names = {name: f"m{index}" for index, name in enumerate(masks)}
+        # masks may hold window functions or subqueries: projected first, then summed
+        flags = [
+            (F.coalesce(mask, F.lit(False)) if mask is not None else F.lit(True))
+            .cast("int")
+            .alias(names[name])
+            for name, mask in masks.items()
+        ]
+        sums = [F.sum(names[name]).alias(names[name]) for name in masks]
+        window = [F.col(PARTITION).alias(_WINDOW)] if self.windowed else []
+        framed = self.frame.alias(MASKED).select(*window, *flags)
+        if not self.windowed:
+            row = framed.agg(*sums).collect()[0]
+            return {n: [int(row[names[n]] or 0), *[0] * (windows - 1)] for n in masks}
+        rows = framed.groupBy(_WINDOW).agg(*sums).collect()
+        found = {str(r[_WINDOW]): r for r in rows}
+        return {
+            name: [
+                int(found[str(k)][names[name]] or 0) if str(k) in found else 0 for k in self.keys
+            ][:windows]
+            for name in masks
+        }
 
     def newest(self, name: str, windows: int) -> list[Any]:
         """The newest value of a time column per window (None where a window has none)."""
@@ -92,3 +119,4 @@ def quarantine_rows(
 
 
 _WHY = "__dataplat_reason"
+_WINDOW = "__dataplat_window"

@@ -36,6 +36,7 @@ from dataplat_dagster.engines.spark_text import as_text, column, text_of
 _FLAG = "__dataplat_flag"
 _ORDER = "__dataplat_order"
 _WHY = _FLAG + "_reason"
+_RULE = _FLAG + "_rule"
 
 
 @dataclass(frozen=True)
@@ -89,22 +90,25 @@ def _drop(outcome: StepOutcome, flagged: Any, where: str) -> None:
     outcome.frame = flagged.where(F.col(_FLAG)).drop(_FLAG) if removed else flagged.drop(_FLAG)
 
 
-def _reject(outcome: StepOutcome, frame: Any, bad: Column, rule: str, reason: Column) -> Any:
+def _reject(
+    outcome: StepOutcome, frame: Any, bad: Column, rule: str | Column, reason: Column
+) -> Any:
     """Quarantine the rows `bad` marks (as text, with reasons); return the rows kept.
 
     `frame` may carry helper columns (named `_FLAG...`); they are left out of the rejects.
     """
-    flagged = frame.withColumns({_FLAG: F.coalesce(bad, F.lit(False)), _WHY: reason})
+    rule = F.lit(rule) if isinstance(rule, str) else rule
+    flagged = frame.withColumns({_FLAG: F.coalesce(bad, F.lit(False)), _WHY: reason, _RULE: rule})
     removed = _count(outcome, removed_by_window(flagged, F.col(_FLAG)))
     if removed:
         helpers = [c for c in flagged.columns if c.startswith(_FLAG)]
         data = [column(c) for c in flagged.columns if c not in helpers]
-        rows = as_text(flagged.where(F.col(_FLAG)).select(*data, F.col(_WHY)))
+        rows = as_text(flagged.where(F.col(_FLAG)).select(*data, F.col(_WHY), F.col(_RULE)))
         outcome.rejects.append(
-            rows.select(*data, F.lit(rule).alias(RULE), F.col(_WHY).alias(REASON))
+            rows.select(*data, F.col(_RULE).alias(RULE), F.col(_WHY).alias(REASON))
         )
         flagged = flagged.where(~F.col(_FLAG))
-    return flagged.drop(_FLAG, _WHY)
+    return flagged.drop(_FLAG, _WHY, _RULE)
 
 
 def _is_text(data_type: T.DataType) -> bool:
@@ -127,20 +131,45 @@ def _trim(outcome: StepOutcome, step: TrimStep, at: StepAt) -> None:
 
 def _cast(outcome: StepOutcome, step: CastStep, at: StepAt) -> None:
     _require(outcome.frame, list(step.cast), at.where)
+    types = {f.name: f.dataType for f in outcome.frame.schema.fields}
+    conversions = {}
     for name, target in step.cast.items():
-        frame = outcome.frame
-        data_type = frame.schema[name].dataType
-        if has_type(data_type, target):
+        if has_type(types[name], target):
             continue  # already that type: nothing to do
-        value, failed = convert(column(name), data_type, target, at.timezone)
-        frame = frame.withColumns({_FLAG + "v": value, _FLAG + "f": failed})
-        reason = F.concat(
-            F.lit(f"{at.where}: {name} "),
-            F.coalesce(text_of(column(name), data_type), F.lit("")),
-            F.lit(f" is not a valid {target}"),
-        )
-        kept = _reject(outcome, frame, F.col(_FLAG + "f"), f"cast_{name}", reason)
-        outcome.frame = kept.withColumn(name, F.col(_FLAG + "v")).drop(_FLAG + "v", _FLAG + "f")
+        value, failed = convert(column(name), types[name], target, at.timezone)
+        why = f" is not a valid {target}"
+        conversions[name] = (value, failed, f"cast_{name}", why)
+    _convert_all(outcome, conversions, types, at)
+
+
+def _convert_all(
+    outcome: StepOutcome,
+    conversions: dict[str, tuple[Column, Column, str, str]],
+    types: dict[str, T.DataType],
+    at: StepAt,
+) -> None:
+    """Convert every column in one pass; a row failing several is rejected by the first.
+
+    (The Pandas engine converts column by column, removing each column's failures before
+    the next: the same rows end with the same rule and reason.)
+    """
+    if not conversions:
+        return
+    helpers: dict[str, Column] = {}
+    rules, reasons = [], []
+    for index, (name, (value, failed, rule, why)) in enumerate(conversions.items()):
+        helpers[f"{_FLAG}v{index}"] = value
+        helpers[f"{_FLAG}f{index}"] = F.coalesce(failed, F.lit(False))
+        flag = F.col(f"{_FLAG}f{index}")
+        text = F.coalesce(text_of(column(name), types[name]), F.lit(""))
+        rules.append(F.when(flag, F.lit(rule)))
+        reasons.append(F.when(flag, F.concat(F.lit(f"{at.where}: {name} "), text, F.lit(why))))
+    frame = outcome.frame.withColumns(helpers)
+    rule = F.coalesce(*rules) if len(rules) > 1 else rules[0]
+    reason = F.coalesce(*reasons) if len(reasons) > 1 else reasons[0]
+    kept = _reject(outcome, frame, rule.isNotNull(), rule, reason)
+    converted = {name: F.col(f"{_FLAG}v{i}") for i, name in enumerate(conversions)}
+    outcome.frame = kept.withColumns(converted).drop(*helpers)
 
 
 def _rename(outcome: StepOutcome, step: RenameStep, at: StepAt) -> None:
@@ -172,26 +201,19 @@ def _parse_dates(outcome: StepOutcome, step: ParseDatesStep, at: StepAt) -> None
     params = step.parse_dates
     _require(outcome.frame, list(params.columns), at.where)
     zone = params.timezone or at.timezone
+    types = {f.name: f.dataType for f in outcome.frame.schema.fields}
+    conversions = {}
     for name, fmt in params.columns.items():
-        frame = outcome.frame
-        data_type = frame.schema[name].dataType
-        if _is_text(data_type):
+        if _is_text(types[name]):
             value, failed = parse_dates(column(name), fmt, params.timestamp, zone)
         else:
-            value, failed = convert(
-                column(name), data_type, "timestamp" if params.timestamp else "date", zone
-            )
+            target = "timestamp" if params.timestamp else "date"
+            value, failed = convert(column(name), types[name], target, zone)
         if params.on_error != "fail":
-            outcome.frame = frame.withColumn(name, value)
-            continue
-        frame = frame.withColumns({_FLAG + "v": value, _FLAG + "f": failed})
-        reason = F.concat(
-            F.lit(f"{at.where}: {name} "),
-            F.coalesce(text_of(column(name), data_type), F.lit("")),
-            F.lit(f" does not match {fmt or 'ISO 8601'}"),
-        )
-        kept = _reject(outcome, frame, F.col(_FLAG + "f"), f"parse_dates_{name}", reason)
-        outcome.frame = kept.withColumn(name, F.col(_FLAG + "v")).drop(_FLAG + "v", _FLAG + "f")
+            failed = F.lit(False)
+        why = f" does not match {fmt or 'ISO 8601'}"
+        conversions[name] = (value, failed, f"parse_dates_{name}", why)
+    _convert_all(outcome, conversions, types, at)
 
 
 def expression(text: str, at: StepAt) -> Column:
