@@ -198,7 +198,7 @@ def _typed(
         parse_timestamps,
     )
 
-    converted, invalid, missing = {}, [], []
+    converted, shown, invalid, missing = {}, {}, [], []
     for name, spec in source.schema_.items():
         column = F.col(f"`{name}`")
         if spec.format and spec.type == "date":
@@ -210,6 +210,7 @@ def _typed(
             field = values.schema[name].dataType
             value, failed = convert(column, field, spec.type, spec.timezone or zone)
         converted[name] = value.cast(SPARK_TYPES[spec.type])
+        shown[name] = _as_read(column, converted[name], failed, spec)
         suffix = f" (format {spec.format})" if spec.format else ""
         text = F.coalesce(column.cast("string"), F.lit("None"))
         invalid.append(
@@ -228,10 +229,7 @@ def _typed(
         *[converted[name].alias(name) for name in source.schema_], LINE, FILE, PARTITION
     )
     rejects = judged.where(F.col("_why").isNotNull()).select(
-        *[
-            F.when(F.col("_unread").isNull(), F.col(f"`{name}`").cast("string")).alias(name)
-            for name in source.schema_
-        ],
+        *[F.when(F.col("_unread").isNull(), shown[name]).alias(name) for name in source.schema_],
         LINE,
         FILE,
         PARTITION,
@@ -243,3 +241,19 @@ def _typed(
     if all(f.window is None for f in files):
         rows, rejects = rows.drop(PARTITION), rejects.drop(PARTITION)
     return SparkLandingRead(rows, rejects)
+
+
+def _as_read(text: Any, value: Any, failed: Any, spec: Any) -> Any:
+    """A rejected row's value as the Arrow readers keep it.
+
+    Numbers and booleans as pyarrow writes the value it read (`45.0` -> `45`); the rest, and
+    the value that failed, as in the file.
+    """
+    from pyspark.sql import functions as F
+
+    if spec.format or spec.type in ("string", "date", "timestamp", "timestamp_ntz"):
+        return text.cast("string")
+    typed = value.cast("string")
+    if spec.type in ("float32", "float64"):
+        typed = F.regexp_replace(typed, r"\.0$", "")
+    return F.when(F.coalesce(failed, F.lit(False)), text.cast("string")).otherwise(typed)
