@@ -24,6 +24,7 @@ from dataplat_dagster.config.substitution import unset_env_refs
 from dataplat_dagster.environment import get_environment
 from dataplat_dagster.jobs import job_specs
 from dataplat_dagster.pools import ensure_writer_pools, writer_pool
+from dataplat_dagster.remote.emr_cli import emr
 from dataplat_dagster.supervisor import dagster_dev_command, supervise
 
 
@@ -373,6 +374,8 @@ def _show_platform_log() -> None:
     platform.addHandler(handler)
     platform.setLevel(logging.INFO)
 
+
+main.add_command(emr)
 
 if __name__ == "__main__":
     main()

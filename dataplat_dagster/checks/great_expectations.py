@@ -25,13 +25,16 @@ _RESULT_FIELDS = (
 
 
 @functools.cache
-def _batch_definition() -> Any:
+def _batch_definition(kind: str = "pandas") -> Any:
+    """A whole-dataframe batch of GE's pandas or Spark datasource (`kind`)."""
     gx = great_expectations()
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-    asset = context.data_sources.add_pandas("dataplat").add_dataframe_asset("window")
+    sources = context.data_sources
+    source = sources.add_spark("dataplat") if kind == "spark" else sources.add_pandas("dataplat")
+    asset = source.add_dataframe_asset("window")
     return asset.add_batch_definition_whole_dataframe("whole_window")
 
 
@@ -60,6 +63,8 @@ def validate_suite(
     The column-map expectations of `_NATIVE` are evaluated over all windows at once with
     pandas; the others by GE, window by window.
     """
+    if engine.name == "spark":  # GE validates Spark DataFrames on the cluster (no pandas copy)
+        return _validate_with_ge(engine, frame, expectations, keys)
     native = [_is_native(engine, frame, e) for e in expectations]
     by_ge = [e for e, own in zip(expectations, native, strict=True) if not own]
     verdicts: dict[str | None, list[Verdict]] = {key: [] for key in keys}
@@ -84,10 +89,12 @@ def _validate_with_ge(
     engine: Engine, frame: Any, expectations: list[dict[str, Any]], keys: list[str | None]
 ) -> dict[str | None, list[Verdict]]:
     suite = _suite(expectations)
-    batch_definition = _batch_definition()
+    on_spark = engine.name == "spark"
+    batch_definition = _batch_definition("spark" if on_spark else "pandas")
     verdicts: dict[str | None, list[Verdict]] = {}
     for key, rows in engine.slices(frame, keys) if keys != [None] else [(None, frame)]:
-        data = engine.to_pandas(engine.drop_columns(rows, ["_partition"]))
+        data = engine.drop_columns(rows, ["_partition"])
+        data = data if on_spark else engine.to_pandas(data)
         result = batch_definition.get_batch(batch_parameters={"dataframe": data}).validate(suite)
         items = sorted(result.results, key=lambda item: item.expectation_config.meta[_ORDER])
         verdicts[key] = [
@@ -200,6 +207,8 @@ def _details(result: dict[str, Any]) -> dict[str, Any]:
 
 def _plain(value: Any) -> Any:
     if isinstance(value, float) and math.isnan(value):
+        return None
+    if type(value).__name__ == "NAType":  # pandas' missing value: null, as on Spark
         return None
     if isinstance(value, list):
         return [_plain(v) for v in value[:20]]

@@ -38,7 +38,7 @@ _FALSE = ["false", "f", "no", "n", "0"]
 
 def strip(text: Column) -> Column:
     """Leading and trailing whitespace removed (any Unicode space, as Python's strip)."""
-    return F.regexp_replace(text, r"^\s+|\s+$", "")
+    return F.regexp_replace(text, r"(?U)^\s+|\s+$", "")
 
 
 def _present(text: Column) -> Column:

@@ -54,10 +54,23 @@ def translate(sql: str) -> str:
     return tree.sql(dialect=WRITE)
 
 
+_SPACES = {"LEADING": r"^\p{Zs}+", "TRAILING": r"\p{Zs}+$", "BOTH": r"^\p{Zs}+|\p{Zs}+$"}
+
+
 def _rounded_integer_casts(tree: exp.Expr) -> exp.Expr:
-    """DuckDB rounds a number cast to an integer (2.5 -> 3), Spark truncates (2): round first."""
+    """Where DuckDB and Spark differ on the same spelling, DuckDB's meaning, for Spark.
+
+    DuckDB rounds a number cast to an integer (2.5 -> 3), Spark truncates (2): round first.
+    DuckDB's trim removes every space character (U+00A0 too), Spark's only U+0020.
+    """
 
     def rewrite(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Trim) and node.args.get("expression") is None:
+            side = (node.args.get("position") or "BOTH").upper()
+            pattern = exp.Literal.string(_SPACES.get(side, _SPACES["BOTH"]))
+            return exp.RegexpReplace(
+                this=node.this, expression=pattern, replacement=exp.Literal.string("")
+            )
         if (
             isinstance(node, exp.Cast | exp.TryCast)
             and node.to.is_type(*exp.DataType.INTEGER_TYPES)

@@ -5,10 +5,9 @@ small on purpose: two shuffle partitions, no UI, UTC as its zone unless a step s
 """
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
-
-from dataplat_dagster.engines.spark_engine import SparkEngine
 
 TEST_CONF = {
     "spark.sql.shuffle.partitions": "2",
@@ -20,8 +19,10 @@ TEST_CONF = {
 
 
 @pytest.fixture(scope="session")
-def spark_engine() -> Iterator[SparkEngine]:
-    """The Spark engine on `local[2]`, its session started once."""
+def spark_engine() -> Iterator[Any]:
+    """The Spark engine on `local[2]`, its session started once (pyspark imported only here)."""
+    from dataplat_dagster.engines.spark_engine import SparkEngine
+
     engine = SparkEngine(master="local[2]", conf=TEST_CONF, app_name="dataplat-tests")
     engine.session()
     yield engine
@@ -29,5 +30,5 @@ def spark_engine() -> Iterator[SparkEngine]:
 
 
 @pytest.fixture(scope="session")
-def spark(spark_engine: SparkEngine):
+def spark(spark_engine: Any) -> Any:
     return spark_engine.session()

@@ -3,12 +3,11 @@
 import pytest
 
 from dataplat_dagster.engines.base import Engine
-from tests.parity.helpers import ENGINES, PANDAS
+from tests.parity.helpers import PANDAS
 
 
-@pytest.fixture(params=ENGINES)
+@pytest.fixture(params=["pandas", pytest.param("spark", marks=pytest.mark.spark)])
 def engine(request: pytest.FixtureRequest) -> Engine:
     if request.param == "pandas":
         return PANDAS
-    request.applymarker(pytest.mark.spark)
     return request.getfixturevalue("spark_engine")

@@ -52,7 +52,17 @@ def text_orders() -> pa.Table:
         ("+4", "12", "paid", "1e3", "2024-01-02 00:15", "2024-01-02", "1", "  ", DAYS[1]),
         ("5.0", "10", "\tpaid", "-3", "2024-01-02T08:00:00Z", "2024-01-02", "FALSE", "d", DAYS[1]),
         ("5.5", "13", None, "", "", "", "", None, DAYS[1]),
-        ("1", "10", "paid", "7.25", "2024-01-02 12:00:00.1234567", "2024-01-02", "t", "e", DAYS[1]),
+        (
+            "1",
+            "10",
+            "paid\u00a0",
+            "7.25",
+            "2024-01-02 12:00:00.1234567",
+            "2024-01-02",
+            "t",
+            "e",
+            DAYS[1],
+        ),
     ]
     names = ["id", "customer", "status", "amount", "at", "day", "paid", "note", "_partition"]
     return pa.table({n: pa.array([r[i] for r in rows], pa.string()) for i, n in enumerate(names)})

@@ -1,0 +1,94 @@
+"""The Spark engine's frame plumbing: windows, Arrow round trips, transforms, the session.
+
+Covers split/slices/by_window/concat_windows/no_rows against the Pandas engine, Arrow types
+both ways (instants, wall-clock times, dates, narrow integers), Python transforms on Spark
+DataFrames, and the session's reuse. Steps, rules and SQL are in tests/parity.
+"""
+
+import datetime as dt
+
+import pyarrow as pa
+import pytest
+
+from dataplat_dagster.engines.base import PARTITION, TransformError
+from dataplat_dagster.engines.spark_engine import SparkEngine
+from tests.parity.helpers import DAYS, PANDAS, canonical, typed_orders
+
+pytestmark = pytest.mark.spark
+
+
+def test_arrow_round_trip_keeps_every_type(spark_engine: SparkEngine) -> None:
+    table = typed_orders()
+    back = spark_engine.to_arrow(spark_engine.from_arrow(table))
+    assert back.schema == table.schema
+    assert back.to_pylist() == table.to_pylist()
+    assert spark_engine.column_types(spark_engine.from_arrow(table)) == PANDAS.column_types(
+        PANDAS.from_arrow(table)
+    )
+
+
+def test_windows_split_slice_and_reassemble(spark_engine: SparkEngine) -> None:
+    frame = spark_engine.from_arrow(typed_orders())
+    keys = [*DAYS, "2024-01-03"]
+    split = {key: rows.num_rows for key, rows in spark_engine.split(frame, keys)}
+    assert split == {DAYS[0]: 4, DAYS[1]: 4, "2024-01-03": 0}
+    slices = dict(spark_engine.window_slices(frame, keys))
+    assert PARTITION not in spark_engine.column_names(slices[DAYS[0]])
+    whole = spark_engine.concat_windows(list(slices.items()))
+    assert canonical(spark_engine, whole) == canonical(
+        PANDAS,
+        PANDAS.concat_windows(list(PANDAS.window_slices(PANDAS.from_arrow(typed_orders()), keys))),
+    )
+    assert spark_engine.row_count(spark_engine.by_window(whole, keys, label="t")) == 8
+
+
+def test_rows_of_other_windows_are_refused(spark_engine: SparkEngine) -> None:
+    frame = spark_engine.from_arrow(typed_orders())
+    with pytest.raises(TransformError, match=r"2024-01-02.*the run covers 2024-01-01"):
+        spark_engine.by_window(frame, [DAYS[0]], label="business.t")
+    with pytest.raises(TransformError, match="no _partition column"):
+        spark_engine.by_window(frame.drop(PARTITION), DAYS, label="business.t")
+
+
+def test_no_rows_adds_text_columns(spark_engine: SparkEngine) -> None:
+    empty = spark_engine.no_rows(spark_engine.from_arrow(typed_orders()), ["_dq_rule"])
+    assert spark_engine.row_count(empty) == 0
+    assert spark_engine.column_types(empty)["_dq_rule"] == "string"
+
+
+def add_total(orders, rate: float = 2.0):  # a Spark transform: DataFrames in and out
+    from pyspark.sql import functions as F
+
+    return orders.withColumn("total", F.col("price") * F.lit(rate))
+
+
+def not_a_frame(orders) -> int:
+    return 1
+
+
+def test_python_transforms_receive_and_return_spark_frames(spark_engine: SparkEngine) -> None:
+    frame = spark_engine.from_arrow(typed_orders())
+    result = spark_engine.call_python(add_total, {"orders": frame}, {"rate": 3.0})
+    totals = spark_engine.to_arrow(result)["total"].to_pylist()
+    assert totals[0] == pytest.approx(28.5)
+    with pytest.raises(TransformError, match="returned int, not a Spark DataFrame"):
+        spark_engine.call_python(not_a_frame, {"orders": frame}, {})
+
+
+def test_one_session_per_settings(spark_engine: SparkEngine) -> None:
+    again = SparkEngine(master="local[2]", conf=dict(spark_engine.conf), app_name="dataplat-tests")
+    assert again.session() is spark_engine.session()
+    assert spark_engine.session().conf.get("spark.sql.shuffle.partitions") == "2"
+
+
+def test_samples_come_back_as_pandas_shows_them(spark_engine: SparkEngine) -> None:
+    from pyspark.sql import functions as F
+
+    frame = spark_engine.from_arrow(typed_orders())
+    sample = spark_engine.sample_rows(frame, F.col("quantity") > 20, ["order_id", "ordered_at"], 5)
+    assert sample == [{"order_id": 4, "ordered_at": "2024-01-02 00:15:00.000500+00:00"}]
+
+
+def test_naive_timestamps_stay_wall_clock_times(spark_engine: SparkEngine) -> None:
+    table = pa.table({"at": pa.array([dt.datetime(2024, 3, 31, 2, 30)], pa.timestamp("us"))})
+    assert spark_engine.column_types(spark_engine.from_arrow(table)) == {"at": "timestamp_ntz"}
