@@ -233,13 +233,13 @@ def _write_job(
         if PARTITION in frame.columns:
             frame = frame.drop(PARTITION)
         observed = frame.observe(observation, F.count(F.lit(1)).alias("rows"))
-        observed.write.mode("errorifexists").parquet(spark_path(storage, staging))
+        observed.write.mode("error").parquet(spark_path(storage, staging))
         return {None: int(observation.get["rows"])}
     window = F.col(PARTITION)
     frame = frame.where(window.isin(list(keys)))  # rows of other windows are not this run's
     counts = [F.count_if(window == key).alias(f"w{i}") for i, key in enumerate(keys)]
     observed = frame.observe(observation, *counts)
-    observed.write.mode("errorifexists").partitionBy(PARTITION).parquet(
+    observed.write.mode("error").partitionBy(PARTITION).parquet(
         spark_path(storage, staging)
     )
     metrics = observation.get
