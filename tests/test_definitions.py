@@ -1,5 +1,7 @@
 """The code location loads in every environment and refuses unknown ones."""
 
+import importlib.util
+
 import dagster as dg
 import pytest
 
@@ -8,7 +10,12 @@ from tests.conftest import PROJECT_ROOT
 
 
 def test_defs_loads_from_definitions_py(local_env) -> None:
-    import definitions
+    # by path: another test's `dagster` load of a project may hold the name `definitions`
+    spec = importlib.util.spec_from_file_location(
+        "repo_definitions", PROJECT_ROOT / "definitions.py"
+    )
+    definitions = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(definitions)
 
     loaded = definitions.defs()
     dg.Definitions.validate_loadable(loaded)

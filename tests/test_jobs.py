@@ -123,3 +123,27 @@ def test_a_window_waits_for_a_dimension_never_built(flights: dg.Definitions, ins
     ]
     assert not any("carriers" in k.to_user_string() for k in requests[0].asset_selection)
     assert not tick(flights, instance, sensor, second.cursor).run_requests
+
+
+def test_a_job_resolved_on_its_scope_equals_dagster_own_resolution(flights: dg.Definitions) -> None:
+    """Jobs are resolved against their tables and inputs only (jobs.job_scope), not the whole
+    graph: what Dagster would have built from the whole graph must come out the same."""
+    graph = flights.resolve_asset_graph()
+    for name in FLIGHTS_JOBS:
+        ours = flights.resolve_job_def(name)
+        keys = sorted(ours.asset_layer.executable_asset_keys)
+        whole = dg.define_asset_job(name, selection=dg.AssetSelection.assets(*keys))
+        theirs = whole.resolve(asset_graph=graph, resource_defs=ours.resource_defs)
+        for job in (ours, theirs):
+            assert job.asset_layer.executable_asset_keys
+        assert ours.asset_layer.executable_asset_keys == theirs.asset_layer.executable_asset_keys
+        assert (
+            ours.asset_layer.asset_graph.get_all_asset_keys()
+            == theirs.asset_layer.asset_graph.get_all_asset_keys()
+        )
+        assert ours.asset_layer.asset_graph.asset_check_keys == (
+            theirs.asset_layer.asset_graph.asset_check_keys
+        )
+        assert ours.partitions_def == theirs.partitions_def
+        assert ours.graph.dependencies == theirs.graph.dependencies
+        assert {n.name for n in ours.graph.nodes} == {n.name for n in theirs.graph.nodes}
