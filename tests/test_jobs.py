@@ -126,8 +126,10 @@ def test_a_window_waits_for_a_dimension_never_built(flights: dg.Definitions, ins
 
 
 def test_a_job_resolved_on_its_scope_equals_dagster_own_resolution(flights: dg.Definitions) -> None:
-    """Jobs are resolved against their tables and inputs only (jobs.job_scope), not the whole
-    graph: what Dagster would have built from the whole graph must come out the same."""
+    """A job resolved on its scope (jobs.job_scope) is the job Dagster builds from the graph.
+
+    Jobs are resolved against their own tables and inputs only, not the whole asset graph.
+    """
     graph = flights.resolve_asset_graph()
     for name in FLIGHTS_JOBS:
         ours = flights.resolve_job_def(name)
