@@ -239,9 +239,7 @@ def _write_job(
     frame = frame.where(window.isin(list(keys)))  # rows of other windows are not this run's
     counts = [F.count_if(window == key).alias(f"w{i}") for i, key in enumerate(keys)]
     observed = frame.observe(observation, *counts)
-    observed.write.mode("error").partitionBy(PARTITION).parquet(
-        spark_path(storage, staging)
-    )
+    observed.write.mode("error").partitionBy(PARTITION).parquet(spark_path(storage, staging))
     metrics = observation.get
     return {key: int(metrics[f"w{i}"]) for i, key in enumerate(keys)}
 
