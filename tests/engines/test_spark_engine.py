@@ -76,7 +76,7 @@ def test_python_transforms_receive_and_return_spark_frames(spark_engine: SparkEn
 
 
 def test_one_session_per_settings(spark_engine: SparkEngine) -> None:
-    again = SparkEngine(master="local[2]", conf=dict(spark_engine.conf), app_name="dataplat-tests")
+    again = SparkEngine(**spark_engine.model_dump())  # the same settings: the same session
     assert again.session() is spark_engine.session()
     assert spark_engine.session().conf.get("spark.sql.shuffle.partitions") == "2"
 
