@@ -25,7 +25,6 @@ from dataplat_dagster.config.models import (
 from dataplat_dagster.config.path_pattern import PathPattern
 from dataplat_dagster.config.rules import rule_yaml_paths
 from dataplat_dagster.config.user_code import UserCodeError, resolve_callable
-from dataplat_dagster.engines.spark_declarations import check_spark_sql, runs_on_spark
 from dataplat_dagster.engines.sql_windows import RangeSQL, plan_range_sql
 from dataplat_dagster.expectation_types import core_expectation_types
 
@@ -188,10 +187,18 @@ def build_plan(dataflows: list[LoadedDataflow]) -> Plan:
         _resolve_partitioning(plan, tables)
         plan.row_key = _row_key(plan, tables)
         plan.range_sql = _range_sql(plan, tables)
-        if runs_on_spark(plan):  # SQL that sqlglot cannot translate for Spark fails at load
-            check_spark_sql(plan)
+        _check_spark_sql(plan)
     check_columns(order, tables)
     return Plan(tables)
+
+
+def _check_spark_sql(plan: TablePlan) -> None:
+    """A table on Spark whose SQL sqlglot cannot translate for Spark fails at load."""
+    # imported here: engines.spark_* import engines.base, which imports this package
+    from dataplat_dagster.engines.spark_declarations import check_spark_sql, runs_on_spark
+
+    if runs_on_spark(plan):
+        check_spark_sql(plan)
 
 
 def _row_key(plan: TablePlan, tables: dict[TableId, TablePlan]) -> list[str]:

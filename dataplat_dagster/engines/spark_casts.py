@@ -116,8 +116,8 @@ def parse_timestamps(
         if "%z" in fmt:  # the text names its offset: an instant
             values = wall if kind == "timestamp" else instant_to_wall(wall, zone)
         else:
-            naive = F.try_to_timestamp(trimmed, F.lit(java_pattern(fmt))).cast("timestamp_ntz")
-            values = to_kind(naive, T.TimestampNTZType(), kind, zone)
+            # parsed in the session's zone and read back in it: the wall-clock time as written
+            values = to_kind(wall.cast("timestamp_ntz"), T.TimestampNTZType(), kind, zone)
         return values, present & values.isNull()
     iso = F.coalesce(trimmed.rlike(_ISO), F.lit(False))
     zoned = iso & F.coalesce(trimmed.rlike(_ZONED), F.lit(False))

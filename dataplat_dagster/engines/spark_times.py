@@ -33,9 +33,19 @@ def from_utc_wall(wall: Column) -> Column:
 
 
 def wall_to_instant(wall: Column, zone: str) -> Column:
-    """Wall-clock times of `zone` as instants (a repeated hour: its first occurrence)."""
-    instant = from_utc_wall(wall)
-    return instant if zone == "UTC" else F.to_utc_timestamp(instant, zone)
+    """Wall-clock times of `zone` as instants (a repeated hour: its first occurrence).
+
+    A time the zone skips (the hour lost when DST starts) becomes the first instant after
+    the gap, as on Pandas; Spark alone would move it forward by the gap (02:30 -> 03:30).
+    """
+    if zone == "UTC":
+        return from_utc_wall(wall)
+    instant = F.to_utc_timestamp(from_utc_wall(wall), zone)
+    skipped = instant_to_wall(instant, zone) != wall
+    # transitions fall on whole hours: the gap began at the hour of the skipped time
+    seconds = F.minute(wall) * 60 + F.date_part(F.lit("SECOND"), wall)
+    into_gap = (seconds * 1_000_000).cast("bigint")
+    return F.when(skipped, F.timestamp_micros(F.unix_micros(instant) - into_gap)).otherwise(instant)
 
 
 def instant_to_wall(instant: Column, zone: str) -> Column:

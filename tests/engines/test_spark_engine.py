@@ -76,7 +76,7 @@ def test_python_transforms_receive_and_return_spark_frames(spark_engine: SparkEn
 
 
 def test_one_session_per_settings(spark_engine: SparkEngine) -> None:
-    again = SparkEngine(master="local[2]", conf=dict(spark_engine.conf), app_name="dataplat-tests")
+    again = SparkEngine(**spark_engine.model_dump())  # the same settings: the same session
     assert again.session() is spark_engine.session()
     assert spark_engine.session().conf.get("spark.sql.shuffle.partitions") == "2"
 
@@ -92,3 +92,27 @@ def test_samples_come_back_as_pandas_shows_them(spark_engine: SparkEngine) -> No
 def test_naive_timestamps_stay_wall_clock_times(spark_engine: SparkEngine) -> None:
     table = pa.table({"at": pa.array([dt.datetime(2024, 3, 31, 2, 30)], pa.timestamp("us"))})
     assert spark_engine.column_types(spark_engine.from_arrow(table)) == {"at": "timestamp_ntz"}
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "America/New_York"])
+def test_skipped_and_repeated_hours_match_pandas(spark_engine: SparkEngine, zone: str) -> None:
+    from pydantic import TypeAdapter
+
+    from dataplat_dagster.config.steps import Step
+
+    walls = [
+        dt.datetime(2024, 3, 31, 2, 30),  # Berlin skips 02:00-03:00
+        dt.datetime(2024, 10, 27, 2, 30),  # Berlin repeats 02:00-03:00
+        dt.datetime(2024, 3, 10, 2, 15),  # New York skips 02:00-03:00
+        dt.datetime(2024, 11, 3, 1, 45),  # New York repeats 01:00-02:00
+        dt.datetime(2024, 6, 1, 12, 0),
+    ]
+    table = pa.table({"at": pa.array(walls, pa.timestamp("us"))})
+    steps = TypeAdapter(list[Step]).validate_python([{"cast": {"at": "timestamp"}}])
+    results = [
+        engine.to_arrow(
+            engine.apply_steps(engine.from_arrow(table), steps, label="t", timezone=zone).frame
+        )
+        for engine in (spark_engine, PANDAS)
+    ]
+    assert results[0]["at"].to_pylist() == results[1]["at"].to_pylist()
