@@ -18,7 +18,7 @@ import time
 import uuid
 from pathlib import Path
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -59,6 +59,12 @@ def months_in(folder: Path) -> int:
     return sum(1 for _ in folder.glob("month=*"))
 
 
+def counted(frame: DataFrame) -> tuple[DataFrame, Observation]:
+    """The frame, counting its rows during the action that runs it (no pass of its own)."""
+    observation = Observation()
+    return frame.observe(observation, F.count(F.lit(1)).alias("rows")), observation
+
+
 def landing_to_raw(
     spark: SparkSession, landing: Path, out: Path, name: str, schema: str, month_of: str
 ) -> dict:
@@ -74,9 +80,9 @@ def landing_to_raw(
         "_source_row": F.monotonically_increasing_id(),
         "month": F.year(month_of) * 100 + F.month(month_of),
     }
-    write_by_month(frame.withColumns(lineage), out / "raw" / name)
-    rows = spark.read.parquet(str(out / "raw" / name)).count()
-    return {"rows": rows, "months": months_in(out / "raw" / name)}
+    raw, rows = counted(frame.withColumns(lineage))
+    write_by_month(raw, out / "raw" / name)
+    return {"rows": rows.get["rows"], "months": months_in(out / "raw" / name)}
 
 
 def raw_to_staging(spark: SparkSession, out: Path, name: str, schema: str, keys: list[str]) -> dict:
@@ -89,22 +95,16 @@ def raw_to_staging(spark: SparkSession, out: Path, name: str, schema: str, keys:
         }
     )
     data_columns = [c for c in typed.columns if not c.startswith("_")]
+    typed, raw_rows = counted(typed)
     # dedupe within a month (month is a data column): the shuffle by month also serves the write
-    deduped = typed.repartition("month").dropDuplicates(data_columns)
-    deduped.dropna(subset=keys).write.partitionBy("month").mode("overwrite").parquet(
-        str(out / "staging" / name)
-    )
-    raw_rows = raw.count()
-    rows = spark.read.parquet(str(out / "staging" / name)).count()
-    # null keys are rare: count the distinct rows that have one, the rest were duplicates
-    null_keys = (
-        raw.where(" or ".join(f"{k} is null" for k in keys)).dropDuplicates(data_columns).count()
-    )
+    deduped, distinct_rows = counted(typed.repartition("month").dropDuplicates(data_columns))
+    staged, rows = counted(deduped.dropna(subset=keys))
+    staged.write.partitionBy("month").mode("overwrite").parquet(str(out / "staging" / name))
     return {
-        "rows": rows,
-        "raw_rows": raw_rows,
-        "duplicates": raw_rows - rows - null_keys,
-        "null_keys": null_keys,
+        "rows": rows.get["rows"],
+        "raw_rows": raw_rows.get["rows"],
+        "duplicates": raw_rows.get["rows"] - distinct_rows.get["rows"],
+        "null_keys": distinct_rows.get["rows"] - rows.get["rows"],
         "months": months_in(out / "staging" / name),
     }
 
