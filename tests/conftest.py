@@ -12,6 +12,8 @@ import pytest
 
 from dataplat_dagster.definitions_builder import build_definitions
 
+pytest_plugins = ["tests.engines.spark_fixtures"]  # the one SparkSession of a test session
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEMO_LANDING = PROJECT_ROOT / "demo" / "landing"
 DEMO_WINDOWS = [f"2024-01-0{day}" for day in range(1, 8)]

@@ -123,6 +123,8 @@ def load_dataflow_file(path: Path, profile: Profile) -> LoadedDataflow:
     body = substitute(body, globals_, file=display, lines=lines)
     body["globals"] = raw_globals
     _check_defaults(body.get("defaults"), display, lines)
+    # the profile's engine is the lowest default of every built table's `engine`
+    project_defaults = deep_merge({"all": {"engine": profile.engine}}, profile.defaults)
     for layer in LAYERS:
         tables = body.get(layer)
         if tables is None:
@@ -135,7 +137,7 @@ def load_dataflow_file(path: Path, profile: Profile) -> LoadedDataflow:
                 line_of(lines, (layer,)),
             )
         body[layer] = {
-            name: _with_defaults(layer, table, profile.defaults, _dataflow_defaults(body), globals_)
+            name: _with_defaults(layer, table, project_defaults, _dataflow_defaults(body), globals_)
             for name, table in tables.items()
         }
     try:
@@ -187,9 +189,9 @@ def _check_defaults(defaults: Any, file: str, lines: LineMap) -> None:
 
 
 def _dataflow_defaults(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The dataflow's `defaults`, with its own owners and tags as defaults for every table."""
+    """The dataflow's `defaults`, with its own owners, tags and engine as every table's defaults."""
     defaults = dict(body.get("defaults") or {})
-    inherited = {key: body[key] for key in ("owners", "tags") if body.get(key)}
+    inherited = {key: body[key] for key in ("owners", "tags", "engine") if body.get(key)}
     owners = inherited.get("owners")
     if not (isinstance(owners, list) and all(isinstance(o, str) and is_owner(o) for o in owners)):
         inherited.pop(

@@ -142,10 +142,18 @@ class LandingSource(TableBase):
         return "{date" in self.path
 
 
+EngineName = Literal["pandas", "spark"]
+
+
 class BuiltTable(TableBase):
     """A table the platform computes (every layer but landing)."""
 
     retry: RetrySpec | None = Field(None, description="retries of transient failures")
+    engine: EngineName = Field(
+        "pandas",
+        description="the engine that builds it; default: the dataflow's `engine`, else the "
+        "profile's",
+    )
 
 
 class CheckedTable(BuiltTable):
@@ -354,6 +362,9 @@ class Dataflow(StrictModel):
     backfill: BackfillSpec = Field(default_factory=BackfillSpec)
     max_runtime: Duration | None = Field(
         None, description="a run lasting longer is ended and reported"
+    )
+    engine: EngineName | None = Field(
+        None, description="the engine of its tables (each may set its own); default: the profile's"
     )
     landing: dict[TableName, LandingSource] = Field(default_factory=dict)
     raw: dict[TableName, RawTable] = Field(default_factory=dict)

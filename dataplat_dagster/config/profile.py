@@ -1,9 +1,9 @@
 """Environment profiles: `resources/base.yaml` overlaid by `resources/<env>.yaml`."""
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from dataplat_dagster.config.base import StrictModel
 from dataplat_dagster.config.errors import DeclarationError
@@ -40,6 +40,27 @@ class RunSettings(StrictModel):
     )
 
 
+class SparkSettings(StrictModel):
+    """The Spark engine's session (engines/spark_engine.py `SparkEngine` fields)."""
+
+    master: str = Field("local[*]", description="where a classic session runs")
+    remote: str | None = Field(
+        None, description="a Spark Connect endpoint sc://host:port (master is then ignored)"
+    )
+    conf: dict[str, str] = Field(
+        default_factory=dict, description="Spark's own settings, passed through as they are"
+    )
+    app_name: str = Field("dataplat", description="the application name in the Spark UI")
+
+    @field_validator("conf", mode="before")
+    @classmethod
+    def _text_values(cls, value: Any) -> Any:
+        # YAML reads `spark.sql.shuffle.partitions: 8` as a number; Spark takes text
+        if isinstance(value, dict):
+            return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+        return value
+
+
 class Profile(StrictModel):
     """A resolved environment profile."""
 
@@ -48,6 +69,12 @@ class Profile(StrictModel):
     globals_: dict[str, Any] = Field(default_factory=dict, alias="globals")
     defaults: dict[str, dict[str, Any]] = Field(default_factory=dict)
     run: RunSettings = RunSettings()
+    engine: Literal["pandas", "spark"] = Field(
+        "pandas", description="the engine of tables that do not choose one (nor their dataflow)"
+    )
+    spark: SparkSettings = Field(
+        default_factory=SparkSettings, description="the Spark engine's session settings"
+    )
     resources: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     def local_path(self, value: str | Path) -> Path:

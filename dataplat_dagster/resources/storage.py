@@ -160,6 +160,10 @@ class RecordedWindow:
     properties: dict
 
 
+# a window whose data is written, not yet published: (window, manifest, bytes, replaced)
+StagedWindow = tuple[str | None, Manifest, int, Manifest | None]
+
+
 @dataclass(frozen=True)
 class WrittenPartition:
     key: str | None
@@ -252,7 +256,7 @@ class TableStorage:
         nothing is cleaned: the versions the catalogue still points at stay. Each stage runs
         its windows in a few threads (threads.py); `on_staged` is called in this thread.
         """
-        write_id = write_id or f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        write_id = write_id or new_write_id()
         partitions = list(partitions)
         with self.locked(key_path, [p for p, _ in partitions], owner or write_id):
             staged = each(
@@ -262,21 +266,41 @@ class TableStorage:
                 partitions,
                 on_done=on_staged,
             )
-            each(lambda item: self._publish(key_path, item[0], item[1]), staged)
-            written = [
-                WrittenPartition(
-                    p,
-                    self.uri(self.version_path(key_path, p, m)),
-                    m.rows,
-                    size,
-                    self.uri(self.partition_path(key_path, p)),
-                )
-                for p, m, size, _ in staged
-            ]
-            if after_publish is not None:
-                after_publish(written)
-            each(lambda item: self._clean(key_path, *item[:2], item[3]), staged)
+            return self.publish_staged(key_path, staged, after_publish)
+
+    def publish_staged(
+        self,
+        key_path: Sequence[str],
+        staged: list["StagedWindow"],
+        after_publish: Callable[[list["WrittenPartition"]], None] | None = None,
+    ) -> list["WrittenPartition"]:
+        """Publish staged windows, let the catalogue follow, then remove old versions.
+
+        Called under the windows' locks, once every window's data is written (by pyarrow in
+        `write`, or by another engine such as Spark, engines/spark_io.py).
+        """
+        each(lambda item: self._publish(key_path, item[0], item[1]), staged)
+        written = [
+            WrittenPartition(
+                p,
+                self.uri(self.version_path(key_path, p, m)),
+                m.rows,
+                size,
+                self.uri(self.partition_path(key_path, p)),
+            )
+            for p, m, size, _ in staged
+        ]
+        if after_publish is not None:
+            after_publish(written)
+        each(lambda item: self._clean(key_path, *item[:2], item[3]), staged)
         return written
+
+    def previous_manifest(self, key_path: Sequence[str], partition: str | None) -> Manifest | None:
+        """The version a write replaces (kept a while for readers that just opened it)."""
+        try:
+            return self.manifest(key_path, partition)
+        except InvalidManifestError:  # a corrupt manifest is repaired by this write
+            return _UNREADABLE
 
     def _clean(
         self,
@@ -328,11 +352,7 @@ class TableStorage:
             (properties or {}).get(partition, {}),
             version,
         )
-        try:  # the version it replaces is kept a while for readers that just opened it
-            previous = self.manifest(key_path, partition)
-        except InvalidManifestError:  # a corrupt manifest is repaired by this write
-            previous = _UNREADABLE
-        return partition, manifest, size, previous
+        return partition, manifest, size, self.previous_manifest(key_path, partition)
 
     def _publish(self, key_path: Sequence[str], partition: str | None, manifest: Manifest) -> None:
         path = f"{self.partition_path(key_path, partition)}/{MANIFEST}"
@@ -362,7 +382,7 @@ class TableStorage:
 
     def record_many(self, key_path: Sequence[str], windows: Sequence["RecordedWindow"]) -> None:
         """`record` for many windows: their locks taken at once, their manifests in parallel."""
-        write_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        write_id = new_write_id()
         written_at = datetime.now(UTC).isoformat()
 
         def publish(window: RecordedWindow) -> None:
@@ -426,6 +446,26 @@ class TableStorage:
 
     def _delete_file(self, path: str) -> None:
         self.fs.delete_file(path)
+
+    def move_folder(self, source: str, target: str) -> None:
+        """Move a folder of data files (a rename on a local disk)."""
+        self.fs.move(source, target)
+
+    def file_sizes(self, folder: str) -> dict[str, int]:
+        """Name -> size of the files directly under `folder`."""
+        selector = pa_fs.FileSelector(folder, allow_not_found=True)
+        return {
+            info.base_name: info.size or 0
+            for info in self.fs.get_file_info(selector)
+            if info.type == pa_fs.FileType.File
+        }
+
+    def remove_folder(self, path: str) -> None:
+        """Remove a folder and what it holds, if it is there (staging leftovers)."""
+        try:
+            self._delete_folder(path)
+        except FileNotFoundError:
+            pass
 
     def _get_bytes(self, path: str, what: str) -> bytes | None:
         """The object's bytes; None only when it definitely does not exist."""
@@ -521,6 +561,30 @@ class TableStorage:
             MissingPartitionError: a partition has no manifest and `missing_ok` is false.
             FailedGateError: a partition failed its gate and `failed_gates` is `refuse`.
         """
+        files, counts, schemas = self.resolve(
+            key_path, partitions, missing_ok=missing_ok, failed_gates=failed_gates
+        )
+        if not schemas:
+            return pa.table({}), counts
+        schema = unified(schemas)
+        if not files:  # every window read is empty
+            return schema.empty_table(), counts
+        dataset = pa_ds.dataset(files, schema=schema, format="parquet", filesystem=self.fs)
+        return dataset.to_table(use_threads=True), counts
+
+    def resolve(
+        self,
+        key_path: Sequence[str],
+        partitions: Sequence[str | None],
+        *,
+        missing_ok: bool = False,
+        failed_gates: str = "read",
+    ) -> tuple[list[str], list[tuple[str | None, int]], list[pa.Schema]]:
+        """What `read` reads, from the manifests alone: data files, rows per window, schemas.
+
+        Engines that read the files themselves (Spark) start here; arguments and errors are
+        `read`'s.
+        """
         files: list[str] = []
         counts: list[tuple[str | None, int]] = []
         schemas: list[pa.Schema] = []
@@ -548,17 +612,18 @@ class TableStorage:
             files += [f"{folder}/{name}" for name in manifest.files]
             counts.append((partition, manifest.rows))
             schemas.append(manifest.schema)
-        if not schemas:
-            return pa.table({}), counts
-        schema = (
-            schemas[0]
-            if all(s.equals(schemas[0]) for s in schemas)
-            else pa.unify_schemas(schemas, promote_options="permissive")
-        )
-        if not files:  # every window read is empty
-            return schema.empty_table(), counts
-        dataset = pa_ds.dataset(files, schema=schema, format="parquet", filesystem=self.fs)
-        return dataset.to_table(use_threads=True), counts
+        return files, counts, schemas
+
+
+def unified(schemas: Sequence[pa.Schema]) -> pa.Schema:
+    """One schema for windows written at different times (columns added, types widened)."""
+    if all(s.equals(schemas[0]) for s in schemas):
+        return schemas[0]
+    return pa.unify_schemas(schemas, promote_options="permissive")
+
+
+def new_write_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
 
 
 # S3 error codes that mean "this key does not exist", and those that mean "not allowed"
@@ -678,3 +743,30 @@ class S3TableStorage(TableStorage):
     def _delete_file(self, path: str) -> None:
         bucket, key = self._split(path)
         self.client.delete_object(Bucket=bucket, Key=key)
+
+    def move_folder(self, source: str, target: str) -> None:
+        """S3 has no rename: each object is copied (server side) to its new key, then removed."""
+        bucket, key = self._split(source)
+        _, target_key = self._split(target)
+        prefix = key.rstrip("/") + "/"
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for page in pages:
+            for item in page.get("Contents", []):
+                name = item["Key"][len(prefix) :]
+                self.client.copy_object(
+                    Bucket=bucket,
+                    Key=f"{target_key.rstrip('/')}/{name}",
+                    CopySource={"Bucket": bucket, "Key": item["Key"]},
+                )
+        self._delete_folder(source)
+
+    def file_sizes(self, folder: str) -> dict[str, int]:
+        bucket, key = self._split(folder)
+        prefix = key.rstrip("/") + "/"
+        sizes: dict[str, int] = {}
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=prefix, Delimiter="/"
+        )
+        for page in pages:
+            sizes.update({o["Key"][len(prefix) :]: o["Size"] for o in page.get("Contents", [])})
+        return sizes

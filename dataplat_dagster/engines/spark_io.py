@@ -1,0 +1,265 @@
+"""Spark reads and writes the warehouse itself: the data never passes through the driver.
+
+Reads: the manifests say which version of each window is current (resources/storage.py);
+Spark reads those files straight from the store, and each row's window comes from its file's
+folder (`dt=<window>`), so a range of windows is one scan.
+
+Writes: a range of windows is ONE Spark job, `partitionBy(_partition)` into a staging folder
+of the table (`<table>/_staging/<write id>/`), whose per-window folders are then moved into
+place as each window's new version folder (`dt=<window>/v=<write id>/`, a rename on a local
+disk, a server-side copy on S3). The manifests are published only after every window is in
+place, under the windows' locks, exactly as the Pandas engine publishes: readers of either
+engine see a complete version or the previous one. Row counts come from the write job itself
+(an `Observation`), not from reading the data back.
+"""
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from dataplat_dagster.engines.base import PARTITION
+from dataplat_dagster.resources.storage import (
+    PARTITION_DIR,
+    VERSION_DIR,
+    Manifest,
+    S3TableStorage,
+    StagedWindow,
+    StorageWriteError,
+    TableStorage,
+    WrittenPartition,
+    describe,
+    unified,
+)
+
+STAGING_DIR = "_staging"
+
+
+class SparkWriteError(RuntimeError):
+    """Spark failed writing a table's windows: nothing was published."""
+
+
+def spark_path(storage: TableStorage, path: str) -> str:
+    """A storage path as Spark opens it: `file://` locally, `s3a://` (hadoop-aws) on S3."""
+    if isinstance(storage, S3TableStorage):
+        return f"s3a://{path}"
+    return f"file://{path}"
+
+
+# -- reading ----------------------------------------------------------------------------------
+def read_windows(
+    spark: Any,
+    storage: TableStorage,
+    key_path: Sequence[str],
+    partitions: Sequence[str | None],
+    *,
+    windowed: bool,
+    failed_gates: str = "read",
+    missing_ok: bool = False,
+) -> tuple[Any, list[tuple[str | None, int]]]:
+    """The published version of each window as one Spark DataFrame, and rows per window.
+
+    Args:
+        spark: the SparkSession.
+        storage: the warehouse.
+        key_path: the table.
+        partitions: the windows (None for an unpartitioned table).
+        windowed: add `_partition`, each row's window (taken from its file's folder).
+        failed_gates: `read`, `skip` or `refuse` a window that failed its ERROR checks.
+        missing_ok: skip windows never written instead of raising.
+
+    Raises:
+        MissingPartitionError, FailedGateError: as `TableStorage.read`.
+    """
+    from pyspark.sql import functions as F
+
+    files, counts, schemas = storage.resolve(
+        key_path, partitions, missing_ok=missing_ok, failed_gates=failed_gates
+    )
+    if not files:  # nothing written yet, or every window empty: the schema alone
+        schema = unified(schemas) if schemas else pa.schema([])
+        frame = spark.createDataFrame(schema.empty_table())
+        return (
+            frame.withColumn(PARTITION, F.lit(None).cast("string")) if windowed else frame
+        ), counts
+    reader = spark.read
+    if len({s.remove_metadata() for s in schemas}) > 1:  # windows written before a change
+        reader = reader.option("mergeSchema", "true")
+    frame = reader.parquet(*[spark_path(storage, f) for f in files])
+    if windowed:
+        frame = frame.withColumn(PARTITION, _window_of_file(F.col("_metadata.file_path")))
+    return frame, counts
+
+
+def _window_of_file(path: Any) -> Any:
+    """The window of a data file: its `dt=<window>` folder, percent-decoded.
+
+    Spark gives the file's path as a URI, whose `%` are encoded once more than the
+    folder's name (`dt=2024-01-01-00%3A00` becomes `dt=2024-01-01-00%253A00`).
+    """
+    from pyspark.sql import functions as F
+
+    folder = F.regexp_extract(path, rf".*/{PARTITION_DIR}=([^/]+)/", 1)
+    return F.url_decode(F.url_decode(folder))
+
+
+# -- writing ----------------------------------------------------------------------------------
+def write_windows(
+    storage: TableStorage,
+    key_path: Sequence[str],
+    frame: Any,
+    keys: Sequence[str] | None,
+    *,
+    write_id: str,
+    owner: str,
+    failed_checks: dict[str | None, list[str]] | None = None,
+    properties: dict[str | None, Any] | None = None,
+    after_publish: Callable[[list[WrittenPartition]], None] | None = None,
+) -> tuple[list[WrittenPartition], pa.Schema]:
+    """Write the frame's windows with Spark and publish them, under the windows' locks.
+
+    Args:
+        storage: the warehouse.
+        key_path: the table.
+        frame: a Spark DataFrame; with `_partition` when `keys` is given.
+        keys: the windows to write (every one gets a version, an empty one if it has no rows),
+            or None for an unpartitioned table.
+        write_id: names the version folders.
+        owner: who holds the locks (the run id).
+        failed_checks: window -> ERROR checks it failed (kept in its manifest).
+        properties: window -> what its manifest keeps.
+        after_publish: the catalogue registration, called after publishing, before cleanup.
+
+    Returns:
+        The windows written, and the Arrow schema of their data.
+
+    Raises:
+        SparkWriteError: the Spark job failed; nothing was published.
+    """
+    windows: list[str | None] = list(keys) if keys is not None else [None]
+    with storage.locked(key_path, windows, owner):
+        staged, schema = _stage(
+            storage, key_path, frame, keys, write_id, failed_checks or {}, properties or {}
+        )
+        return storage.publish_staged(key_path, staged, after_publish), schema
+
+
+def _stage(
+    storage: TableStorage,
+    key_path: Sequence[str],
+    frame: Any,
+    keys: Sequence[str] | None,
+    write_id: str,
+    failed_checks: dict[str | None, list[str]],
+    properties: dict[str | None, Any],
+) -> tuple[list[StagedWindow], pa.Schema]:
+    """One Spark job writes every window; each window's folder becomes its version folder."""
+    staging = f"{storage.table_path(key_path)}/{STAGING_DIR}/{write_id}"
+    try:
+        rows = _write_job(storage, frame, keys, staging)
+    except Exception as exc:
+        storage.remove_folder(staging)
+        where = describe(key_path, None) + (f" windows {keys[0]}..{keys[-1]}" if keys else "")
+        raise SparkWriteError(
+            f"Spark writing {where} to {storage.uri(staging)} failed: "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. "
+            "Nothing of this write was published; every window keeps its previous version."
+        ) from exc
+    version = f"{VERSION_DIR}={write_id}"
+    moved: dict[str | None, dict[str, int]] = {}
+    try:
+        # Spark names each folder `_partition=<value>`, escaped its own (Hive's) way
+        folders = {
+            window_of_folder(name): f"{staging}/{name}"
+            for name, is_dir in (storage._children(staging) if keys is not None else [])
+            if is_dir and name.startswith(f"{PARTITION}=")
+        }
+        for window in keys if keys is not None else [None]:
+            source = staging if window is None else folders.get(window)
+            target = f"{storage.partition_path(key_path, window)}/{version}"
+            storage._make_folder(storage.partition_path(key_path, window))
+            if source is None:
+                moved[window] = {}  # no rows: the manifest alone
+                continue
+            storage.move_folder(source, target)
+            moved[window] = {
+                name: size
+                for name, size in storage.file_sizes(target).items()
+                if name.startswith("part-") and name.endswith(".parquet")
+            }
+    except OSError as exc:
+        raise StorageWriteError(
+            f"moving {describe(key_path, None)} from {storage.uri(staging)} into its version "
+            f"folders failed: {exc}. Nothing of this write was published."
+        ) from exc
+    finally:
+        storage.remove_folder(staging)
+    schema = _written_schema(storage, key_path, moved, version, frame)
+    written_at = datetime.now(UTC).isoformat()
+    staged = []
+    for window, files in moved.items():
+        manifest = Manifest(
+            [f"{version}/{name}" for name in sorted(files)],
+            rows.get(window, 0),
+            schema,
+            written_at,
+            write_id,
+            tuple(failed_checks.get(window, ())),
+            properties.get(window, {}),
+            version,
+        )
+        previous = storage.previous_manifest(key_path, window)
+        staged.append((window, manifest, sum(files.values()), previous))
+    return staged, schema
+
+
+def _write_job(
+    storage: TableStorage, frame: Any, keys: Sequence[str] | None, staging: str
+) -> dict[str | None, int]:
+    """Run the write; rows per window counted by the job itself (an Observation)."""
+    from pyspark.sql import Observation
+    from pyspark.sql import functions as F
+
+    observation = Observation(f"dataplat_{staging.rsplit('/', 1)[-1]}")
+    if keys is None:
+        if PARTITION in frame.columns:
+            frame = frame.drop(PARTITION)
+        observed = frame.observe(observation, F.count(F.lit(1)).alias("rows"))
+        observed.write.mode("errorifexists").parquet(spark_path(storage, staging))
+        return {None: int(observation.get["rows"])}
+    window = F.col(PARTITION)
+    frame = frame.where(window.isin(list(keys)))  # rows of other windows are not this run's
+    counts = [F.count_if(window == key).alias(f"w{i}") for i, key in enumerate(keys)]
+    observed = frame.observe(observation, *counts)
+    observed.write.mode("errorifexists").partitionBy(PARTITION).parquet(
+        spark_path(storage, staging)
+    )
+    metrics = observation.get
+    return {key: int(metrics[f"w{i}"]) for i, key in enumerate(keys)}
+
+
+def _written_schema(
+    storage: TableStorage,
+    key_path: Sequence[str],
+    moved: dict[str | None, dict[str, int]],
+    version: str,
+    frame: Any,
+) -> pa.Schema:
+    """The Arrow schema of the files written (one file's footer), or of the frame if none."""
+    for window, files in moved.items():
+        if files:
+            path = f"{storage.partition_path(key_path, window)}/{version}/{min(files)}"
+            with storage.fs.open_input_file(path) as source:
+                return pq.read_schema(source).remove_metadata()
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    data = frame.drop(PARTITION) if PARTITION in frame.columns else frame
+    return to_arrow_schema(data.schema, timestamp_utc=True)
+
+
+def window_of_folder(name: str) -> str:
+    """The window of a Spark partition folder name (`_partition=<escaped>`)."""
+    return unquote(name.split("=", 1)[1])

@@ -1,0 +1,136 @@
+"""Spark reads and writes the warehouse through the publish protocol (engines/spark_io.py).
+
+Local disk only, on tmp_path, with the session-scoped SparkSession; no Dagster run, no
+catalogue (tests/spark covers those).
+"""
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.fs as pa_fs
+import pytest
+
+from dataplat_dagster.engines.base import PARTITION
+from dataplat_dagster.engines.spark_io import (
+    STAGING_DIR,
+    SparkWriteError,
+    read_windows,
+    write_windows,
+)
+from dataplat_dagster.resources.storage import (
+    FailedGateError,
+    MissingPartitionError,
+    TableStorage,
+)
+
+pytestmark = pytest.mark.spark
+
+TABLE = ["staging", "shop", "orders"]
+# an hourly window's key holds a colon, which folder names escape
+WINDOWS = ["2024-01-01-00:00", "2024-01-01-01:00", "2024-01-01-02:00"]
+
+
+def _storage(root: Path) -> TableStorage:
+    return TableStorage(pa_fs.LocalFileSystem(), str(root), "file://", atomic_rename=True)
+
+
+def _frame(spark, rows: list[tuple[int, str, str]]):
+    return spark.createDataFrame(rows, "order_id long, status string, _partition string")
+
+
+def test_one_spark_job_writes_windows_pandas_reads(tmp_path: Path, spark) -> None:
+    storage = _storage(tmp_path)
+    frame = _frame(spark, [(1, "paid", WINDOWS[0]), (2, "new", WINDOWS[0]), (3, "paid", WINDOWS[2])])
+
+    written, schema = write_windows(
+        storage, TABLE, frame, WINDOWS, write_id="w1", owner="run-1",
+        failed_checks={WINDOWS[2]: ["unique_order_id"]}, properties={WINDOWS[0]: {"note": 1}},
+    )
+
+    assert [(w.key, w.rows) for w in written] == [(WINDOWS[0], 2), (WINDOWS[1], 0), (WINDOWS[2], 1)]
+    assert schema.names == ["order_id", "status"]
+    assert all(w.location.endswith("/v=w1") for w in written)
+    empty = storage.manifest(TABLE, WINDOWS[1])
+    assert empty is not None and empty.files == [] and empty.rows == 0
+    first = storage.manifest(TABLE, WINDOWS[0])
+    assert first.properties == {"note": 1} and first.version_folder == "v=w1"
+    assert storage.manifest(TABLE, WINDOWS[2]).failed_checks == ("unique_order_id",)
+    table, counts = storage.read(TABLE, WINDOWS[:2])
+    assert counts == [(WINDOWS[0], 2), (WINDOWS[1], 0)]
+    assert sorted(table.column("order_id").to_pylist()) == [1, 2]
+    assert table.schema.field("order_id").type == pa.int64()
+    assert not (tmp_path / "staging" / "shop" / "orders" / STAGING_DIR).exists() or not any(
+        (tmp_path / "staging" / "shop" / "orders" / STAGING_DIR).iterdir()
+    )
+
+
+def test_spark_reads_pandas_windows_with_their_window_column(tmp_path: Path, spark) -> None:
+    storage = _storage(tmp_path)
+    storage.write(
+        TABLE,
+        [
+            (WINDOWS[0], pa.table({"order_id": [1, 2], "status": ["paid", "new"]})),
+            (WINDOWS[1], pa.table({"order_id": [3], "status": ["paid"]})),
+        ],
+    )
+
+    frame, counts = read_windows(spark, storage, TABLE, WINDOWS[:2], windowed=True)
+
+    assert counts == [(WINDOWS[0], 2), (WINDOWS[1], 1)]
+    rows = sorted((r.order_id, r[PARTITION]) for r in frame.collect())
+    assert rows == [(1, WINDOWS[0]), (2, WINDOWS[0]), (3, WINDOWS[1])]
+    with pytest.raises(MissingPartitionError, match="has not been materialized"):
+        read_windows(spark, storage, TABLE, WINDOWS, windowed=True)
+
+
+def test_a_failed_spark_write_publishes_nothing(tmp_path: Path, spark) -> None:
+    from pyspark.sql import functions as F
+
+    storage = _storage(tmp_path)
+    write_windows(
+        storage, TABLE, _frame(spark, [(1, "paid", WINDOWS[0])]), WINDOWS[:1],
+        write_id="good", owner="run-1",
+    )
+    failing = _frame(spark, [(7, "paid", WINDOWS[0])]).withColumn(
+        "status", F.when(F.col("order_id") > 5, F.raise_error(F.lit("bad row"))).otherwise("x")
+    )
+
+    with pytest.raises(SparkWriteError, match="Nothing of this write was published"):
+        write_windows(storage, TABLE, failing, WINDOWS[:1], write_id="bad", owner="run-2")
+
+    manifest = storage.manifest(TABLE, WINDOWS[0])
+    assert manifest.write_id == "good"
+    table, _ = storage.read(TABLE, WINDOWS[:1])
+    assert table.column("order_id").to_pylist() == [1]
+    folder = tmp_path / "staging" / "shop" / "orders" / "dt=2024-01-01-00%3A00"
+    assert sorted(p.name for p in folder.iterdir() if p.is_dir()) == ["v=good"]
+
+
+def test_rewrite_replaces_the_version_and_gates_hold(tmp_path: Path, spark) -> None:
+    storage = _storage(tmp_path)
+    for write_id, order in (("a", 1), ("b", 2), ("c", 3)):
+        write_windows(
+            storage, TABLE, _frame(spark, [(order, "paid", WINDOWS[0])]), WINDOWS[:1],
+            write_id=write_id, owner=write_id, failed_checks={WINDOWS[0]: ["x"]} if order == 3 else {},
+        )
+
+    folder = tmp_path / "staging" / "shop" / "orders" / "dt=2024-01-01-00%3A00"
+    # the current version and the one it replaced stay
+    assert sorted(p.name for p in folder.iterdir() if p.is_dir()) == ["v=b", "v=c"]
+    with pytest.raises(FailedGateError):
+        read_windows(spark, storage, TABLE, WINDOWS[:1], windowed=True, failed_gates="refuse")
+    frame, counts = read_windows(spark, storage, TABLE, WINDOWS[:1], windowed=True, failed_gates="skip")
+    assert counts == [] and frame.count() == 0
+
+
+def test_unpartitioned_table_round_trip(tmp_path: Path, spark) -> None:
+    storage = _storage(tmp_path)
+    frame = spark.createDataFrame([(1, "a"), (2, "b")], "id long, name string")
+
+    (written,), _ = write_windows(storage, ["common", "shop", "dim"], frame, None, write_id="u1", owner="r")
+
+    assert written.key is None and written.rows == 2
+    table, _ = storage.read(["common", "shop", "dim"], [None])
+    assert sorted(table.column("id").to_pylist()) == [1, 2]
+    back, _ = read_windows(spark, storage, ["common", "shop", "dim"], [None], windowed=False)
+    assert sorted(r.name for r in back.collect()) == ["a", "b"]
