@@ -52,17 +52,18 @@ def use_engine(
 ) -> None:
     """Make the project's local profile run every table on `engine` (pandas or spark).
 
-    The one place where the benchmark chooses the platform's engine: the `engine` resource of
-    resources/local.yaml (over base.yaml), with the same Spark settings as the hand-written
-    PySpark script.
+    The one place where the benchmark chooses the platform's engine: the profile's `engine`
+    and `spark` session settings in resources/local.yaml (over base.yaml), the same Spark
+    settings as the hand-written PySpark script's.
     """
     if engine == "pandas":
         return  # the profiles' default
     profile = project / "resources" / "local.yaml"
     declared = yaml.safe_load(profile.read_text()) or {}
-    declared.setdefault("resources", {})["engine"] = {
-        "type": "spark",
+    declared["engine"] = engine
+    declared["spark"] = {
         "master": SPARK_MASTER,
+        "app_name": "tpch-medallion-platform",
         "conf": {
             "spark.sql.shuffle.partitions": str(shuffle_partitions),
             "spark.driver.memory": driver_memory,

@@ -185,8 +185,8 @@ def business(spark: SparkSession, out: Path) -> dict:
     }
 
 
-def main(landing: Path, out: Path, shuffle_partitions: int, driver_memory: str) -> None:
-    spark = session(shuffle_partitions, driver_memory)
+def run(spark: SparkSession, landing: Path, out: Path) -> dict:
+    """Every stage in order: their seconds and the result figures."""
     stages: dict[str, float] = {}
     figures: dict = {}
     started = time.perf_counter()
@@ -207,8 +207,14 @@ def main(landing: Path, out: Path, shuffle_partitions: int, driver_memory: str) 
     started = time.perf_counter()
     figures["business"] = business(spark, out)
     stages["business"] = time.perf_counter() - started
+    return {"stages": stages, "figures": figures}
+
+
+def main(landing: Path, out: Path, shuffle_partitions: int, driver_memory: str) -> None:
+    spark = session(shuffle_partitions, driver_memory)
+    result = run(spark, landing, out)
     spark.stop()
-    print(json.dumps({"stages": stages, "figures": figures}))
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":
