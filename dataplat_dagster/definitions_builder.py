@@ -13,7 +13,7 @@ import dagster as dg
 
 from dataplat_dagster.alerts import build_run_failure_sensor
 from dataplat_dagster.assets import build_assets
-from dataplat_dagster.assets.support import AssetOptions
+from dataplat_dagster.assets.support import AssetOptions, engine_of
 from dataplat_dagster.config.loader import Project, load_project
 from dataplat_dagster.config.plan import Plan, build_plan
 from dataplat_dagster.environment import Environment, get_environment
@@ -119,11 +119,16 @@ def definitions_from(project: Project, plan: Plan) -> dg.Definitions:
         jobs=build_jobs(plan),
         schedules=build_schedules(plan),
         sensors=[*build_sensors(plan), build_run_failure_sensor(profile.run.ui_base_url)],
-        resources=build_resources(profile),
+        resources=build_resources(profile, engines_used(plan)),
         executor=executor,
     )
     _freeze_first_build()
     return definitions
+
+
+def engines_used(plan: Plan) -> set[str]:
+    """The engines the tables run on: Spark resources are built only when a table needs them."""
+    return {engine_of(table) for table in plan if table.layer != "landing"}
 
 
 def _freeze_first_build() -> None:

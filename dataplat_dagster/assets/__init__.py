@@ -5,7 +5,7 @@ import dagster as dg
 from dataplat_dagster.assets.landing import build_landing_asset
 from dataplat_dagster.assets.output import build_output_asset
 from dataplat_dagster.assets.raw import build_raw_asset
-from dataplat_dagster.assets.support import AssetOptions
+from dataplat_dagster.assets.support import ENGINE_KINDS, AssetOptions, engine_of
 from dataplat_dagster.assets.transformed import build_transformed_asset
 from dataplat_dagster.config.plan import Plan
 from dataplat_dagster.jobs import job_of_table
@@ -31,10 +31,11 @@ def build_assets(
             assets.append(build_landing_asset(table))
             continue
         job = jobs[table.id]
+        own = (kinds - ENGINE_KINDS) | {engine_of(table)}  # the table's engine, not the profile's
         if table.layer == "raw":
-            assets.append(build_raw_asset(table, plan, kinds, options, job=job))
+            assets.append(build_raw_asset(table, plan, own, options, job=job))
         elif table.layer in TRANSFORMED_LAYERS:
-            assets.append(build_transformed_asset(table, plan, kinds, options, job=job))
+            assets.append(build_transformed_asset(table, plan, own, options, job=job))
         else:
-            assets.append(build_output_asset(table, plan, kinds, options, job=job))
+            assets.append(build_output_asset(table, plan, own, options, job=job))
     return assets

@@ -21,7 +21,9 @@ from dataplat_dagster.assets.support import (
     asset_key,
     build_ins,
     common_asset_args,
+    engine_key,
     fixed_signature,
+    io_manager_key,
     operations,
     partitions_def,
     recorded,
@@ -57,19 +59,27 @@ def build_output_asset(
         ins=build_ins(plan, tables),
         partitions_def=partitions_def(plan),
         **operations(plan),
+        required_resource_keys={
+            engine_key(plan),
+            io_manager_key(plan),
+            "exports",
+            "databases",
+            "notifier",
+            "metrics",
+        },
         **common_asset_args(plan, {spec.format, *kinds}, job),
     )
     @fixed_signature
     def output_asset(
         context: dg.AssetExecutionContext,
-        engine: Engine,
-        exports: FileStore,
-        databases: DatabasesResource,
-        notifier: NotifierResource,
-        metrics: MetricsResource,
-        io_manager: dg.ResourceParam[ParquetIOManager],
         **inputs: Any,
     ) -> dg.MaterializeResult:
+        engine: Engine = getattr(context.resources, engine_key(plan))
+        io_manager: ParquetIOManager = getattr(context.resources, io_manager_key(plan))
+        exports: FileStore = context.resources.exports
+        databases: DatabasesResource = context.resources.databases
+        notifier: NotifierResource = context.resources.notifier
+        metrics: MetricsResource = context.resources.metrics
         frame = inputs[source_name]
         counts = Counts(rows_in=engine.row_count(frame))
         counts.rows_in_by_input = {spec.from_: counts.rows_in}

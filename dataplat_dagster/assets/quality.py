@@ -179,10 +179,10 @@ class Published:
         No materialization is recorded: the UI shows the window as failed, not as built.
         """
         window = self.keys[0]
-        parts = warehouse.window_parts(self.result.frame, None if window is None else [window])
-        (written,) = warehouse.write_windows(
+        (written,), _ = warehouse.write_frame(
             self.plan.id.key_path,
-            parts,
+            self.result.frame,
+            None if window is None else [window],
             run_id=context.run.run_id,
             failed_checks=failed,
             properties=properties,

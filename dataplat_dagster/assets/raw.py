@@ -26,8 +26,10 @@ from dataplat_dagster.assets.support import (
     asset_key,
     build_ins,
     common_asset_args,
+    engine_key,
     fixed_signature,
     input_name,
+    io_manager_key,
     operations,
     partitions_def,
     recorded,
@@ -89,18 +91,25 @@ def build_raw_asset(
         ins=build_ins(plan, tables),
         partitions_def=windows,
         **operations(plan),
+        required_resource_keys={
+            engine_key(plan),
+            io_manager_key(plan),
+            "file_store",
+            "metrics",
+            "notifier",
+        },
         check_specs=build_check_specs(plan, asset_key(plan.id), windows),
     )
     @fixed_signature
     def raw_asset(
         context: dg.AssetExecutionContext,
-        engine: Engine,
-        file_store: FileStore,
-        metrics: MetricsResource,
-        notifier: NotifierResource,
-        io_manager: dg.ResourceParam[ParquetIOManager],
         **inputs: Any,
     ):
+        engine: Engine = getattr(context.resources, engine_key(plan))
+        io_manager: ParquetIOManager = getattr(context.resources, io_manager_key(plan))
+        file_store: FileStore = context.resources.file_store
+        metrics: MetricsResource = context.resources.metrics
+        notifier: NotifierResource = context.resources.notifier
         counts = Counts()
         with recorded(context, plan, metrics, counts):
             keys = run_keys(context, plan)

@@ -30,6 +30,26 @@ class AssetOptions:
 
 QUARANTINE = "quarantine"
 PREVIEW_ROWS = 5
+ENGINE_KINDS = frozenset({"pandas", "spark"})
+
+
+def engine_of(plan: TablePlan) -> str:
+    """The engine building the table (landing sources have none: files are read by raw)."""
+    return getattr(plan.spec, "engine", "pandas")
+
+
+def engine_key(plan: TablePlan) -> str:
+    """The resource key of the table's engine: `engine` (Pandas) or `spark_engine`."""
+    return "spark_engine" if engine_of(plan) == "spark" else "engine"
+
+
+def io_manager_key(plan: TablePlan) -> str:
+    """The warehouse IO manager of the table's engine; it also reads the table's inputs.
+
+    The reader's engine decides how an input is read, whichever engine wrote it: a Spark
+    table reads a Pandas-built input with Spark, and the other way round.
+    """
+    return "spark_io_manager" if engine_of(plan) == "spark" else "io_manager"
 
 
 def asset_key(table_id: TableId) -> dg.AssetKey:
@@ -68,6 +88,7 @@ def build_ins(plan: TablePlan, tables: Plan) -> dict[str, dg.AssetIn]:
                 SAME_WINDOWS: windowed and tables[upstream].partitioning == plan.partitioning,
             },
             partition_mapping=mapping,
+            input_manager_key=io_manager_key(plan),
         )
     return ins
 
@@ -78,6 +99,8 @@ def reads_arrow(plan: TablePlan) -> bool:
     (With steps, rules reading its inputs, or windows to slice, the inputs are engine frames.)
     """
     spec = plan.spec
+    if engine_of(plan) == "spark":
+        return False  # Spark SQL reads DataFrames
     rules_read_inputs = any(
         rule.kind in ("count_audit", "referential") for rule in getattr(spec, "rules", [])
     )
@@ -101,6 +124,7 @@ def common_asset_args(plan: TablePlan, kinds: set[str], job: str) -> dict[str, A
         "owners": list(spec.owners),
         "tags": {"layer": plan.layer, "dataflow": plan.id.dataflow, **spec.tags, "job": job},
         "kinds": kinds,
+        "io_manager_key": io_manager_key(plan),
     }
 
 
@@ -234,8 +258,14 @@ def retry_policy(plan: TablePlan) -> dg.RetryPolicy | None:
 
 
 def backfill_policy(plan: TablePlan) -> dg.BackfillPolicy:
-    """One run for a range, or runs of at most `backfill.max_windows_per_run` windows."""
+    """One run for a range, or runs of at most `backfill.max_windows_per_run` windows.
+
+    A Spark table always takes the whole range in one run: one Spark job reads, computes
+    and writes every window, never one job per window.
+    """
     size = plan.dataflow.spec.backfill.max_windows_per_run
+    if engine_of(plan) == "spark":
+        return dg.BackfillPolicy.single_run()
     return (
         dg.BackfillPolicy.multi_run(size)
         if size and plan.partitioned

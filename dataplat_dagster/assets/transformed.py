@@ -18,8 +18,10 @@ from dataplat_dagster.assets.support import (
     asset_key,
     build_ins,
     common_asset_args,
+    engine_key,
     fixed_signature,
     input_name,
+    io_manager_key,
     operations,
     partitions_def,
     recorded,
@@ -91,17 +93,18 @@ def build_transformed_asset(
         ins=build_ins(plan, tables),
         partitions_def=windows,
         **operations(plan),
+        required_resource_keys={engine_key(plan), io_manager_key(plan), "metrics", "notifier"},
         check_specs=build_check_specs(plan, asset_key(plan.id), windows),
     )
     @fixed_signature
     def transformed_asset(
         context: dg.AssetExecutionContext,
-        engine: Engine,
-        metrics: MetricsResource,
-        notifier: NotifierResource,
-        io_manager: dg.ResourceParam[ParquetIOManager],
         **inputs: Any,
     ):
+        engine: Engine = getattr(context.resources, engine_key(plan))
+        io_manager: ParquetIOManager = getattr(context.resources, io_manager_key(plan))
+        metrics: MetricsResource = context.resources.metrics
+        notifier: NotifierResource = context.resources.notifier
         body_inputs = {names[t]: inputs[names[t]] for t in plan.inputs}
         by_input = {_ref(t, plan): engine.row_count(inputs[names[t]]) for t in plan.inputs}
         counts = Counts(rows_in=sum(by_input.values()), rows_in_by_input=by_input)

@@ -57,7 +57,9 @@ class SparkSettings(StrictModel):
     def _text_values(cls, value: Any) -> Any:
         # YAML reads `spark.sql.shuffle.partitions: 8` as a number; Spark takes text
         if isinstance(value, dict):
-            return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+            return {
+                str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()
+            }
         return value
 
 

@@ -10,15 +10,31 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
+import numpy as np
 import pyarrow as pa
 from pydantic import Field
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 from dataplat_dagster.config.steps import Step
-from dataplat_dagster.engines.base import Engine, StepOutcome
-from dataplat_dagster.engines.spark_frames import arrow_to_spark, spark_to_arrow
+from dataplat_dagster.engines import pandas_rules, spark_range, spark_rules, spark_steps, spark_text
+from dataplat_dagster.engines.base import PARTITION, Engine, StepOutcome, TransformError
+from dataplat_dagster.engines.pandas_engine import PandasEngine
+from dataplat_dagster.engines.spark_frames import (
+    arrow_to_spark,
+    normalise_numbers,
+    spark_to_arrow,
+)
+from dataplat_dagster.engines.spark_masks import WindowCodes, quarantine_rows
+from dataplat_dagster.engines.spark_masks import check_windows as _check_windows
+from dataplat_dagster.engines.spark_sql import duckdb_names, run_spark_sql
+from dataplat_dagster.engines.spark_text import column
+from dataplat_dagster.engines.spark_times import set_session_zone
 
 _lock = threading.Lock()  # two steps of a run asking for the session at once get the same one
 _sessions: dict[tuple[Any, ...], Any] = {}
+_PANDAS = PandasEngine()  # small results (samples, previews) shown as the Pandas engine shows them
+_ARROW_SPLITTER = _PANDAS
 
 
 class SparkEngine(Engine):
@@ -71,37 +87,66 @@ class SparkEngine(Engine):
 
     # -- partitions ---------------------------------------------------------------------------
     def split(self, frame: Any, keys: Sequence[str]) -> Iterator[tuple[str, pa.Table]]:
-        raise NotImplementedError
+        # Arrow per window is what the Pandas writer takes; Spark writes its windows itself
+        # (engines/spark_io.py), so this serves small frames (outputs, previews, tests).
+        yield from _ARROW_SPLITTER.split(self.to_arrow(frame), keys)
 
     def slices(self, frame: Any, keys: Sequence[str]) -> Iterator[tuple[str, Any]]:
-        raise NotImplementedError
+        if PARTITION not in frame.columns:
+            for key in keys:
+                yield key, frame
+            return
+        _check_windows(frame, keys, label="rows")
+        for key in keys:
+            yield key, frame.where(F.col(PARTITION) == key)
 
     def with_partition(self, frame: Any, key: str) -> Any:
-        raise NotImplementedError
+        return frame.withColumn(PARTITION, F.lit(key))
 
     def concat(self, frames: Sequence[Any]) -> Any:
-        raise NotImplementedError
+        frames = [f for f in frames if f is not None]
+        if not frames:
+            return (
+                self.session().createDataFrame([], "dataplat_empty string").drop("dataplat_empty")
+            )
+        result = frames[0]
+        for frame in frames[1:]:
+            result = result.unionByName(frame, allowMissingColumns=True)
+        return result
 
     def by_window(self, frame: Any, keys: Sequence[str], *, label: str) -> Any:
-        raise NotImplementedError
+        if PARTITION not in frame.columns:
+            raise TransformError(f"{label}: the result has no {PARTITION} column (its window)")
+        frame = frame.withColumn(PARTITION, F.col(PARTITION).cast("string"))
+        _check_windows(frame, keys, label=label)
+        return frame.select(*[c for c in frame.columns if c != PARTITION], PARTITION)
 
     def drop_columns(self, frame: Any, names: Sequence[str]) -> Any:
         present = [name for name in names if name in frame.columns]
         return frame.drop(*present) if present else frame
 
     def no_rows(self, frame: Any, text_columns: Sequence[str] = ()) -> Any:
-        raise NotImplementedError
+        empty = frame.limit(0)
+        return empty.withColumns({name: F.lit(None).cast("string") for name in text_columns})
 
     # -- work -------------------------------------------------------------------------------
     def apply_steps(
         self, frame: Any, steps: Sequence[Step], *, label: str, timezone: str = "UTC"
     ) -> StepOutcome:
-        raise NotImplementedError
+        set_session_zone(self.session(), timezone)
+        return spark_steps.apply_steps(self.as_frame(frame), list(steps), label, timezone)
 
     def run_sql(
         self, sql: str, tables: dict[str, Any], *, label: str = "SQL", timezone: str = "UTC"
     ) -> Any:
-        raise NotImplementedError
+        session = self.session()
+        set_session_zone(session, timezone)
+        frames = {ref: self.as_frame(frame) for ref, frame in tables.items()}
+        result = run_spark_sql(session, sql, frames, label=label)
+        names = duckdb_names(sql, {r: _arrow_schema(f) for r, f in frames.items()}, timezone)
+        if names is not None and len(names) == len(result.columns):
+            result = result.toDF(*names)
+        return normalise_numbers(result)
 
     def run_sql_windows(
         self,
@@ -114,30 +159,47 @@ class SparkEngine(Engine):
         label: str = "SQL",
         timezone: str = "UTC",
     ) -> Any:
-        raise NotImplementedError
+        return spark_range.run_range(self, query, sql, tables, windowed, keys, timezone, label)
 
-    # -- quality rules --------------------------------------------------------------------------
+    # -- quality rules: masks are boolean Columns over the frame -------------------------------
     def rule_failures(
         self, frame: Any, rule: Any, reference: Any, function: Any, *, timezone: str = "UTC"
     ) -> Any:
-        raise NotImplementedError
+        set_session_zone(self.session(), timezone)
+        return spark_rules.failing_rows(
+            frame,
+            rule,
+            self.as_frame(reference) if reference is not None else None,
+            function,
+            timezone,
+        )
 
     def window_codes(self, frame: Any, keys: Sequence[str | None]) -> Any:
-        raise NotImplementedError
+        return WindowCodes(self.as_frame(frame), list(keys))
 
     def count_by_window(self, codes: Any, mask: Any | None, windows: int) -> list[int]:
-        raise NotImplementedError
+        return codes.count(mask, windows)
 
     def combine(self, masks: Sequence[Any], rows: int, *, exclude: Any | None = None) -> Any:
-        raise NotImplementedError
+        combined = F.lit(False)
+        for mask in masks:
+            combined = combined | F.coalesce(mask, F.lit(False))
+        if exclude is not None:
+            combined = combined & ~F.coalesce(exclude, F.lit(False))
+        return combined
 
     def sample_rows(
         self, frame: Any, mask: Any, columns: Sequence[str], limit: int
     ) -> list[dict[str, Any]]:
-        raise NotImplementedError
+        wanted = [c for c in columns if c in frame.columns]
+        rows = spark_rules.flag(frame, mask).where(F.col(spark_rules.FLAG))
+        sample = spark_to_arrow(rows.select(*[column(c) for c in wanted]).limit(limit))
+        shown = _PANDAS.from_arrow(sample)
+        return pandas_rules.sample(shown, np.ones(len(shown), dtype=bool), wanted, limit)
 
     def keep_rows(self, frame: Any, remove: Any) -> Any:
-        raise NotImplementedError
+        flagged = spark_rules.flag(frame, remove)
+        return flagged.where(~F.col(spark_rules.FLAG)).drop(spark_rules.FLAG)
 
     def quarantine(
         self,
@@ -148,19 +210,34 @@ class SparkEngine(Engine):
         column: str | list[str] | None,
         suffix: str,
     ) -> Any:
-        raise NotImplementedError
+        rows = spark_rules.flag(frame, mask).where(F.col(spark_rules.FLAG))
+        rows = rows.drop(spark_rules.FLAG)
+        return quarantine_rows(rows, rule, prefix, column, suffix)
 
     def as_text(self, frame: Any) -> Any:
-        raise NotImplementedError
+        return spark_text.as_text(self.as_frame(frame))
 
     def column_types(self, frame: Any) -> dict[str, str]:
-        raise NotImplementedError
+        return spark_text.column_types(self.as_frame(frame))
 
     def newest_by_window(self, frame: Any, column: str, codes: Any, windows: int) -> list[Any]:
-        raise NotImplementedError
+        return codes.newest(column, windows)
 
     def to_pandas(self, frame: Any) -> Any:
-        raise NotImplementedError
+        """A pandas copy of the frame: small frames only (GE runs on Spark frames directly)."""
+        return _PANDAS.from_arrow(self.to_arrow(frame))
+
+    def call_python(self, function: Any, inputs: dict[str, Any], params: dict[str, Any]) -> Any:
+        result = super().call_python(function, inputs, params)
+        if isinstance(result, pa.Table):
+            return self.from_arrow(result)
+        if not isinstance(result, DataFrame):
+            name = f"{function.__module__}.{function.__qualname__}"
+            raise TransformError(
+                f"python transform {name} returned {type(result).__name__}, not a Spark "
+                "DataFrame (on the Spark engine a transform receives and returns Spark DataFrames)"
+            )
+        return result
 
     # -- warehouse IO: methods below this line belong to engines/spark_io.py --
 
@@ -173,3 +250,9 @@ def _build_session(engine: SparkEngine) -> Any:
     for key, value in engine.conf.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+def _arrow_schema(frame: Any) -> pa.Schema:
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    return to_arrow_schema(frame.schema, prefers_large_types=False)

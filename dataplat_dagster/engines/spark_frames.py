@@ -58,3 +58,21 @@ def spark_schema(schema: pa.Schema) -> Any:
 def spark_to_arrow(frame: Any) -> pa.Table:
     """The frame's rows as Arrow: instants in UTC, microseconds."""
     return instants_in_utc(frame.toArrow())
+
+
+def normalise_numbers(frame: Any) -> Any:
+    """Decimals as the platform's numbers, as `sql.normalise_numbers` makes DuckDB's.
+
+    Scale 0 (Spark's `sum` of decimals, whole literals) -> int64; a scale -> float64.
+    """
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    casts = {
+        field.name: F.col(f"`{field.name}`").cast(
+            "bigint" if field.dataType.scale == 0 else "double"
+        )
+        for field in frame.schema.fields
+        if isinstance(field.dataType, T.DecimalType)
+    }
+    return frame.withColumns(casts) if casts else frame

@@ -117,7 +117,7 @@ def write_windows(
     owner: str,
     failed_checks: dict[str | None, list[str]] | None = None,
     properties: dict[str | None, Any] | None = None,
-    after_publish: Callable[[list[WrittenPartition]], None] | None = None,
+    after_publish: Callable[[list[WrittenPartition], pa.Schema], None] | None = None,
 ) -> tuple[list[WrittenPartition], pa.Schema]:
     """Write the frame's windows with Spark and publish them, under the windows' locks.
 
@@ -131,7 +131,8 @@ def write_windows(
         owner: who holds the locks (the run id).
         failed_checks: window -> ERROR checks it failed (kept in its manifest).
         properties: window -> what its manifest keeps.
-        after_publish: the catalogue registration, called after publishing, before cleanup.
+        after_publish: the catalogue registration (windows written, their schema), called
+            after publishing and before cleanup.
 
     Returns:
         The windows written, and the Arrow schema of their data.
@@ -144,7 +145,8 @@ def write_windows(
         staged, schema = _stage(
             storage, key_path, frame, keys, write_id, failed_checks or {}, properties or {}
         )
-        return storage.publish_staged(key_path, staged, after_publish), schema
+        registered = (lambda written: after_publish(written, schema)) if after_publish else None
+        return storage.publish_staged(key_path, staged, registered), schema
 
 
 def _stage(
@@ -174,13 +176,13 @@ def _stage(
         # Spark names each folder `_partition=<value>`, escaped its own (Hive's) way
         folders = {
             window_of_folder(name): f"{staging}/{name}"
-            for name, is_dir in (storage._children(staging) if keys is not None else [])
-            if is_dir and name.startswith(f"{PARTITION}=")
+            for name in (storage.subfolders(staging) if keys is not None else [])
+            if name.startswith(f"{PARTITION}=")
         }
         for window in keys if keys is not None else [None]:
             source = staging if window is None else folders.get(window)
             target = f"{storage.partition_path(key_path, window)}/{version}"
-            storage._make_folder(storage.partition_path(key_path, window))
+            storage.make_folder(storage.partition_path(key_path, window))
             if source is None:
                 moved[window] = {}  # no rows: the manifest alone
                 continue
@@ -223,6 +225,9 @@ def _write_job(
     from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
+    # TIMESTAMP_MICROS, not Spark's legacy INT96: pyarrow reads it as timestamp[us, UTC],
+    # the type the Pandas engine writes, so each engine reads the other's files alike
+    frame.sparkSession.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
     observation = Observation(f"dataplat_{staging.rsplit('/', 1)[-1]}")
     if keys is None:
         if PARTITION in frame.columns:

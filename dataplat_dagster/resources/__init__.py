@@ -40,8 +40,16 @@ OPTIONAL_KEYS: tuple[str, ...] = ()
 LOCAL_PATH_FIELDS = ("root", "path", "folder")
 
 
-def build_resources(profile: Profile) -> dict[str, Any]:
-    """Instantiate every resource of the profile (nothing connects until a run uses it)."""
+def build_resources(profile: Profile, engines: set[str] | None = None) -> dict[str, Any]:
+    """Instantiate every resource of the profile (nothing connects until a run uses it).
+
+    Args:
+        profile: the environment profile.
+        engines: the engines the code location's tables use (default: the profile's). With
+            `spark`, the SparkEngine (`spark_engine`) and the Spark twin of the warehouse IO
+            manager (`spark_io_manager`, same store) are added beside the Pandas ones, so
+            that tables on either engine share one code location.
+    """
     missing = [key for key in RESOURCE_KEYS if key not in profile.resources]
     unknown = [key for key in profile.resources if key not in (*RESOURCE_KEYS, *OPTIONAL_KEYS)]
     if missing or unknown:
@@ -60,14 +68,43 @@ def build_resources(profile: Profile) -> dict[str, Any]:
     built["io_manager"] = _instantiate(
         "io_manager", profile.resources["io_manager"], profile, built
     )
+    if "spark" in (engines if engines is not None else {profile.engine}):
+        built.update(_spark_resources(profile, built))
     return built
 
 
+def _spark_resources(profile: Profile, built: dict[str, Any]) -> dict[str, Any]:
+    """The Spark engine from the profile's `spark:` block, and its warehouse IO manager."""
+    from dataplat_dagster.engines.spark_engine import SparkEngine
+    from dataplat_dagster.resources.spark_io_managers import SPARK_TWINS
+
+    where = f"resources/{profile.env}.yaml"
+    spark = SparkEngine(**profile.spark.model_dump())
+    declared = dict(profile.resources["io_manager"])
+    twin = SPARK_TWINS.get(declared.pop("type"))
+    if twin is None:
+        raise DeclarationError.single(
+            where,
+            "resources.io_manager.type",
+            f"the Spark engine writes to {', '.join(SPARK_TWINS)} warehouses only",
+        )
+    fields = {name: _env(value) for name, value in declared.items()}
+    if isinstance(fields.get("root"), str) and "://" not in fields["root"]:
+        fields["root"] = str(profile.local_path(fields["root"]))
+    wanted = {"engine": spark, "catalog": built["catalog"]}
+    if "aws" in twin.model_fields:
+        wanted["aws"] = built["aws"]
+    try:
+        io_manager = twin(**fields, **wanted)
+    except Exception as exc:  # pydantic's message names the field
+        raise DeclarationError.single(where, "resources.io_manager", f"spark: {exc}") from None
+    return {"spark_engine": spark, "spark_io_manager": io_manager}
+
+
 def kinds_of(profile: Profile) -> set[str]:
-    """Kinds shown on every built asset: the engine and the storage."""
-    engine = profile.resources["engine"]["type"]
+    """Kinds shown on every built asset: the engine (each table's own, see assets) and the storage."""
     storage = "s3" if profile.resources["io_manager"]["type"].startswith("s3") else "parquet"
-    return {engine, storage}
+    return {profile.engine, storage}
 
 
 def _instantiate(

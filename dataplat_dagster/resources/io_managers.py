@@ -2,7 +2,8 @@
 
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,15 +87,15 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
         if keys is not None and carried.left_out:
             self._leave_out(context, key_path, carried.left_out)
             keys = [key for key in keys if key not in carried.left_out]
-        parts = self.window_parts(obj, keys)
         description = (
             context.definition_metadata.get("dataplat/description", "")
             if context.definition_metadata
             else ""
         )
-        written = self.write_windows(
+        written, arrow_schema = self.write_frame(
             key_path,
-            parts,
+            obj,
+            keys,
             run_id=context.run_id,
             failed_checks=carried.failed_checks,
             properties=carried.properties,
@@ -103,8 +104,7 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
         )
         schema = dg.TableSchema(
             columns=[
-                dg.TableColumn(column.name, declared_type(column.type))
-                for column in parts[0][1].schema
+                dg.TableColumn(column.name, declared_type(column.type)) for column in arrow_schema
             ]
         )
         storage = self.storage()
@@ -119,6 +119,7 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
                 **({} if on_first else {"dagster/column_schema": schema}),
                 "partitions_written": len(windows),
                 "bytes_written": sum(w.bytes for w in written),
+                **self.run_metadata(),
             }
         )
         for index, window in enumerate(windows):
@@ -145,6 +146,38 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
                 asset_key=context.asset_key,
                 partition_key=window,
             )
+
+    def run_metadata(self) -> dict[str, Any]:
+        """What the engine adds to each output's metadata (the Spark UI link)."""
+        return {}
+
+    def write_frame(
+        self,
+        key_path: list[str],
+        frame: Any,
+        keys: list[str] | None,
+        *,
+        run_id: str,
+        failed_checks: dict[str | None, list[str]],
+        properties: dict[str | None, Any],
+        description: str = "",
+        log: Callable[[str], None] | None = None,
+    ) -> tuple[list[WrittenPartition], pa.Schema]:
+        """Write and publish a frame's windows (`keys` None: the unpartitioned table).
+
+        Returns the windows written and the Arrow schema of the data.
+        """
+        parts = self.window_parts(frame, keys)
+        written = self.write_windows(
+            key_path,
+            parts,
+            run_id=run_id,
+            failed_checks=failed_checks,
+            properties=properties,
+            description=description,
+            log=log,
+        )
+        return written, parts[0][1].schema
 
     def window_parts(self, obj: Any, keys: list[str] | None) -> list[tuple[str | None, pa.Table]]:
         """The frame as Arrow, one table per window (`keys` None: the unpartitioned table)."""
@@ -176,13 +209,37 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
         storage = self.storage()
         partitioned = parts[0][0] is not None
         progress = WindowProgress(log, "/".join(key_path), len(parts), "written") if log else None
+        register = self.registration(storage, key_path, partitioned, failed_checks, description)
+        with failures_sorted():
+            return storage.write(
+                key_path,
+                parts,
+                write_id=write_id_of(run_id),
+                failed_checks=failed_checks,
+                properties=properties,
+                owner=run_id,
+                after_publish=lambda written: register(written, parts[0][1].schema),
+                on_staged=progress.advance if progress else None,
+            )
 
-        def register(written: list[WrittenPartition]) -> None:
-            # under the windows' locks, after publishing and before old versions go: the
-            # catalogue never points at a version that is incomplete or already removed
+    def registration(
+        self,
+        storage: TableStorage,
+        key_path: list[str],
+        partitioned: bool,
+        failed_checks: dict[str | None, list[str]],
+        description: str,
+    ) -> Callable[[list[WrittenPartition], pa.Schema], None]:
+        """The catalogue registration of a write, called once its windows are published.
+
+        Under the windows' locks, after publishing and before old versions go: the catalogue
+        never points at a version that is incomplete or already removed.
+        """
+
+        def register(written: list[WrittenPartition], schema: pa.Schema) -> None:
             self.catalog.register_table(
                 key_path=key_path,
-                schema=parts[0][1].schema,
+                schema=schema,
                 location=storage.uri(storage.table_path(key_path))
                 if partitioned
                 else written[0].location,
@@ -198,34 +255,34 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
             if withheld:
                 self.catalog.withhold_partitions(key_path=key_path, partitions=withheld)
 
-        try:
-            return storage.write(
-                key_path,
-                parts,
-                write_id=f"{run_id[:8]}-{uuid.uuid4().hex[:8]}",
-                failed_checks=failed_checks,
-                properties=properties,
-                owner=run_id,
-                after_publish=register,
-                on_staged=progress.advance if progress else None,
-            )
-        except dg.Failure:
-            raise
-        except Exception as exc:
-            # a full disk, a quota or a refused permission: retrying only delays the cause
-            if is_transient(exc):
-                raise
-            raise dg.Failure(description=str(exc), allow_retries=False) from exc
+        return register
+
+    def read_frame(
+        self,
+        storage: TableStorage,
+        key_path: list[str],
+        keys: list[str | None],
+        *,
+        failed_gates: str,
+        windowed: bool,
+    ) -> tuple[Any, list[tuple[str | None, int]]]:
+        """The windows as the engine's frame (with `_partition` when windowed), rows per window."""
+        table, counts = storage.read(key_path, keys, failed_gates=failed_gates)
+        if windowed:
+            table = _with_partition_column(table, counts)
+        return self.engine.from_arrow(table), counts
+
+    def reads_arrow(self) -> bool:
+        """Whether inputs marked ARROW_READ are handed over as lazy Arrow datasets."""
+        return True
 
     def load_input(self, context: dg.InputContext) -> Any:
         key_path = list(context.asset_key.path)
         storage = self.storage()
         metadata = context.definition_metadata or {}
         windowed = bool(metadata.get(WINDOWED_READ, False))
-        convert = self.engine.from_arrow
-        if metadata.get(
-            ARROW_READ
-        ):  # SQL over the whole table: a lazy dataset, only the columns used
+        if metadata.get(ARROW_READ) and self.reads_arrow():
+            # SQL over the whole table: a lazy dataset, only the columns used
             if not context.has_asset_partitions:
                 if storage.manifest(key_path, None) is None:
                     storage.read(key_path, [None])  # raises the clear "not materialized" error
@@ -238,33 +295,39 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
                 )
             return dataset
         if not context.has_asset_partitions:
-            table, _ = storage.read(key_path, [None], failed_gates="refuse")
-            return convert(table)
-        keys = list(context.asset_partition_keys)
+            frame, _ = self.read_frame(
+                storage, key_path, [None], failed_gates="refuse", windowed=False
+            )
+            return frame
+        keys: list[str | None] = list(context.asset_partition_keys)
         if not windowed:  # an aggregate over a partitioned table reads every window there is
             existing = set(storage.existing_partitions(key_path))
             keys = [key for key in keys if key in existing]
         if windowed and len(keys) > 1 and metadata.get(SAME_WINDOWS):
             # a range run: windows that failed their gate upstream are left out, not refused
-            table, counts = self._read_range(context, storage, key_path, keys)
-            return convert(_with_partition_column(table, counts))
-        table, counts = storage.read(key_path, keys, failed_gates="refuse" if windowed else "skip")
+            frame, _ = self._read_range(context, storage, key_path, keys)
+            return frame
+        frame, counts = self.read_frame(
+            storage,
+            key_path,
+            keys,
+            failed_gates="refuse" if windowed else "skip",
+            windowed=windowed,
+        )
         if not windowed and len(counts) < len(keys):
-            skipped = sorted(set(keys) - {key for key, _ in counts})
+            skipped = sorted(str(key) for key in set(keys) - {key for key, _ in counts})
             context.log.warning(
                 f"{'/'.join(key_path)}: left out windows that failed their quality gate: {', '.join(skipped)}"
             )
-        if windowed:
-            table = _with_partition_column(table, counts)
-        return convert(table)
+        return frame
 
     def _read_range(
         self,
         context: dg.InputContext,
         storage: TableStorage,
         key_path: list[str],
-        keys: list[str],
-    ) -> tuple[pa.Table, list[tuple[str | None, int]]]:
+        keys: list[str | None],
+    ) -> tuple[Any, list[tuple[str | None, int]]]:
         """Read a range run's windows of an input, leaving out those its gate closed for.
 
         Left out: windows whose published version failed an ERROR check, and windows this run
@@ -279,7 +342,9 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
             if window in keys
         }
         wanted = [key for key in keys if key not in left_out]
-        table, counts = storage.read(key_path, wanted, failed_gates="skip")
+        frame, counts = self.read_frame(
+            storage, key_path, wanted, failed_gates="skip", windowed=True
+        )
         read = {key for key, _ in counts}
         for window in wanted:
             if window not in read:
@@ -287,7 +352,26 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
                 checks = ", ".join(manifest.failed_checks) if manifest else "its checks"
                 left_out[window] = f"{name} failed its quality gate ({checks})"
         note_left_out(context.step_context.run_id, context.op_def.name, left_out)
-        return table, counts
+        return frame, counts
+
+
+def write_id_of(run_id: str) -> str:
+    """A write's id: its run's, made unique (a run may write a table twice)."""
+    return f"{run_id[:8]}-{uuid.uuid4().hex[:8]}"
+
+
+@contextmanager
+def failures_sorted() -> Iterator[None]:
+    """A permanent write failure fails the step at once; a transient one is left to retries."""
+    try:
+        yield
+    except dg.Failure:
+        raise
+    except Exception as exc:
+        # a full disk, a quota or a refused permission: retrying only delays the cause
+        if is_transient(exc):
+            raise
+        raise dg.Failure(description=str(exc), allow_retries=False) from exc
 
 
 def _with_partition_column(table: pa.Table, counts: list[tuple[str | None, int]]) -> pa.Table:

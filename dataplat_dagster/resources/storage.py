@@ -430,6 +430,14 @@ class TableStorage:
             )
 
     # -- filesystem primitives (the S3 subclass uses boto3 for them) ---------------------
+    def make_folder(self, path: str) -> None:
+        """Create a folder (nothing on S3)."""
+        self._make_folder(path)
+
+    def subfolders(self, folder: str) -> list[str]:
+        """The names of the folders directly under `folder`."""
+        return [name for name, is_dir in self._children(folder) if is_dir]
+
     def _make_folder(self, path: str) -> None:
         self.fs.create_dir(path, recursive=True)
 

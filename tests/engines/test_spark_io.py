@@ -40,11 +40,19 @@ def _frame(spark, rows: list[tuple[int, str, str]]):
 
 def test_one_spark_job_writes_windows_pandas_reads(tmp_path: Path, spark) -> None:
     storage = _storage(tmp_path)
-    frame = _frame(spark, [(1, "paid", WINDOWS[0]), (2, "new", WINDOWS[0]), (3, "paid", WINDOWS[2])])
+    frame = _frame(
+        spark, [(1, "paid", WINDOWS[0]), (2, "new", WINDOWS[0]), (3, "paid", WINDOWS[2])]
+    )
 
     written, schema = write_windows(
-        storage, TABLE, frame, WINDOWS, write_id="w1", owner="run-1",
-        failed_checks={WINDOWS[2]: ["unique_order_id"]}, properties={WINDOWS[0]: {"note": 1}},
+        storage,
+        TABLE,
+        frame,
+        WINDOWS,
+        write_id="w1",
+        owner="run-1",
+        failed_checks={WINDOWS[2]: ["unique_order_id"]},
+        properties={WINDOWS[0]: {"note": 1}},
     )
 
     assert [(w.key, w.rows) for w in written] == [(WINDOWS[0], 2), (WINDOWS[1], 0), (WINDOWS[2], 1)]
@@ -88,8 +96,12 @@ def test_a_failed_spark_write_publishes_nothing(tmp_path: Path, spark) -> None:
 
     storage = _storage(tmp_path)
     write_windows(
-        storage, TABLE, _frame(spark, [(1, "paid", WINDOWS[0])]), WINDOWS[:1],
-        write_id="good", owner="run-1",
+        storage,
+        TABLE,
+        _frame(spark, [(1, "paid", WINDOWS[0])]),
+        WINDOWS[:1],
+        write_id="good",
+        owner="run-1",
     )
     failing = _frame(spark, [(7, "paid", WINDOWS[0])]).withColumn(
         "status", F.when(F.col("order_id") > 5, F.raise_error(F.lit("bad row"))).otherwise("x")
@@ -110,8 +122,13 @@ def test_rewrite_replaces_the_version_and_gates_hold(tmp_path: Path, spark) -> N
     storage = _storage(tmp_path)
     for write_id, order in (("a", 1), ("b", 2), ("c", 3)):
         write_windows(
-            storage, TABLE, _frame(spark, [(order, "paid", WINDOWS[0])]), WINDOWS[:1],
-            write_id=write_id, owner=write_id, failed_checks={WINDOWS[0]: ["x"]} if order == 3 else {},
+            storage,
+            TABLE,
+            _frame(spark, [(order, "paid", WINDOWS[0])]),
+            WINDOWS[:1],
+            write_id=write_id,
+            owner=write_id,
+            failed_checks={WINDOWS[0]: ["x"]} if order == 3 else {},
         )
 
     folder = tmp_path / "staging" / "shop" / "orders" / "dt=2024-01-01-00%3A00"
@@ -119,7 +136,9 @@ def test_rewrite_replaces_the_version_and_gates_hold(tmp_path: Path, spark) -> N
     assert sorted(p.name for p in folder.iterdir() if p.is_dir()) == ["v=b", "v=c"]
     with pytest.raises(FailedGateError):
         read_windows(spark, storage, TABLE, WINDOWS[:1], windowed=True, failed_gates="refuse")
-    frame, counts = read_windows(spark, storage, TABLE, WINDOWS[:1], windowed=True, failed_gates="skip")
+    frame, counts = read_windows(
+        spark, storage, TABLE, WINDOWS[:1], windowed=True, failed_gates="skip"
+    )
     assert counts == [] and frame.count() == 0
 
 
@@ -127,7 +146,9 @@ def test_unpartitioned_table_round_trip(tmp_path: Path, spark) -> None:
     storage = _storage(tmp_path)
     frame = spark.createDataFrame([(1, "a"), (2, "b")], "id long, name string")
 
-    (written,), _ = write_windows(storage, ["common", "shop", "dim"], frame, None, write_id="u1", owner="r")
+    (written,), _ = write_windows(
+        storage, ["common", "shop", "dim"], frame, None, write_id="u1", owner="r"
+    )
 
     assert written.key is None and written.rows == 2
     table, _ = storage.read(["common", "shop", "dim"], [None])

@@ -1,0 +1,181 @@
+"""Columns to declared types for `cast` and `parse_dates`, by the landing rules, on Spark.
+
+The same rules as `pandas_casts` and `arrow_casts.text_to`: exact integers ("12.00" and "+5"
+pass, "1.5" fails), blank text is null not an error, booleans from true/t/yes/y/1 and their
+opposites, ISO 8601 dates and timestamps (a value without an offset is a wall-clock time of
+the column's zone). Each conversion returns (value, failed): failed marks a present value
+that did not convert, and those rows are quarantined by the step.
+"""
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from dataplat_dagster.config.schema import TIMESTAMP_TYPES
+from dataplat_dagster.engines.spark_times import instant_to_wall, wall_to_instant
+
+SPARK_TYPES: dict[str, str] = {
+    "string": "string",
+    "int8": "tinyint",
+    "int16": "smallint",
+    "int32": "int",
+    "int64": "bigint",
+    "float32": "float",
+    "float64": "double",
+    "bool": "boolean",
+    "date": "date",
+    "timestamp": "timestamp",
+    "timestamp_ntz": "timestamp_ntz",
+}
+_INTEGER = r"^[+-]?\d+(\.0*)?$"
+_FLOAT = r"^[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|(?i:inf|infinity|nan))$"
+_DATE = r"^\d{4}-\d{2}-\d{2}$"
+_ISO = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|z|[+-]\d{2}(:?\d{2})?)?)?$"
+_ZONED = r"[T ]\d{2}.*(Z|z|[+-]\d{2}(:?\d{2})?)$"
+_TRUE = ["true", "t", "yes", "y", "1"]
+_FALSE = ["false", "f", "no", "n", "0"]
+
+
+def strip(text: Column) -> Column:
+    """Leading and trailing whitespace removed (any Unicode space, as Python's strip)."""
+    return F.regexp_replace(text, r"^\s+|\s+$", "")
+
+
+def _present(text: Column) -> Column:
+    return F.coalesce(strip(text) != "", F.lit(False))
+
+
+def has_type(data_type: T.DataType, target: str) -> bool:
+    return data_type.simpleString() == SPARK_TYPES[target]
+
+
+def convert(value: Column, data_type: T.DataType, target: str, zone: str) -> tuple[Column, Column]:
+    """(value as `target`, failed) for a column of `data_type`; `zone` of naive times."""
+    if target == "string":
+        from dataplat_dagster.engines.spark_text import text_of
+
+        return text_of(value, data_type), F.lit(False)
+    if isinstance(data_type, T.StringType):
+        return text_to(value, target, zone)
+    temporal = isinstance(data_type, T.TimestampType | T.TimestampNTZType | T.DateType)
+    if target in TIMESTAMP_TYPES and temporal:
+        return to_kind(value, data_type, target, zone), F.lit(False)
+    if target == "date" and temporal:
+        if isinstance(data_type, T.TimestampType):  # the date where the data is
+            return F.to_date(instant_to_wall(value, zone)), F.lit(False)
+        return F.to_date(value), F.lit(False)
+    if target in TIMESTAMP_TYPES or target == "date":  # numbers are no dates
+        return F.lit(None).cast(SPARK_TYPES[target]), value.isNotNull()
+    if target.startswith("int") and isinstance(data_type, T.FloatType | T.DoubleType):
+        whole = F.when(value == F.floor(value), value)
+        converted = whole.try_cast(SPARK_TYPES[target])
+        return converted, value.isNotNull() & ~F.isnan(value) & converted.isNull()
+    converted = value.try_cast(SPARK_TYPES[target])
+    return converted, value.isNotNull() & converted.isNull()
+
+
+def to_kind(value: Column, data_type: T.DataType, kind: str, zone: str) -> Column:
+    """Dates or timestamps as an instant (`timestamp`) or a wall-clock time (`timestamp_ntz`)."""
+    if isinstance(data_type, T.TimestampType):
+        return value if kind == "timestamp" else instant_to_wall(value, zone)
+    wall = value.cast("timestamp_ntz")  # a date is its midnight; no zone is involved
+    return wall_to_instant(wall, zone) if kind == "timestamp" else wall
+
+
+def text_to(text: Column, target: str, zone: str) -> tuple[Column, Column]:
+    """Text to a declared type: (values, present values that failed)."""
+    present = _present(text)
+    trimmed = strip(text)
+    if target in TIMESTAMP_TYPES:
+        return parse_timestamps(text, target, zone)
+    if target == "bool":
+        lowered = F.lower(trimmed)
+        values = F.when(lowered.isin(_TRUE), True).when(lowered.isin(_FALSE), False)
+        values = values.otherwise(F.lit(None).cast("boolean"))
+        return values, present & values.isNull()
+    if target.startswith("int"):
+        trimmed = F.regexp_replace(trimmed, r"^\+", "")
+        well_formed = trimmed.rlike(_INTEGER)
+        trimmed = F.regexp_replace(trimmed, r"\.0*$", "")
+    elif target in ("float32", "float64"):
+        well_formed = trimmed.rlike(_FLOAT)
+    else:  # date
+        well_formed = trimmed.rlike(_DATE)
+    values = F.when(F.coalesce(well_formed, F.lit(False)), trimmed).try_cast(SPARK_TYPES[target])
+    return values, present & values.isNull()
+
+
+def parse_timestamps(
+    text: Column, kind: str, zone: str, fmt: str | None = None
+) -> tuple[Column, Column]:
+    """Text to `kind` by the timestamp rule; `fmt` a strptime format, else ISO 8601."""
+    present = _present(text)
+    trimmed = F.regexp_replace(strip(text), r"(\.\d{6})\d+", "$1")  # digits past µs floored
+    if fmt is not None:
+        wall = F.try_to_timestamp(trimmed, F.lit(java_pattern(fmt)))
+        if "%z" in fmt:  # the text names its offset: an instant
+            values = wall if kind == "timestamp" else instant_to_wall(wall, zone)
+        else:
+            naive = F.try_to_timestamp(trimmed, F.lit(java_pattern(fmt))).cast("timestamp_ntz")
+            values = to_kind(naive, T.TimestampNTZType(), kind, zone)
+        return values, present & values.isNull()
+    iso = F.coalesce(trimmed.rlike(_ISO), F.lit(False))
+    zoned = iso & F.coalesce(trimmed.rlike(_ZONED), F.lit(False))
+    offset = F.regexp_replace(trimmed, r"\s+(?=[Zz+-]\d{0,2}:?\d{0,2}$)", "")
+    instant = F.when(zoned, offset).try_cast("timestamp")
+    naive = F.when(iso & ~zoned, trimmed).try_cast("timestamp_ntz")
+    if kind == "timestamp":
+        values = F.coalesce(instant, wall_to_instant(naive, zone))
+    else:
+        values = F.coalesce(instant_to_wall(instant, zone), naive)
+    return values, present & values.isNull()
+
+
+_PATTERNS = {
+    "Y": "yyyy",
+    "y": "yy",
+    "m": "M",
+    "d": "d",
+    "H": "H",
+    "I": "h",
+    "M": "m",
+    "S": "s",
+    "f": "SSSSSS",
+    "p": "a",
+    "b": "MMM",
+    "B": "MMMM",
+    "a": "EEE",
+    "A": "EEEE",
+    "j": "D",
+    "z": "XX",
+    "%": "%",
+}
+
+
+def java_pattern(fmt: str) -> str:
+    """A strptime format as Spark's datetime pattern (literal text quoted)."""
+    out, literal, index = [], "", 0
+    while index < len(fmt):
+        char = fmt[index]
+        if char == "%" and index + 1 < len(fmt) and fmt[index + 1] in _PATTERNS:
+            if literal:
+                out.append("'" + literal.replace("'", "''") + "'")
+                literal = ""
+            out.append(_PATTERNS[fmt[index + 1]])
+            index += 2
+            continue
+        literal += char
+        index += 1
+    if literal:
+        out.append("'" + literal.replace("'", "''") + "'")
+    return "".join(out)
+
+
+def parse_dates(
+    text: Column, fmt: str | None, as_timestamp: bool, zone: str
+) -> tuple[Column, Column]:
+    """`parse_dates`: text to instants, or to dates as written."""
+    if as_timestamp:
+        return parse_timestamps(text, "timestamp", zone, fmt)
+    wall, failed = parse_timestamps(text, "timestamp_ntz", zone, fmt)
+    return F.to_date(wall), failed

@@ -1,0 +1,295 @@
+"""Built-in steps on Spark DataFrames, the same rules as `pandas_steps`.
+
+Every step is a Spark transformation; only the counts of rows a step removes (per window)
+come back to the driver. Rows a step rejects (a cast or a date that does not convert) are
+quarantined as text with `_dq_rule`/`_dq_reason`, as the Pandas engine does.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pyspark.sql import Column, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from dataplat_dagster.config.steps import (
+    CastStep,
+    DedupeStep,
+    DeriveStep,
+    DropColumnsStep,
+    DropNullStep,
+    FillNullStep,
+    FilterStep,
+    ParseDatesStep,
+    RenameStep,
+    SelectStep,
+    Step,
+    TrimStep,
+)
+from dataplat_dagster.engines.base import PARTITION, REASON, RULE, StepError, StepOutcome
+from dataplat_dagster.engines.spark_casts import convert, has_type, parse_dates, strip
+from dataplat_dagster.engines.spark_sql import translate_expression
+from dataplat_dagster.engines.spark_text import as_text, column, text_of
+
+_FLAG = "__dataplat_flag"
+_ORDER = "__dataplat_order"
+_WHY = _FLAG + "_reason"
+
+
+@dataclass(frozen=True)
+class StepAt:
+    """Where a step runs: its label for messages, and the zone of naive timestamps."""
+
+    where: str
+    timezone: str
+
+
+def apply_steps(frame: Any, steps: list[Step], label: str, timezone: str = "UTC") -> StepOutcome:
+    """Run `steps` in order; `timezone` is the zone of naive timestamps (the dataflow's)."""
+    outcome = StepOutcome(frame)
+    for index, step in enumerate(steps):
+        where = f"{label}.steps[{index}] ({step.kind})"
+        try:
+            _HANDLERS[type(step)](outcome, step, StepAt(where, timezone))
+        except StepError:
+            raise
+        except (KeyError, ValueError, TypeError) as exc:
+            raise StepError(f"{where}: {exc}") from exc
+    return outcome
+
+
+def _require(frame: Any, columns: list[str], where: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        available = ", ".join(c for c in frame.columns if c != PARTITION)
+        raise StepError(f"{where}: column(s) {', '.join(missing)} not found (columns: {available})")
+
+
+def removed_by_window(frame: Any, removed: Column) -> dict[str | None, int]:
+    """Rows of `frame` marked by `removed`, per window (one small aggregate to the driver)."""
+    flagged = frame.where(F.coalesce(removed, F.lit(False)))
+    if PARTITION not in frame.columns:
+        return {None: flagged.count()}
+    rows = flagged.groupBy(PARTITION).count().collect()
+    return {str(row[0]): int(row[1]) for row in rows}
+
+
+def _count(outcome: StepOutcome, counts: dict[str | None, int]) -> int:
+    for key, count in counts.items():
+        outcome.removed_by_window[key] = outcome.removed_by_window.get(key, 0) + count
+    return sum(counts.values())
+
+
+def _drop(outcome: StepOutcome, flagged: Any, where: str) -> None:
+    """Drop the rows of `flagged` (the frame plus a `_FLAG` column) whose flag is false."""
+    removed = _count(outcome, removed_by_window(flagged, ~F.col(_FLAG)))
+    outcome.dropped[where] = outcome.dropped.get(where, 0) + removed
+    outcome.frame = flagged.where(F.col(_FLAG)).drop(_FLAG) if removed else flagged.drop(_FLAG)
+
+
+def _reject(outcome: StepOutcome, frame: Any, bad: Column, rule: str, reason: Column) -> Any:
+    """Quarantine the rows `bad` marks (as text, with reasons); return the rows kept.
+
+    `frame` may carry helper columns (named `_FLAG...`); they are left out of the rejects.
+    """
+    flagged = frame.withColumns({_FLAG: F.coalesce(bad, F.lit(False)), _WHY: reason})
+    removed = _count(outcome, removed_by_window(flagged, F.col(_FLAG)))
+    if removed:
+        helpers = [c for c in flagged.columns if c.startswith(_FLAG)]
+        data = [column(c) for c in flagged.columns if c not in helpers]
+        rows = as_text(flagged.where(F.col(_FLAG)).select(*data, F.col(_WHY)))
+        outcome.rejects.append(
+            rows.select(*data, F.lit(rule).alias(RULE), F.col(_WHY).alias(REASON))
+        )
+        flagged = flagged.where(~F.col(_FLAG))
+    return flagged.drop(_FLAG, _WHY)
+
+
+def _is_text(data_type: T.DataType) -> bool:
+    return isinstance(data_type, T.StringType)
+
+
+def _trim(outcome: StepOutcome, step: TrimStep, at: StepAt) -> None:
+    frame = outcome.frame
+    types = {f.name: f.dataType for f in frame.schema.fields}
+    columns = step.trim.columns or [
+        c for c in frame.columns if _is_text(types[c]) and not c.startswith("_")
+    ]
+    _require(frame, columns, at.where)
+    trimmed = {}
+    for name in columns:
+        values = strip(column(name))
+        trimmed[name] = F.when(values != "", values).otherwise(F.lit(None).cast("string"))
+    outcome.frame = frame.withColumns(trimmed) if trimmed else frame
+
+
+def _cast(outcome: StepOutcome, step: CastStep, at: StepAt) -> None:
+    _require(outcome.frame, list(step.cast), at.where)
+    for name, target in step.cast.items():
+        frame = outcome.frame
+        data_type = frame.schema[name].dataType
+        if has_type(data_type, target):
+            continue  # already that type: nothing to do
+        value, failed = convert(column(name), data_type, target, at.timezone)
+        frame = frame.withColumns({_FLAG + "v": value, _FLAG + "f": failed})
+        reason = F.concat(
+            F.lit(f"{at.where}: {name} "),
+            F.coalesce(text_of(column(name), data_type), F.lit("")),
+            F.lit(f" is not a valid {target}"),
+        )
+        kept = _reject(outcome, frame, F.col(_FLAG + "f"), f"cast_{name}", reason)
+        outcome.frame = kept.withColumn(name, F.col(_FLAG + "v")).drop(_FLAG + "v", _FLAG + "f")
+
+
+def _rename(outcome: StepOutcome, step: RenameStep, at: StepAt) -> None:
+    _require(outcome.frame, list(step.rename), at.where)
+    outcome.frame = outcome.frame.withColumnsRenamed(step.rename)
+
+
+def _dedupe(outcome: StepOutcome, step: DedupeStep, at: StepAt) -> None:
+    frame = outcome.frame
+    params = step.dedupe
+    keys = params.keys or [c for c in frame.columns if not c.startswith("_")]
+    _require(frame, [*keys, *(params.order_by or [])], at.where)
+    if PARTITION in frame.columns:  # duplicates are found within a window
+        keys = [*keys, PARTITION]
+    # the frame's own order breaks ties, as pandas' stable sort keeps it
+    frame = frame.withColumn(_ORDER, F.monotonically_increasing_id())
+    first = params.keep == "first"
+    order = [
+        column(c).asc_nulls_last() if first else column(c).desc_nulls_first()
+        for c in params.order_by or []
+    ]
+    order.append(F.col(_ORDER).asc() if first else F.col(_ORDER).desc())
+    window = Window.partitionBy(*[column(k) for k in keys]).orderBy(*order)
+    flagged = frame.withColumn(_FLAG, F.row_number().over(window) == 1).drop(_ORDER)
+    _drop(outcome, flagged, at.where)
+
+
+def _parse_dates(outcome: StepOutcome, step: ParseDatesStep, at: StepAt) -> None:
+    params = step.parse_dates
+    _require(outcome.frame, list(params.columns), at.where)
+    zone = params.timezone or at.timezone
+    for name, fmt in params.columns.items():
+        frame = outcome.frame
+        data_type = frame.schema[name].dataType
+        if _is_text(data_type):
+            value, failed = parse_dates(column(name), fmt, params.timestamp, zone)
+        else:
+            value, failed = convert(
+                column(name), data_type, "timestamp" if params.timestamp else "date", zone
+            )
+        if params.on_error != "fail":
+            outcome.frame = frame.withColumn(name, value)
+            continue
+        frame = frame.withColumns({_FLAG + "v": value, _FLAG + "f": failed})
+        reason = F.concat(
+            F.lit(f"{at.where}: {name} "),
+            F.coalesce(text_of(column(name), data_type), F.lit("")),
+            F.lit(f" does not match {fmt or 'ISO 8601'}"),
+        )
+        kept = _reject(outcome, frame, F.col(_FLAG + "f"), f"parse_dates_{name}", reason)
+        outcome.frame = kept.withColumn(name, F.col(_FLAG + "v")).drop(_FLAG + "v", _FLAG + "f")
+
+
+def expression(text: str, at: StepAt) -> Column:
+    """A DuckDB-style SQL expression as a Spark column."""
+    try:
+        return F.expr(translate_expression(text))
+    except Exception as exc:
+        raise StepError(f"{at.where}: cannot evaluate {text!r}: {exc}") from None
+
+
+def _filter(outcome: StepOutcome, step: FilterStep, at: StepAt) -> None:
+    keep = F.coalesce(expression(step.filter, at), F.lit(False))
+    _drop(outcome, _checked(outcome.frame.withColumn(_FLAG, keep), step.filter, at), at.where)
+
+
+def _checked(frame: Any, text: str, at: StepAt) -> Any:
+    """Spark resolves columns when a frame is built; a bad expression fails here, named."""
+    try:
+        _ = frame.schema  # analysing the plan resolves the expression's columns
+    except Exception as exc:
+        raise StepError(f"{at.where}: cannot evaluate {text!r}: {_first_line(exc)}") from None
+    return frame
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _derive(outcome: StepOutcome, step: DeriveStep, at: StepAt) -> None:
+    derived = {name: expression(text, at) for name, text in step.derive.items()}
+    frame = outcome.frame.withColumns(derived)
+    frame = _checked(frame, str(step.derive), at)
+    outcome.frame = _numbers(frame, list(step.derive))
+
+
+def _numbers(frame: Any, names: list[str]) -> Any:
+    """Decimals as the platform's numbers (`sql.normalise_numbers`): int64 or float64."""
+    casts = {}
+    for field in frame.schema.fields:
+        if field.name in names and isinstance(field.dataType, T.DecimalType):
+            casts[field.name] = column(field.name).cast(
+                "bigint" if field.dataType.scale == 0 else "double"
+            )
+    return frame.withColumns(casts) if casts else frame
+
+
+def _select(outcome: StepOutcome, step: SelectStep, at: StepAt) -> None:
+    _require(outcome.frame, step.select, at.where)
+    keep = [*step.select]
+    if PARTITION in outcome.frame.columns and PARTITION not in step.select:
+        keep.append(PARTITION)
+    outcome.frame = outcome.frame.select(*[column(c) for c in keep])
+
+
+def _drop_columns(outcome: StepOutcome, step: DropColumnsStep, at: StepAt) -> None:
+    _require(outcome.frame, step.drop_columns, at.where)
+    outcome.frame = outcome.frame.drop(*step.drop_columns)
+
+
+def _drop_null(outcome: StepOutcome, step: DropNullStep, at: StepAt) -> None:
+    _require(outcome.frame, step.drop_null, at.where)
+    types = {f.name: f.dataType for f in outcome.frame.schema.fields}
+    present = [_present(column(c), types[c]) for c in step.drop_null]
+    keep = present[0]
+    for condition in present[1:]:
+        keep = keep & condition
+    _drop(outcome, outcome.frame.withColumn(_FLAG, keep), at.where)
+
+
+def _present(value: Column, data_type: T.DataType) -> Column:
+    """Not null (and, for floats, not NaN: pandas reads NaN as missing)."""
+    if isinstance(data_type, T.FloatType | T.DoubleType):
+        return value.isNotNull() & ~F.isnan(value)
+    return value.isNotNull()
+
+
+def _fill_null(outcome: StepOutcome, step: FillNullStep, at: StepAt) -> None:
+    _require(outcome.frame, list(step.fill_null), at.where)
+    frame = outcome.frame
+    filled = {}
+    for name, value in step.fill_null.items():
+        data_type = frame.schema[name].dataType
+        filled[name] = F.when(_present(column(name), data_type), column(name)).otherwise(
+            F.lit(value).cast(data_type)
+        )
+    outcome.frame = frame.withColumns(filled)
+
+
+_HANDLERS: dict[type, Callable[[StepOutcome, Any, StepAt], None]] = {
+    TrimStep: _trim,
+    CastStep: _cast,
+    RenameStep: _rename,
+    DedupeStep: _dedupe,
+    ParseDatesStep: _parse_dates,
+    FilterStep: _filter,
+    DeriveStep: _derive,
+    SelectStep: _select,
+    DropColumnsStep: _drop_columns,
+    DropNullStep: _drop_null,
+    FillNullStep: _fill_null,
+}
