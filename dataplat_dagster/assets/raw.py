@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 
 from dataplat_dagster.assets.quality import Published
+from dataplat_dagster.assets.raw_spark import load_with_spark
 from dataplat_dagster.assets.raw_windows import (
     DateColumn,
     by_column,
@@ -27,6 +28,7 @@ from dataplat_dagster.assets.support import (
     build_ins,
     common_asset_args,
     engine_key,
+    engine_of,
     fixed_signature,
     input_name,
     io_manager_key,
@@ -41,6 +43,7 @@ from dataplat_dagster.checks.specs import build_check_specs
 from dataplat_dagster.config.plan import Plan, TablePlan
 from dataplat_dagster.engines.base import PARTITION, REASON, RULE, Engine
 from dataplat_dagster.engines.landing import empty_read, read_landing_file
+from dataplat_dagster.engines.landing.spark_reader import unsupported
 from dataplat_dagster.landing_files import files_by_window
 from dataplat_dagster.resources.file_store import FileInfo, FileStore
 from dataplat_dagster.resources.io_managers import ParquetIOManager
@@ -121,14 +124,31 @@ def build_raw_asset(
                 "_run_id": context.run.run_id,
                 "_extraction_method": plan.spec.extraction_method or f"file:{source.format}",
             }
-            loaded = _load(landing, files, keys, bronze, file_store, windows)
-            table, bad, unaccounted = loaded.table, loaded.bad, loaded.unaccounted
-            counts.rows_in = table.num_rows + bad.num_rows
+            why_not = _spark_cannot(landing, files) if engine_of(plan) == "spark" else "pandas"
+            if why_not is None:  # Spark reads the files: only counts come back
+                on_spark = load_with_spark(
+                    engine.session(), source, files, keys, bronze, file_store, naive_zone(landing)
+                )
+                table, bad = on_spark.table, on_spark.bad
+                read_by_window = on_spark.read_by_window
+                rejected_by_window = on_spark.rejected_by_window
+                loaded = _Loaded(table, bad, dict(read_by_window), {})
+                counts.rows_in = on_spark.rows_in
+                rejected = [bad] if any(rejected_by_window.values()) else []
+            else:
+                if engine_of(plan) == "spark":
+                    context.log.info(
+                        f"{plan.id}: landing files read by the Arrow readers: {why_not}"
+                    )
+                loaded = _load(landing, files, keys, bronze, file_store, windows)
+                table, bad, unaccounted = loaded.table, loaded.bad, loaded.unaccounted
+                counts.rows_in = table.num_rows + bad.num_rows
+                read_by_window = source_counts(table, bad, keys, unaccounted)
+                if unaccounted:
+                    context.log.error(unaccounted_message(str(plan.id), unaccounted))
+                rejected_by_window = rows_by_window([bad], keys)
+                rejected = [engine.from_arrow(bad)] if bad.num_rows else []
             counts.rows_in_by_input = {"landing." + landing.id.name: counts.rows_in}
-            read_by_window = source_counts(table, bad, keys, unaccounted)
-            if unaccounted:
-                context.log.error(unaccounted_message(str(plan.id), unaccounted))
-            rejected_by_window = rows_by_window([bad], keys)
             gate_inputs = GateInputs(
                 keys,
                 references={t: inputs[names[t]] for t in plan.check_inputs},
@@ -136,7 +156,6 @@ def build_raw_asset(
                 quarantined_before=rejected_by_window,
                 source_counts=read_by_window,
             )
-            rejected = [engine.from_arrow(bad)] if bad.num_rows else []
             published = Published(plan, engine, table, rejected, gate_inputs, counts)
         context.log.info(
             f"{plan.id}: read {len(files)} file(s), {counts.rows_out} rows, {counts.rows_quarantined} quarantined"
@@ -159,12 +178,19 @@ def build_raw_asset(
     return raw_asset
 
 
+def _spark_cannot(landing: TablePlan, files: list[tuple[FileInfo, str | None]]) -> str | None:
+    """Why Spark does not read this run's files (the Arrow readers then do), or None."""
+    if not files:
+        return "no file to read (if_missing: skip)"
+    return unsupported(landing.spec)
+
+
 @dataclass
 class _Loaded:
     """The files of a run read: rows, rejected rows, and what the files held."""
 
-    table: pa.Table
-    bad: pa.Table
+    table: Any  # Arrow, or Spark DataFrames when Spark read the files
+    bad: Any
     lines_by_window: dict[str | None, int]  # data lines of each window's files (or its rows)
     unaccounted: dict[
         str, tuple[str | None, int]

@@ -21,13 +21,14 @@ from dataplat_dagster.engines import pandas_rules, spark_range, spark_rules, spa
 from dataplat_dagster.engines.base import PARTITION, Engine, StepOutcome, TransformError
 from dataplat_dagster.engines.pandas_engine import PandasEngine
 from dataplat_dagster.engines.spark_frames import (
+    arrow_schema,
     arrow_to_spark,
     normalise_numbers,
     spark_to_arrow,
 )
 from dataplat_dagster.engines.spark_masks import WindowCodes, quarantine_rows
 from dataplat_dagster.engines.spark_masks import check_windows as _check_windows
-from dataplat_dagster.engines.spark_sql import duckdb_names, run_spark_sql
+from dataplat_dagster.engines.spark_sql import duckdb_schema, like_duckdb, run_spark_sql
 from dataplat_dagster.engines.spark_text import column
 from dataplat_dagster.engines.spark_times import set_session_zone
 
@@ -142,11 +143,9 @@ class SparkEngine(Engine):
         session = self.session()
         set_session_zone(session, timezone)
         frames = {ref: self.as_frame(frame) for ref, frame in tables.items()}
-        result = run_spark_sql(session, sql, frames, label=label)
-        names = duckdb_names(sql, {r: _arrow_schema(f) for r, f in frames.items()}, timezone)
-        if names is not None and len(names) == len(result.columns):
-            result = result.toDF(*names)
-        return normalise_numbers(result)
+        result = normalise_numbers(run_spark_sql(session, sql, frames, label=label))
+        schemas = {ref: arrow_schema(frame) for ref, frame in frames.items()}
+        return like_duckdb(result, duckdb_schema(sql, schemas, timezone))
 
     def run_sql_windows(
         self,
@@ -250,9 +249,3 @@ def _build_session(engine: SparkEngine) -> Any:
     for key, value in engine.conf.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
-
-
-def _arrow_schema(frame: Any) -> pa.Schema:
-    from pyspark.sql.pandas.types import to_arrow_schema
-
-    return to_arrow_schema(frame.schema, prefers_large_types=False)

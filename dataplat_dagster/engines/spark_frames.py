@@ -76,3 +76,10 @@ def normalise_numbers(frame: Any) -> Any:
         if isinstance(field.dataType, T.DecimalType)
     }
     return frame.withColumns(casts) if casts else frame
+
+
+def arrow_schema(frame: Any) -> pa.Schema:
+    """The Arrow schema of a Spark frame's rows (no data is read)."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    return to_arrow_schema(frame.schema, timezone="UTC", prefers_large_types=False)

@@ -12,9 +12,9 @@ from typing import Any
 from pyspark.sql import functions as F
 
 from dataplat_dagster.engines.base import PARTITION, TransformError
-from dataplat_dagster.engines.spark_frames import normalise_numbers
+from dataplat_dagster.engines.spark_frames import arrow_schema, normalise_numbers
 from dataplat_dagster.engines.spark_masks import check_windows
-from dataplat_dagster.engines.spark_sql import duckdb_names, run_spark_sql
+from dataplat_dagster.engines.spark_sql import duckdb_schema, like_duckdb, run_spark_sql
 from dataplat_dagster.engines.sql_range import RangeQueryFailed
 from dataplat_dagster.engines.sql_windows import RangeSQL
 
@@ -30,7 +30,6 @@ def run_range(
     label: str,
 ) -> Any:
     """Run `query.sql` over the frames of `tables`; the `windowed` ones carry `_partition`."""
-    from dataplat_dagster.engines.spark_engine import _arrow_schema
     from dataplat_dagster.engines.spark_times import set_session_zone
 
     assert query.sql is not None
@@ -46,10 +45,9 @@ def run_range(
         ref: engine.drop_columns(frame, [PARTITION]) if ref in windowed else frame
         for ref, frame in frames.items()
     }
-    schemas = {ref: _arrow_schema(frame) for ref, frame in per_window.items()}
-    names = duckdb_names(original, schemas, timezone)
-    if names is None:
-        names = [c for c in result.columns if c != PARTITION]
+    schemas = {ref: arrow_schema(frame) for ref, frame in per_window.items()}
+    schema = duckdb_schema(original, schemas, timezone)
+    names = schema.names if schema is not None else [c for c in result.columns if c != PARTITION]
     if len(names) + 1 != len(result.columns):
         raise RangeQueryFailed(
             f"the query over the range returned {len(result.columns) - 1} columns where one "
@@ -59,7 +57,7 @@ def run_range(
     if query.fill_empty:
         result = _fill_empty_windows(engine, result, original, per_window, keys, label, names)
     check_windows(result, keys, label=label)
-    return normalise_numbers(result)
+    return like_duckdb(normalise_numbers(result), schema, names)
 
 
 def _fill_empty_windows(

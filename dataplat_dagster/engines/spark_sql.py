@@ -18,7 +18,13 @@ from sqlglot import ErrorLevel, exp
 from sqlglot.errors import ParseError, SqlglotError, UnsupportedError
 
 from dataplat_dagster.engines.base import TransformError
-from dataplat_dagster.engines.sql import render_sql, view_name
+from dataplat_dagster.engines.sql import (
+    connect,
+    eval_expressions,
+    normalise_numbers,
+    render_sql,
+    view_name,
+)
 
 READ, WRITE = "duckdb", "spark"
 _BACKTICKED = re.compile(r"`((?:[^`]|``)+)`")
@@ -41,10 +47,27 @@ def translate(sql: str) -> str:
     if len(statements) != 1:
         raise ParseError(f"expected one statement, got {len(statements)}")
     tree = sqlglot.parse_one(statements[0], read=WRITE)
+    tree = _rounded_integer_casts(tree)
     if not isinstance(tree, exp.Query):
         raise UnsupportedError(f"it is {tree.key.upper()}, not a query")
     _check_spark(tree)
-    return statements[0]
+    return tree.sql(dialect=WRITE)
+
+
+def _rounded_integer_casts(tree: exp.Expr) -> exp.Expr:
+    """DuckDB rounds a number cast to an integer (2.5 -> 3), Spark truncates (2): round first."""
+
+    def rewrite(node: exp.Expr) -> exp.Expr:
+        if (
+            isinstance(node, exp.Cast | exp.TryCast)
+            and node.to.is_type(*exp.DataType.INTEGER_TYPES)
+            and not isinstance(node.this, exp.Round)
+            and not (isinstance(node.this, exp.Literal) and node.this.is_string)
+        ):
+            node.set("this", exp.Round(this=node.this))
+        return node
+
+    return tree.transform(rewrite)
 
 
 class Untranslatable(UnsupportedError):
@@ -106,7 +129,10 @@ def _spark_functions() -> frozenset[str]:
 def translate_expression(expression: str) -> str:
     """A DuckDB SQL expression (a filter, a derived column, a rule) as Spark SQL."""
     tree = sqlglot.parse_one(expression, read=READ, error_level=ErrorLevel.RAISE)
-    return tree.sql(dialect=WRITE, unsupported_level=ErrorLevel.RAISE)
+    text = tree.sql(dialect=WRITE, unsupported_level=ErrorLevel.RAISE)
+    tree = _rounded_integer_casts(sqlglot.parse_one(text, read=WRITE))
+    _check_spark(tree)
+    return tree.sql(dialect=WRITE)
 
 
 def untranslatable(sql: str) -> tuple[int | None, str] | None:
@@ -169,23 +195,62 @@ def run_spark_sql(session: Any, sql: str, tables: dict[str, Any], *, label: str)
         ) from None
 
 
-def duckdb_names(sql: str, schemas: dict[str, pa.Schema], timezone: str) -> list[str] | None:
-    """The column names DuckDB gives `sql`'s result, bound over empty tables of `schemas`.
+def duckdb_schema(sql: str, schemas: dict[str, pa.Schema], timezone: str) -> pa.Schema | None:
+    """The schema DuckDB gives `sql`'s result, bound over empty tables of `schemas`.
 
     Spark names an expression without an alias its own way (`count(1)` for DuckDB's
-    `count_star()`); the result takes DuckDB's names so both engines write the same columns.
+    `count_star()`) and types some functions narrower (`hour()` is int, DuckDB's bigint);
+    results take DuckDB's names and number types so both engines write the same columns.
+    None when DuckDB cannot bind it (a Spark-only function): Spark's names and types stay.
     """
-    from dataplat_dagster.engines.sql import connect
-
     connection = connect(timezone)
     try:
         for ref, schema in schemas.items():
             connection.register(view_name(ref), schema.empty_table())
-        return list(connection.sql(render_sql(sql)).columns)
+        return normalise_numbers(connection.sql(render_sql(sql)).to_arrow_table(), "SQL").schema
     except duckdb.Error:
-        return None  # DuckDB cannot bind it (a Spark-only function): Spark's names stay
+        return None
     finally:
         connection.close()
+
+
+def expression_schema(
+    schema: pa.Schema, expressions: dict[str, str], timezone: str
+) -> pa.Schema | None:
+    """The types DuckDB gives expressions over a frame of `schema` (see `duckdb_schema`)."""
+    try:
+        return eval_expressions(schema.empty_table(), expressions, timezone).schema
+    except duckdb.Error:
+        return None
+
+
+_SPARK_NUMBERS = {
+    pa.int8(): "tinyint",
+    pa.int16(): "smallint",
+    pa.int32(): "int",
+    pa.int64(): "bigint",
+    pa.float32(): "float",
+    pa.float64(): "double",
+}
+
+
+def like_duckdb(frame: Any, schema: pa.Schema | None, names: list[str] | None = None) -> Any:
+    """`frame` with DuckDB's names (all columns, by position) and number types (`names` only)."""
+    if schema is None:
+        return frame
+    if names is None:
+        if len(schema) != len(frame.columns):
+            return frame
+        frame = frame.toDF(*schema.names)
+    current = {f.name: f.dataType.simpleString() for f in frame.schema.fields}
+    casts = {}
+    for field in schema:
+        wanted = _SPARK_NUMBERS.get(field.type)
+        if wanted is None or (names is not None and field.name not in names):
+            continue
+        if field.name in current and current[field.name] != wanted:
+            casts[field.name] = frame[f"`{field.name}`"].cast(wanted)
+    return frame.withColumns(casts) if casts else frame
 
 
 def is_query(sql: str) -> bool:

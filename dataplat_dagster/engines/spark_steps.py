@@ -29,7 +29,8 @@ from dataplat_dagster.config.steps import (
 )
 from dataplat_dagster.engines.base import PARTITION, REASON, RULE, StepError, StepOutcome
 from dataplat_dagster.engines.spark_casts import convert, has_type, parse_dates, strip
-from dataplat_dagster.engines.spark_sql import translate_expression
+from dataplat_dagster.engines.spark_frames import arrow_schema as _arrow_schema
+from dataplat_dagster.engines.spark_sql import expression_schema, like_duckdb, translate_expression
 from dataplat_dagster.engines.spark_text import as_text, column, text_of
 
 _FLAG = "__dataplat_flag"
@@ -203,13 +204,15 @@ def expression(text: str, at: StepAt) -> Column:
 
 def _filter(outcome: StepOutcome, step: FilterStep, at: StepAt) -> None:
     keep = F.coalesce(expression(step.filter, at), F.lit(False))
-    _drop(outcome, _checked(outcome.frame.withColumn(_FLAG, keep), step.filter, at), at.where)
+    flagged = _checked(lambda: outcome.frame.withColumn(_FLAG, keep), step.filter, at)
+    _drop(outcome, flagged, at.where)
 
 
-def _checked(frame: Any, text: str, at: StepAt) -> Any:
+def _checked(build: Callable[[], Any], text: str, at: StepAt) -> Any:
     """Spark resolves columns when a frame is built; a bad expression fails here, named."""
     try:
-        _ = frame.schema  # analysing the plan resolves the expression's columns
+        frame = build()
+        _ = frame.schema  # Spark Connect analyses the plan only when asked
     except Exception as exc:
         raise StepError(f"{at.where}: cannot evaluate {text!r}: {_first_line(exc)}") from None
     return frame
@@ -222,9 +225,10 @@ def _first_line(exc: Exception) -> str:
 
 def _derive(outcome: StepOutcome, step: DeriveStep, at: StepAt) -> None:
     derived = {name: expression(text, at) for name, text in step.derive.items()}
-    frame = outcome.frame.withColumns(derived)
-    frame = _checked(frame, str(step.derive), at)
-    outcome.frame = _numbers(frame, list(step.derive))
+    frame = _checked(lambda: outcome.frame.withColumns(derived), str(step.derive), at)
+    frame = _numbers(frame, list(step.derive))
+    schema = expression_schema(_arrow_schema(outcome.frame), step.derive, at.timezone)
+    outcome.frame = like_duckdb(frame, schema, list(step.derive))
 
 
 def _numbers(frame: Any, names: list[str]) -> Any:

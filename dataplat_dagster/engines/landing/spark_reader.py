@@ -1,0 +1,245 @@
+"""Landing files read by Spark: CSV, JSON lines and Parquet, with the declared schema.
+
+The text formats are read as text, one row per file (`wholetext`), and split into lines,
+so every line keeps its number in its file and every line becomes a row or a rejected row;
+values are then parsed (`from_csv`, `from_json`) and converted to their declared types by
+the landing rules (engines/spark_casts.py). Parquet files are read with their row index.
+Rejected rows carry the file, the line and the reason, as the Pandas readers write them.
+
+What Spark cannot do here, and the Arrow readers (engines/landing/) still do for a Spark
+table: files in an encoding other than UTF-8, CSV values holding line breaks
+(`newlines_in_values`), CSV files whose header is not the declared columns in their order,
+and sources that assign windows by a `partition_column`. `unsupported` names the reason and
+raw reads those runs with the Arrow readers. A whole file is one row of the text read: each
+file must fit in a Spark task's memory (2 GB at most).
+"""
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dataplat_dagster.config.models import LandingSource
+from dataplat_dagster.engines.base import PARTITION, REASON, RULE
+
+LINE = "_source_row"
+FILE = "_source_file"
+_UTF8 = {"utf-8", "utf8", "utf_8", "ascii", "us-ascii"}
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    """A file to read: where Spark opens it, how reasons name it, the window it fills."""
+
+    spark_path: str
+    label: str
+    window: str | None
+
+
+@dataclass
+class SparkLandingRead:
+    """The typed rows and the rejected rows (as text) of every file, as Spark DataFrames."""
+
+    rows: Any
+    rejects: Any
+
+
+def unsupported(source: LandingSource) -> str | None:
+    """Why Spark cannot read this source's files (the Arrow readers then do), or None."""
+    if source.partition_column:
+        return "rows find their window by partition_column"
+    if source.format == "csv":
+        if source.csv.encoding.lower() not in _UTF8:
+            return f"the files are {source.csv.encoding}, and Spark reads text as UTF-8"
+        if source.csv.newlines_in_values:
+            return "CSV values may hold line breaks (csv.newlines_in_values)"
+    return None
+
+
+def read_landing(
+    spark: Any, source: LandingSource, files: Sequence[LandingFile], zone: str
+) -> SparkLandingRead:
+    """Read `files` of `source`; `zone` is the zone of timestamps written without an offset.
+
+    Rows have the declared columns, `_source_row`, `_source_file` and `_partition` (when the
+    files have windows); rejected rows the same as text plus `_dq_rule` and `_dq_reason`.
+    """
+    if source.format == "parquet":
+        return _typed(spark, source, _parquet_values(spark, source, files), files, zone)
+    lines = _lines(spark, source, files)
+    if source.format == "csv":
+        values = _csv_values(source, lines)
+    else:
+        values = _json_values(source, lines)
+    return _typed(spark, source, values, files, zone)
+
+
+def _file_key(path: Any) -> Any:
+    """A file's path as Spark reports it, without its scheme and URI encoding."""
+    from pyspark.sql import functions as F
+
+    decoded = F.url_decode(F.regexp_replace(path, r"\+", "%2B"))
+    return F.regexp_replace(decoded, r"^[A-Za-z0-9]+:/*", "")
+
+
+def _plain_key(spark_path: str) -> str:
+    return re.sub(r"^[A-Za-z0-9]+:/*", "", spark_path)
+
+
+def _labels(files: Sequence[LandingFile], attribute: str) -> Any:
+    """A map from each file's key to its label or window, applied to `_metadata.file_path`."""
+    from pyspark.sql import functions as F
+
+    pairs = [
+        item
+        for file in files
+        for item in (F.lit(_plain_key(file.spark_path)), F.lit(getattr(file, attribute)))
+    ]
+    return F.create_map(*pairs)[_file_key(F.col("_metadata.file_path"))]
+
+
+def _lines(spark: Any, source: LandingSource, files: Sequence[LandingFile]) -> Any:
+    """Every non-blank data line: (file label, window, line number, text)."""
+    from pyspark.sql import functions as F
+
+    text = spark.read.text([f.spark_path for f in files], wholetext=True)
+    exploded = text.select(
+        _labels(files, "label").alias(FILE),
+        _labels(files, "window").alias(PARTITION),
+        F.posexplode(F.split(F.col("value"), r"\r\n|\r|\n")).alias("index", "line"),
+    )
+    numbered = exploded.select(
+        FILE,
+        PARTITION,
+        (F.col("index") + 1).cast("long").alias(LINE),
+        F.regexp_replace(F.col("line"), "^\ufeff", "").alias("line"),
+    )
+    blank = F.trim(F.col("line")) == "" if source.format == "jsonl" else F.col("line") == ""
+    data = numbered.where(~blank)
+    if source.format == "csv" and source.csv.header:
+        data = data.where(F.col(LINE) > 1)
+    return data
+
+
+def _csv_values(source: LandingSource, lines: Any) -> Any:
+    """The declared columns as text, and the reason of a line with the wrong field count."""
+    from pyspark.sql import functions as F
+
+    names = list(source.schema_)
+    options = source.csv
+    ddl = ", ".join(f"`c{i}` STRING" for i in range(len(names)))
+    parsed = F.from_csv(
+        F.col("line"),
+        ddl,
+        {"sep": options.delimiter, "quote": options.quote, "escape": options.quote},
+    )
+    fields = [parsed[f"c{i}"] for i in range(len(names))]
+    # the fields of a line: its delimiters outside quoted text, plus one
+    quote = re.escape(options.quote)
+    unquoted = F.regexp_replace(F.col("line"), f"{quote}[^{quote}]*{quote}", "")
+    found = F.size(F.split(unquoted, re.escape(options.delimiter), -1))
+    nulls = list(options.null_values)
+    columns = [
+        F.when(fields[i].isin(nulls), F.lit(None).cast("string")).otherwise(fields[i]).alias(name)
+        for i, name in enumerate(names)
+    ]
+    bad = F.when(
+        found != len(names),
+        F.concat(
+            F.lit(f"expected {len(names)} fields, found "),
+            found.cast("string"),
+            F.lit(": '"),
+            F.col("line"),
+            F.lit("'"),
+        ),
+    )
+    return lines.select(FILE, PARTITION, LINE, *columns, bad.alias("_unread"))
+
+
+def _json_values(source: LandingSource, lines: Any) -> Any:
+    """The declared fields as text (numbers as written); a line not an object is unread."""
+    from pyspark.sql import functions as F
+
+    names = list(source.schema_)
+    ddl = ", ".join(f"`{name}` STRING" for name in names)
+    parsed = F.from_json(F.col("line"), ddl, {"mode": "PERMISSIVE"})
+    is_object = F.col("line").rlike(r"^\s*\{") & parsed.isNotNull()
+    bad = F.when(
+        ~is_object,
+        F.concat(F.lit("not a JSON object: '"), F.substring(F.col("line"), 1, 80), F.lit("'")),
+    )
+    columns = [parsed[name].alias(name) for name in names]
+    return lines.select(FILE, PARTITION, LINE, *columns, bad.alias("_unread"))
+
+
+def _parquet_values(spark: Any, source: LandingSource, files: Sequence[LandingFile]) -> Any:
+    from pyspark.sql import functions as F
+
+    frame = spark.read.parquet(*[f.spark_path for f in files])
+    return frame.select(
+        _labels(files, "label").alias(FILE),
+        _labels(files, "window").alias(PARTITION),
+        (F.col("_metadata.row_index") + 1).cast("long").alias(LINE),
+        *[F.col(f"`{name}`") for name in source.schema_],
+        F.lit(None).cast("string").alias("_unread"),
+    )
+
+
+def _typed(
+    spark: Any, source: LandingSource, values: Any, files: Sequence[LandingFile], zone: str
+) -> SparkLandingRead:
+    """Declared types by the landing rules; the first failing column names the reason."""
+    from pyspark.sql import functions as F
+
+    from dataplat_dagster.engines.spark_casts import (
+        SPARK_TYPES,
+        convert,
+        java_pattern,
+        parse_timestamps,
+    )
+
+    converted, invalid, missing = {}, [], []
+    for name, spec in source.schema_.items():
+        column = F.col(f"`{name}`")
+        if spec.format and spec.type == "date":
+            wall = F.try_to_timestamp(F.trim(column), F.lit(java_pattern(spec.format)))
+            value, failed = F.to_date(wall), column.isNotNull() & wall.isNull()
+        elif spec.format:
+            value, failed = parse_timestamps(column, spec.type, spec.timezone or zone, spec.format)
+        else:
+            field = values.schema[name].dataType
+            value, failed = convert(column, field, spec.type, spec.timezone or zone)
+        converted[name] = value.cast(SPARK_TYPES[spec.type])
+        suffix = f" (format {spec.format})" if spec.format else ""
+        text = F.coalesce(column.cast("string"), F.lit("None"))
+        invalid.append(
+            F.when(
+                F.coalesce(failed, F.lit(False)),
+                F.concat(F.lit(f"{name}: '"), text, F.lit(f"' is not a valid {spec.type}{suffix}")),
+            )
+        )
+        if not spec.nullable:  # checked on rows whose values all converted, as Pandas does
+            missing.append(
+                F.when(value.isNull(), F.lit(f"{name}: null in a column declared nullable: false"))
+            )
+    why = F.coalesce(F.col("_unread"), *invalid, *missing)
+    judged = values.withColumn("_why", why)
+    rows = judged.where(F.col("_why").isNull()).select(
+        *[converted[name].alias(name) for name in source.schema_], LINE, FILE, PARTITION
+    )
+    rejects = judged.where(F.col("_why").isNotNull()).select(
+        *[
+            F.when(F.col("_unread").isNull(), F.col(f"`{name}`").cast("string")).alias(name)
+            for name in source.schema_
+        ],
+        LINE,
+        FILE,
+        PARTITION,
+        F.lit("parse").alias(RULE),
+        F.concat(
+            F.col(FILE), F.lit(" line "), F.col(LINE).cast("string"), F.lit(": "), F.col("_why")
+        ).alias(REASON),
+    )
+    if all(f.window is None for f in files):
+        rows, rejects = rows.drop(PARTITION), rejects.drop(PARTITION)
+    return SparkLandingRead(rows, rejects)

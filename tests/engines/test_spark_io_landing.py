@@ -1,0 +1,124 @@
+"""Landing files read by Spark (engines/landing/spark_reader.py) against the Arrow readers.
+
+The demo's CSV and JSON-lines files, a dirty CSV (wrong field counts, values not of their
+type, a null in a non-nullable column, a blank line) and a Parquet file, on tmp_path:
+the same rows, line numbers and rejected lines with the same reasons.
+"""
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from dataplat_dagster.config.models import LandingSource
+from dataplat_dagster.engines.landing import read_landing_file
+from dataplat_dagster.engines.landing.spark_reader import (
+    LandingFile,
+    read_landing,
+    unsupported,
+)
+from tests.conftest import DEMO_LANDING
+
+pytestmark = pytest.mark.spark
+
+ORDERS = LandingSource.model_validate(
+    {
+        "path": "orders_{date:%Y%m%d}.csv",
+        "schema": {
+            "order_id": {"type": "int64", "nullable": False},
+            "customer_id": "int64",
+            "product_id": "string",
+            "quantity": "int32",
+            "unit_price": "float64",
+            "status": "string",
+            "ordered_at": "timestamp",
+        },
+    }
+)
+PRODUCTS = LandingSource.model_validate(
+    {
+        "path": "products.jsonl",
+        "format": "jsonl",
+        "schema": {"product_id": "string", "name": "string", "list_price": "float64"},
+    }
+)
+DIRTY = """order_id,customer_id,product_id,quantity,unit_price,status,ordered_at
+1,10,P1,2,3.5,paid,2024-01-02T10:00:00
+2,11,P2,x,3.5,paid,2024-01-02T11:00:00
+
+3,12,P3,1,2.0,paid
+,13,P4,1,2.0,paid,2024-01-02T12:00:00
+4,14,P5,1,2.0,paid,2024-01-02T13:00:00,extra
+5,15,"P,6",1,2.0,paid,2024-01-02 14:00:00+01:00
+"""
+
+
+def _arrow(source: LandingSource, path: Path, label: str) -> tuple[list, list]:
+    read = read_landing_file(source, pa.OSFile(str(path)), label, "UTC")
+    return _rows(read.rows.to_pylist()), _rejects(read.rejects.to_pylist())
+
+
+def _spark(spark, source: LandingSource, path: Path, label: str) -> tuple[list, list]:
+    read = read_landing(spark, source, [LandingFile(path.as_uri(), label, "2024-01-02")], "UTC")
+    rows = [r.asDict() for r in read.rows.collect()]
+    assert {r["_partition"] for r in rows} <= {"2024-01-02"}
+    assert {r["_source_file"] for r in rows} <= {label}
+    return _rows(rows), _rejects([r.asDict() for r in read.rejects.collect()])
+
+
+def _rows(rows: list[dict]) -> list:
+    def keep(row: dict) -> dict:
+        # Spark hands timestamps back as naive UTC (its session zone), Arrow as aware UTC
+        return {
+            k: v.astimezone(UTC).replace(tzinfo=None) if isinstance(v, datetime) and v.tzinfo else v
+            for k, v in row.items()
+            if k not in ("_source_file", "_partition")
+        }
+
+    return sorted((keep(r) for r in rows), key=lambda r: r["_source_row"])
+
+
+def _rejects(rows: list[dict]) -> list:
+    return sorted((r["_source_row"], r["_dq_reason"]) for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("source", "name"),
+    [(ORDERS, "retail/orders_20240102.csv"), (PRODUCTS, "retail/products.jsonl")],
+)
+def test_demo_files_read_alike(spark, source: LandingSource, name: str) -> None:
+    path = DEMO_LANDING / name
+
+    assert _spark(spark, source, path, name) == _arrow(source, path, name)
+
+
+def test_dirty_csv_rejects_the_same_lines_for_the_same_reasons(spark, tmp_path: Path) -> None:
+    path = tmp_path / "orders_20240102.csv"
+    path.write_text(DIRTY)
+
+    rows, rejects = _spark(spark, ORDERS, path, "orders_20240102.csv")
+
+    assert (rows, rejects) == _arrow(ORDERS, path, "orders_20240102.csv")
+    assert [n for n, _ in rejects] == [3, 5, 6, 7]
+    assert rows[-1]["product_id"] == "P,6" and rows[-1]["ordered_at"].hour == 13
+
+
+def test_parquet_rows_keep_their_row_numbers(spark, tmp_path: Path) -> None:
+    source = LandingSource.model_validate(
+        {"path": "p.parquet", "format": "parquet", "schema": {"id": "int64", "amount": "float64"}}
+    )
+    path = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"id": [1, 2, 3], "amount": ["1.5", "oops", "2"]}), path)
+
+    rows, rejects = _spark(spark, source, path, "p.parquet")
+
+    assert (rows, rejects) == _arrow(source, path, "p.parquet")
+    assert rejects == [(2, "p.parquet line 2: amount: 'oops' is not a valid float64")]
+
+
+def test_what_spark_leaves_to_the_arrow_readers() -> None:
+    latin = ORDERS.model_copy(update={"csv": ORDERS.csv.model_copy(update={"encoding": "latin-1"})})
+    assert "UTF-8" in unsupported(latin)
+    assert unsupported(ORDERS) is None
