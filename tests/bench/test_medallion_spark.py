@@ -15,7 +15,12 @@ import pytest
 
 from bench import handwritten_spark
 from bench.common import SPARK_MASTER, bench_project, measure_tree, use_engine
-from bench.medallion import handwritten_figures, run_handwritten, same_rows, verify
+from bench.medallion import (
+    handwritten_figures,
+    run_handwritten,
+    same_rows,
+    verify,
+)
 from dataplat_dagster.config.profile import load_profile
 
 SCALE = 0.01
@@ -32,20 +37,31 @@ def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def by_hand_on_spark(landing: Path, tmp_path_factory: pytest.TempPathFactory, spark) -> dict:
+    """The hand-written PySpark script's result, run once in the test session's SparkSession."""
+    out = tmp_path_factory.mktemp("by-hand-spark")
+    result = handwritten_spark.run(spark, landing, out)
+    return {**result, "out": out, "figures": handwritten_figures(out, result["figures"])}
+
+
 @pytest.mark.spark
 @pytest.mark.slow
 def test_hand_written_spark_has_the_rows_of_hand_written_pandas(
-    landing: Path, tmp_path: Path, spark
+    landing: Path, tmp_path: Path, by_hand_on_spark: dict
 ) -> None:
     pandas = run_handwritten(landing, tmp_path / "pandas")["figures"]
     verify("handwritten-pandas", pandas, SCALE, landing)
 
-    out = tmp_path / "spark"
-    result = handwritten_spark.run(spark, landing, out)
-    figures = handwritten_figures(out, result["figures"])
+    figures, out = by_hand_on_spark["figures"], by_hand_on_spark["out"]
     verify("handwritten-spark", figures, SCALE, landing)
     same_rows("handwritten-spark", figures, "handwritten-pandas", pandas)
-    assert set(result["stages"]) == {"landing_to_raw", "raw_to_staging", "checks", "business"}
+    assert set(by_hand_on_spark["stages"]) == {
+        "landing_to_raw",
+        "raw_to_staging",
+        "checks",
+        "business",
+    }
     # every month of data is one Parquet file per layer, as the pandas script writes it
     for layer in ("raw", "staging"):
         months = list((out / layer / "lineitem").glob("month=*"))
