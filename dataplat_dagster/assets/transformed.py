@@ -60,6 +60,7 @@ def quarantine_out(plan: TablePlan, kinds: set[str], what: str, job: str) -> dg.
         kinds=kinds,
         tags={"layer": plan.layer, "dataflow": plan.id.dataflow, "job": job},
         description=f"Rows of {plan.id} {what}, kept as text with _dq_rule and _dq_reason.",
+        io_manager_key=io_manager_key(plan),  # written by the table's engine
     )
 
 

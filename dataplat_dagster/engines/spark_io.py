@@ -259,10 +259,9 @@ def _written_schema(
             path = f"{storage.partition_path(key_path, window)}/{version}/{min(files)}"
             with storage.fs.open_input_file(path) as source:
                 return pq.read_schema(source).remove_metadata()
-    from pyspark.sql.pandas.types import to_arrow_schema
+    from dataplat_dagster.engines.spark_frames import arrow_schema
 
-    data = frame.drop(PARTITION) if PARTITION in frame.columns else frame
-    return to_arrow_schema(data.schema, timestamp_utc=True)
+    return arrow_schema(frame.drop(PARTITION) if PARTITION in frame.columns else frame)
 
 
 def window_of_folder(name: str) -> str:
