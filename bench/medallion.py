@@ -290,6 +290,9 @@ def main() -> None:
         "--runs", type=int, default=3, help="measured runs of each, after one warm-up of each"
     )
     parser.add_argument(
+        "--warmups", type=int, default=1, help="runs of each before the measured ones"
+    )
+    parser.add_argument(
         "--engine",
         default="pandas",
         choices=["pandas", "spark", "both"],
@@ -310,7 +313,7 @@ def main() -> None:
     landing = tpch_data(args.sf)
     measured = sides(args.engine)
     results: dict[str, list[dict]] = {name: [] for name, _ in measured}
-    for run in range(args.runs + 1):
+    for run in range(args.warmups + args.runs):
         order = measured if run % 2 == 0 else measured[::-1]
         figures = {}
         for name, engine in order:
@@ -323,11 +326,11 @@ def main() -> None:
             verify(name, result["figures"], args.sf, landing)
             figures[name] = result["figures"]
             print(
-                f"run {run}{' (warm-up)' if run == 0 else ''}: {name:18s} "
+                f"run {run}{' (warm-up)' if run < args.warmups else ''}: {name:18s} "
                 f"{result['wall']:7.1f} s  {result['cpu']:7.1f} s CPU  {result['rss']:6d} MiB",
                 flush=True,
             )
-            if run:
+            if run >= args.warmups:
                 results[name].append(result)
         first, *others = [name for name, _ in measured]
         for other in others:
