@@ -244,14 +244,16 @@ class RunWatch(threading.Thread):
             tick += 1
             try:
                 if self.stopper is not None and self.stopper.requested:
-                    self._stop()
+                    self._stop_run()
                 elif tick % 4 == 0:
                     self._check_canceled()
                     self._check_slots()
             except Exception as exc:  # a lost database must not kill the run it watches
                 log.debug(f"run watch of {self.run_id}: {exc!r}")
 
-    def _stop(self) -> None:
+    # not `_stop`: that name is threading.Thread's own, which Python calls on this thread's
+    # copy in a forked child (pyspark forks to start its JVM), and would cancel the run there
+    def _stop_run(self) -> None:
         run = self.instance.get_run_by_id(self.run_id)
         if run is None or run.is_finished:
             return
