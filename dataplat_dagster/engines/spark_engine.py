@@ -271,10 +271,17 @@ class SparkEngine(Engine):
 
 
 def _build_session(engine: SparkEngine) -> Any:
-    from pyspark.sql import SparkSession
+    if engine.remote:
+        # Spark Connect's own builder: pyspark's generic one refuses a remote session while a
+        # classic one runs in the process (a code location may hold both)
+        from pyspark.sql.connect.session import SparkSession as ConnectSession
 
-    builder = SparkSession.builder.appName(engine.app_name)
-    builder = builder.remote(engine.remote) if engine.remote else builder.master(engine.master)
+        builder = ConnectSession.builder.remote(engine.remote)
+    else:
+        from pyspark.sql import SparkSession
+
+        builder = SparkSession.builder.master(engine.master)
+    builder = builder.appName(engine.app_name)
     for key, value in engine.conf.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
