@@ -271,17 +271,10 @@ class SparkEngine(Engine):
 
 
 def _build_session(engine: SparkEngine) -> Any:
-    if engine.remote:
-        # Spark Connect's own builder: pyspark's generic one refuses a remote session while a
-        # classic one runs in the process (a code location may hold both)
-        from pyspark.sql.connect.session import SparkSession as ConnectSession
+    from pyspark.sql import SparkSession
 
-        builder = ConnectSession.builder.remote(engine.remote)
-    else:
-        from pyspark.sql import SparkSession
-
-        builder = SparkSession.builder.master(engine.master)
-    builder = builder.appName(engine.app_name)
+    builder = SparkSession.builder.appName(engine.app_name)
+    builder = builder.remote(engine.remote) if engine.remote else builder.master(engine.master)
     for key, value in engine.conf.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()

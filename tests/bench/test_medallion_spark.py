@@ -18,7 +18,6 @@ from bench.common import SPARK_MASTER, bench_project, measure_tree, use_engine
 from bench.medallion import (
     handwritten_figures,
     run_handwritten,
-    run_platform,
     same_rows,
     verify,
 )
@@ -96,17 +95,3 @@ def test_the_platform_runs_on_the_engine_the_benchmark_chose(tmp_path: Path) -> 
     assert profile.spark.conf["spark.driver.memory"] == "3g"
     # the rest of the local profile is kept as it was
     assert profile.resources == untouched.resources
-
-
-@pytest.mark.spark
-@pytest.mark.slow
-def test_the_platform_on_spark_has_the_rows_of_hand_written_spark(
-    landing: Path, tmp_path: Path, by_hand_on_spark: dict
-) -> None:
-    # the platform runs as the benchmark runs it: `dataplat run` in its own process and JVM
-    platform = run_platform(landing, tmp_path / "platform", "spark", shuffle_partitions=2)
-    verify("platform-spark", platform["figures"], SCALE, landing)
-    assert platform["figures"]["passed_checks"] == 6 + 2
-    same_rows(
-        "platform-spark", platform["figures"], "handwritten-spark", by_hand_on_spark["figures"]
-    )

@@ -124,7 +124,7 @@ def test_a_spark_run_launched_over_graphql(spark_operator: Operator, tmp_path: P
         dataplat_command("--project-dir", str(project), "run", "retail", "--partition", WINDOW),
         env=_env(base), cwd=project, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
-    assert built.returncode == 0, built.stderr[-3000:]
+    assert built.returncode in (0, 10), built.stderr[-3000:]  # 10: rows quarantined
     for key in (BUSINESS, "common/retail/orders_enriched", "staging/retail/orders__quarantine"):
         assert _rows(spark_operator.state, key, WINDOW) == _rows(base / "state", key, WINDOW), key
     export = Path("exports") / "retail" / f"daily_revenue_{WINDOW.replace('-', '')}.csv"

@@ -1,5 +1,6 @@
 """A Spark Connect server per test session (from pyspark's own sbin/) and the engine on it."""
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -26,9 +27,32 @@ def remote_engine(connect_server: ConnectServer) -> Iterator[SparkEngine]:
     Its client session is stopped before the server: a client left open on a stopped server
     hangs the process's exit.
     """
+    _end_sessions()  # pyspark runs one mode per process: the classic session of other tests goes
     engine = SparkEngine(remote=connect_server.url, conf={"spark.sql.session.timeZone": "UTC"})
     yield engine
     engine.session().stop()
+    _end_sessions()
+    os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)  # classic again for what follows
+
+
+def _end_sessions() -> None:
+    """Stop a classic Spark session of this process and forget the engine's cached sessions.
+
+    pyspark's functions (`F.col`, ...) follow one mode per process, Connect once a remote
+    session was made (SPARK_CONNECT_MODE_ENABLED) and classic otherwise, and a remote session
+    is refused while a classic one runs. The other Spark tests share a classic session; a
+    later one starts again if needed.
+    """
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession as ClassicSession
+
+    from dataplat_dagster.engines import spark_engine
+
+    if ClassicSession._instantiatedSession is not None:
+        ClassicSession._instantiatedSession.stop()  # its context too
+    if SparkContext._active_spark_context is not None:
+        SparkContext._active_spark_context.stop()
+    spark_engine._sessions.clear()
 
 
 @pytest.fixture(scope="session")
