@@ -151,6 +151,8 @@ class Stopper:
         self._wakeup: int | None = None
 
     def install(self) -> None:
+        global _installed
+        _installed = self
         signal.signal(signal.SIGINT, self._interrupt)
         signal.signal(signal.SIGTERM, self._interrupt)
         signal.signal(signal.SIGUSR1, self._raise)
@@ -164,6 +166,8 @@ class Stopper:
             signal.setitimer(signal.ITIMER_REAL, self.timeout)
 
     def uninstall(self) -> None:
+        global _installed
+        _installed = None
         signal.setitimer(signal.ITIMER_REAL, 0)
         if self._wakeup is not None:
             os.close(signal.set_wakeup_fd(-1))
@@ -208,6 +212,21 @@ class Stopper:
 
     def _raise(self, signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
+
+
+_installed: Stopper | None = None  # the stopper of this `dataplat run` process, if any
+
+
+def refuse_step_when_stopping(what: str) -> None:
+    """Fail a step about to start in a run being stopped, without a retry.
+
+    The watch can only end the run between steps, and back-to-back steps leave it little room;
+    a signal that landed in a step becomes that step's retry. So every step asks first, and the
+    run ends at the step it had reached, whatever its timing.
+    """
+    stopper = _installed
+    if stopper is not None and stopper.requested:
+        raise dg.Failure(description=f"{what}: not run: {stopper.describe()}", allow_retries=False)
 
 
 def _inside_a_step() -> bool:

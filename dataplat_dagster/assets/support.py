@@ -10,6 +10,7 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 
+from dataplat_dagster import run_health
 from dataplat_dagster.config.plan import Plan, TableId, TablePlan
 from dataplat_dagster.engines.base import PARTITION, Engine
 from dataplat_dagster.errors import is_transient
@@ -220,6 +221,7 @@ def recorded(
     RetryPolicy retries it; anything else (bad input, a failed rule, a bug in a transform)
     becomes a `dg.Failure` that is not retried, with a message naming the table.
     """
+    run_health.refuse_step_when_stopping(str(plan.id))
     started = time.monotonic()
     try:
         yield
