@@ -50,6 +50,8 @@ class LoadedDataflow:
     folder: Path
     lines: LineMap = field(default_factory=dict)
     project_root: Path | None = None  # where user code (Python transforms) lives
+    # (layer, table) of the tables that declare `engine` themselves, not through defaults
+    explicit_engines: frozenset[tuple[str, str]] = frozenset()
 
     def fail(self, path: tuple[str | int, ...], reason: str) -> DeclarationError:
         return DeclarationError(
@@ -125,6 +127,13 @@ def load_dataflow_file(path: Path, profile: Profile) -> LoadedDataflow:
     _check_defaults(body.get("defaults"), display, lines)
     # the profile's engine is the lowest default of every built table's `engine`
     project_defaults = deep_merge({"all": {"engine": profile.engine}}, profile.defaults)
+    explicit_engines = frozenset(
+        (layer, name)
+        for layer in LAYERS
+        if isinstance(body.get(layer), dict)
+        for name, table in body[layer].items()
+        if isinstance(table, dict) and "engine" in table
+    )
     for layer in LAYERS:
         tables = body.get(layer)
         if tables is None:
@@ -144,7 +153,9 @@ def load_dataflow_file(path: Path, profile: Profile) -> LoadedDataflow:
         spec = Dataflow.model_validate(body)
     except ValidationError as exc:
         raise DeclarationError(display, problems_from_validation(exc, lines, body)) from None
-    return LoadedDataflow(spec, display, path.parent, lines, profile.project_root)
+    return LoadedDataflow(
+        spec, display, path.parent, lines, profile.project_root, explicit_engines
+    )
 
 
 @functools.cache

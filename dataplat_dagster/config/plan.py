@@ -24,6 +24,7 @@ from dataplat_dagster.config.models import (
 )
 from dataplat_dagster.config.path_pattern import PathPattern
 from dataplat_dagster.config.rules import rule_yaml_paths
+from dataplat_dagster.config.frame_kinds import describe, frame_kind
 from dataplat_dagster.config.user_code import UserCodeError, resolve_callable
 from dataplat_dagster.engines.sql_windows import RangeSQL, plan_range_sql
 from dataplat_dagster.expectation_types import core_expectation_types
@@ -182,6 +183,7 @@ def build_plan(dataflows: list[LoadedDataflow]) -> Plan:
                 tables[table_id] = TablePlan(table_id, spec, loaded)
     for plan in tables.values():
         _resolve_inputs(plan, tables)
+        _settle_engine(plan)
     order = _topological(tables)
     for plan in order:
         _resolve_partitioning(plan, tables)
@@ -190,6 +192,34 @@ def build_plan(dataflows: list[LoadedDataflow]) -> Plan:
         _check_spark_sql(plan)
     check_columns(order, tables)
     return Plan(tables)
+
+
+def _settle_engine(plan: TablePlan) -> None:
+    """The engine the table's Python functions are written for, when they say (frame_kinds).
+
+    An inherited engine gives way to it; an engine the table declares itself must agree.
+    """
+    functions = [*([plan.python] if plan.python else []), *plan.rule_functions.values()]
+    kinds = {describe(f): kind for f in functions if (kind := frame_kind(f)) is not None}
+    if not kinds:
+        return
+    where = (plan.layer, plan.id.name)
+    if len(set(kinds.values())) > 1:
+        listed = ", ".join(f"{name} ({kind})" for name, kind in kinds.items())
+        raise plan.dataflow.fail(
+            where, f"its functions are written for different engines: {listed}"
+        )
+    kind = next(iter(kinds.values()))
+    if plan.spec.engine == kind:
+        return
+    if (plan.layer, plan.id.name) in plan.dataflow.explicit_engines:
+        names = ", ".join(kinds)
+        raise plan.dataflow.fail(
+            (*where, "engine"),
+            f"engine {plan.spec.engine}, but {names} is annotated with {kind} types: "
+            f"declare `engine: {kind}` or write the function for {plan.spec.engine}",
+        )
+    plan.spec = plan.spec.model_copy(update={"engine": kind})  # specs are frozen
 
 
 def _check_spark_sql(plan: TablePlan) -> None:

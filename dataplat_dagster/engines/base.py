@@ -234,6 +234,15 @@ class Engine(dg.ConfigurableResource, ABC):
     def to_pandas(self, frame: Any) -> Any:
         """A pandas view of the frame (Great Expectations validates pandas or Spark)."""
 
+    def _hint(self) -> str:
+        """What a failing transform may not know: which engine's frames it was given."""
+        if getattr(self, "name", "") != "spark":
+            return ""
+        return (
+            " (it was given Spark DataFrames; a function written for pandas says so with "
+            "pandas.DataFrame annotations, and its table then runs on Pandas)"
+        )
+
     def call_python(
         self, function: Callable[..., Any], inputs: dict[str, Any], params: dict[str, Any]
     ) -> Any:
@@ -244,6 +253,6 @@ class Engine(dg.ConfigurableResource, ABC):
                 raise  # the storage or network failed: left as is for the retry policy
             name = getattr(function, "__qualname__", str(function))
             raise TransformError(
-                f"python transform {function.__module__}.{name} failed: {exc}"
+                f"python transform {function.__module__}.{name} failed: {exc}{self._hint()}"
             ) from exc
         return result

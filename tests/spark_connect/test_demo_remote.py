@@ -29,27 +29,15 @@ TABLES = [
     ("business", "customer_value"),
     ("raw", "orders__quarantine"),
 ]
-# kept on Pandas, as tests/spark/test_demo_on_spark.py does: their Python code is written for
-# pandas frames (a custom rule, a transform); everything upstream runs on the Connect server
-ON_PANDAS = [
-    "Revenue and order count per day, country and category.",
-    "Spend per customer and day, ranked.",
-]
 WINDOWS = ["2024-01-05", "2024-01-06", "2024-01-07"]
 
 
-def _project(root: Path, profile_lines: str, on_pandas: list[str]) -> Path:
+def _project(root: Path, profile_lines: str) -> Path:
+    """The demo unchanged; its pandas-annotated custom rule and transform stay on Pandas."""
     shutil.copytree(PROJECT_ROOT / "assets", root / "assets")
     shutil.copytree(PROJECT_ROOT / "resources", root / "resources")
     with (root / "resources" / "local.yaml").open("a") as profile:
         profile.write(profile_lines)
-    dataflow = root / "assets" / "retail" / "dataflow.yaml"
-    text = dataflow.read_text()
-    for description in on_pandas:
-        line = f"    description: {description}\n"
-        assert text.count(line) == 1, description
-        text = text.replace(line, f"{line}    engine: pandas\n")
-    dataflow.write_text(text)
     return root
 
 
@@ -91,9 +79,9 @@ def test_the_demo_on_spark_connect_equals_the_pandas_run(
         f"\nengine: spark\nspark:\n  remote: {connect_server.url}\n"
         "  conf: {spark.sql.session.timeZone: UTC}\n"
     )
-    spark_project = _project(tmp_path / "spark", spark_profile, ON_PANDAS)
+    spark_project = _project(tmp_path / "spark", spark_profile)
     on_spark = _run(spark_project, tmp_path / "s", monkeypatch)
-    on_pandas = _run(_project(tmp_path / "pandas", "\n", []), tmp_path / "p", monkeypatch)
+    on_pandas = _run(_project(tmp_path / "pandas", "\n"), tmp_path / "p", monkeypatch)
 
     assert len(on_pandas["daily_revenue"]) >= 2  # every window but the one its gate refused
     assert on_pandas["orders__quarantine"]  # bad landing rows of 2024-01-06
