@@ -62,9 +62,17 @@ def _rounded_integer_casts(tree: exp.Expr) -> exp.Expr:
 
     DuckDB rounds a number cast to an integer (2.5 -> 3), Spark truncates (2): round first.
     DuckDB's trim removes every space character (U+00A0 too), Spark's only U+0020.
+    DuckDB's `avg` and `/` give a double for every number type; Spark keeps decimals decimal,
+    rounded to a few digits (`avg(case when late then 1.0 else 0.0 end)` is 0.71429, not
+    0.7142857142857143): their operands become doubles first.
     """
 
     def rewrite(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Avg) and node.this is not None:
+            node.set("this", _as_double(node.this))
+        if isinstance(node, exp.Div):
+            node.set("this", _as_double(node.this))
+            node.set("expression", _as_double(node.expression))
         if isinstance(node, exp.Trim) and node.args.get("expression") is None:
             side = (node.args.get("position") or "BOTH").upper()
             pattern = exp.Literal.string(_SPACES.get(side, _SPACES["BOTH"]))
@@ -81,6 +89,12 @@ def _rounded_integer_casts(tree: exp.Expr) -> exp.Expr:
         return node
 
     return tree.transform(rewrite)
+
+
+def _as_double(node: exp.Expr) -> exp.Expr:
+    if isinstance(node, exp.Cast) and node.to.is_type(exp.DataType.Type.DOUBLE):
+        return node
+    return exp.Cast(this=node, to=exp.DataType.build("DOUBLE"))
 
 
 class Untranslatable(UnsupportedError):

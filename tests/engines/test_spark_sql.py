@@ -30,6 +30,13 @@ def test_integer_casts_round_as_duckdb_does() -> None:
     assert translate_expression("cast(price as integer)") == "CAST(ROUND(price) AS INT)"
 
 
+def test_averages_and_divisions_are_of_doubles_as_in_duckdb() -> None:
+    assert translate_expression("avg(case when late then 1.0 else 0.0 end)") == (
+        "AVG(CAST(CASE WHEN late THEN 1.0 ELSE 0.0 END AS DOUBLE))"
+    )
+    assert translate_expression("a / 3.0") == "CAST(a AS DOUBLE) / CAST(3.0 AS DOUBLE)"
+
+
 @pytest.mark.parametrize(
     ("sql", "line", "reason"),
     [

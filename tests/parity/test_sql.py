@@ -38,6 +38,11 @@ BODIES = {
         "cast(price as integer) as whole, quantity // 2 as halves, round(price, 1) as r "
         "from {{ staging.orders }}"
     ),
+    "decimal_averages_and_division": (
+        "select status, avg(case when price > 10 then 1.0 else 0.0 end) as share, "
+        "sum(quantity) / 3.0 as thirds, count(*) / 7 as sevenths from {{ staging.orders }} "
+        "group by all"
+    ),
     "qualify_and_strings": (
         "select customer_id, upper(status) as s, length(code) as n, code ilike 'ab%' as ab "
         "from {{ staging.orders }} qualify row_number() over (partition by customer_id "
