@@ -263,9 +263,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     cases = [c for c in args.cases.split(",") if c]
-    results = benchmark(
-        args.days, args.runs, cases, not args.no_warm_up, args.profile, args.engine
-    )
+    results = benchmark(args.days, args.runs, cases, not args.no_warm_up, args.profile, args.engine)
     report(results, args)
 
 

@@ -3,7 +3,9 @@
 import errno
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 
+import dagster as dg
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy.exc import OperationalError
 
@@ -73,3 +75,22 @@ def _is_transient_one(error: BaseException) -> bool:
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         return code in _TRANSIENT_AWS_CODES or status >= 500
     return isinstance(error, TRANSIENT_ERRORS)
+
+
+@contextmanager
+def failures_sorted(table: object | None = None) -> Iterator[None]:
+    """Transient failures left to the step's RetryPolicy, any other failing the step at once.
+
+    Any other: a `dg.Failure` without retries (a full disk, bad input, a failed rule or a bug
+    in a transform: retrying only delays the cause). With `table`, the message names it and
+    the error's type.
+    """
+    try:
+        yield
+    except dg.Failure:
+        raise
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        description = f"{table}: {type(exc).__name__}: {exc}" if table is not None else str(exc)
+        raise dg.Failure(description=description, allow_retries=False) from exc

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import dagster as dg
 from dagster._utils.interrupts import check_captured_interrupt
@@ -150,9 +150,10 @@ class Stopper:
         self.reason: str | None = None  # "timeout", "interrupt" or "canceled"
         self._wakeup: int | None = None
 
+    current: "ClassVar[Stopper | None]" = None  # the stopper of this `dataplat run` process
+
     def install(self) -> None:
-        global _installed
-        _installed = self
+        Stopper.current = self
         signal.signal(signal.SIGINT, self._interrupt)
         signal.signal(signal.SIGTERM, self._interrupt)
         signal.signal(signal.SIGUSR1, self._raise)
@@ -166,8 +167,7 @@ class Stopper:
             signal.setitimer(signal.ITIMER_REAL, self.timeout)
 
     def uninstall(self) -> None:
-        global _installed
-        _installed = None
+        Stopper.current = None
         signal.setitimer(signal.ITIMER_REAL, 0)
         if self._wakeup is not None:
             os.close(signal.set_wakeup_fd(-1))
@@ -214,9 +214,6 @@ class Stopper:
         raise KeyboardInterrupt
 
 
-_installed: Stopper | None = None  # the stopper of this `dataplat run` process, if any
-
-
 def refuse_step_when_stopping(what: str) -> None:
     """Fail a step about to start in a run being stopped, without a retry.
 
@@ -224,7 +221,7 @@ def refuse_step_when_stopping(what: str) -> None:
     a signal that landed in a step becomes that step's retry. So every step asks first, and the
     run ends at the step it had reached, whatever its timing.
     """
-    stopper = _installed
+    stopper = Stopper.current
     if stopper is not None and stopper.requested:
         raise dg.Failure(description=f"{what}: not run: {stopper.describe()}", allow_retries=False)
 

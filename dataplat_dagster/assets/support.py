@@ -13,7 +13,7 @@ import pyarrow as pa
 from dataplat_dagster import run_health
 from dataplat_dagster.config.plan import Plan, TableId, TablePlan
 from dataplat_dagster.engines.base import PARTITION, Engine
-from dataplat_dagster.errors import is_transient
+from dataplat_dagster.errors import failures_sorted
 from dataplat_dagster.partitions import build_partitions_def, ensure_eligible
 from dataplat_dagster.pools import writer_pool
 from dataplat_dagster.resources.io_managers import ARROW_READ, SAME_WINDOWS, WINDOWED_READ
@@ -223,16 +223,8 @@ def recorded(
     """
     run_health.refuse_step_when_stopping(str(plan.id))
     started = time.monotonic()
-    try:
+    with failures_sorted(plan.id):
         yield
-    except dg.Failure:
-        raise
-    except Exception as exc:
-        if is_transient(exc):
-            raise
-        raise dg.Failure(
-            description=f"{plan.id}: {type(exc).__name__}: {exc}", allow_retries=False
-        ) from exc
     metrics.record_materialization(
         dataflow=plan.id.dataflow,
         layer=plan.layer,

@@ -18,9 +18,8 @@ from typing import Any, Literal
 FrameKind = Literal["pandas", "spark"]
 
 
-
 def frame_kind(function: Callable[..., Any]) -> FrameKind | None:
-    """pandas or spark when every frame type the annotations name is of that library."""
+    """The library (pandas or spark) of every frame type the annotations name, if just one."""
     kinds = {kind for kind in map(_kind, _annotations(function)) if kind is not None}
     return kinds.pop() if len(kinds) == 1 else None
 

@@ -153,9 +153,7 @@ def load_dataflow_file(path: Path, profile: Profile) -> LoadedDataflow:
         spec = Dataflow.model_validate(body)
     except ValidationError as exc:
         raise DeclarationError(display, problems_from_validation(exc, lines, body)) from None
-    return LoadedDataflow(
-        spec, display, path.parent, lines, profile.project_root, explicit_engines
-    )
+    return LoadedDataflow(spec, display, path.parent, lines, profile.project_root, explicit_engines)
 
 
 @functools.cache

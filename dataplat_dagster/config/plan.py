@@ -12,6 +12,7 @@ from typing import Any
 
 from dataplat_dagster.config.column_checks import check_columns
 from dataplat_dagster.config.columns import Columns
+from dataplat_dagster.config.frame_kinds import describe, frame_kind
 from dataplat_dagster.config.loader import LoadedDataflow
 from dataplat_dagster.config.models import (
     LAYERS,
@@ -24,7 +25,6 @@ from dataplat_dagster.config.models import (
 )
 from dataplat_dagster.config.path_pattern import PathPattern
 from dataplat_dagster.config.rules import rule_yaml_paths
-from dataplat_dagster.config.frame_kinds import describe, frame_kind
 from dataplat_dagster.config.user_code import UserCodeError, resolve_callable
 from dataplat_dagster.engines.sql_windows import RangeSQL, plan_range_sql
 from dataplat_dagster.expectation_types import core_expectation_types

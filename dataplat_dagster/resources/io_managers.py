@@ -2,8 +2,7 @@
 
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import pyarrow.fs as pa_fs
 from pydantic import Field
 
 from dataplat_dagster.engines.base import PARTITION, Engine
-from dataplat_dagster.errors import is_transient
+from dataplat_dagster.errors import failures_sorted
 from dataplat_dagster.progress import WindowProgress
 from dataplat_dagster.resources.aws import AwsResource
 from dataplat_dagster.resources.blocked_windows import (
@@ -358,20 +357,6 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
 def write_id_of(run_id: str) -> str:
     """A write's id: its run's, made unique (a run may write a table twice)."""
     return f"{run_id[:8]}-{uuid.uuid4().hex[:8]}"
-
-
-@contextmanager
-def failures_sorted() -> Iterator[None]:
-    """A permanent write failure fails the step at once; a transient one is left to retries."""
-    try:
-        yield
-    except dg.Failure:
-        raise
-    except Exception as exc:
-        # a full disk, a quota or a refused permission: retrying only delays the cause
-        if is_transient(exc):
-            raise
-        raise dg.Failure(description=str(exc), allow_retries=False) from exc
 
 
 def _with_partition_column(table: pa.Table, counts: list[tuple[str | None, int]]) -> pa.Table:

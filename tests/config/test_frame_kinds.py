@@ -11,10 +11,10 @@ from dataplat_dagster.config.errors import DeclarationError
 from dataplat_dagster.config.frame_kinds import frame_kind
 from dataplat_dagster.config.loader import load_project
 from dataplat_dagster.config.plan import TableId, build_plan
-from tests.config.declarations import BASE, TOTALS_SQL, line_at, variant
+from tests.config.declarations import TOTALS_SQL, line_at, variant
 from tests.conftest import write_project
 
-CODE = '''\
+CODE = """\
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -43,7 +43,7 @@ def pandas_rule(frame: pd.DataFrame) -> pd.Series:
 
 def spark_rule(frame: DataFrame) -> Column:
     return frame["amount"] > 0
-'''
+"""
 
 
 def _engines(root: Path) -> dict[str, str]:
@@ -72,12 +72,16 @@ def test_pandas_annotations_keep_an_inherited_spark_table_on_pandas(tmp_path: Pa
 
 
 def test_spark_annotations_and_unannotated_functions_follow_spark(tmp_path: Path) -> None:
-    assert _engines(_project(tmp_path / "a", "kinds_spark", _totals("spark_totals")))[
-        "business.totals"
-    ] == "spark"
-    assert _engines(_project(tmp_path / "b", "kinds_any", _totals("any_totals")))[
-        "business.totals"
-    ] == "spark"
+    assert (
+        _engines(_project(tmp_path / "a", "kinds_spark", _totals("spark_totals")))[
+            "business.totals"
+        ]
+        == "spark"
+    )
+    assert (
+        _engines(_project(tmp_path / "b", "kinds_any", _totals("any_totals")))["business.totals"]
+        == "spark"
+    )
     # on the Pandas profile a Spark-annotated transform takes its table to Spark
     on_pandas = _project(tmp_path / "c", "kinds_to_spark", _totals("spark_totals"), False)
     assert _engines(on_pandas)["business.totals"] == "spark"
@@ -95,7 +99,9 @@ def test_a_custom_rule_annotated_for_pandas_keeps_its_table_on_pandas(tmp_path: 
 def test_a_table_declaring_an_engine_its_function_does_not_take_fails_at_load(
     tmp_path: Path,
 ) -> None:
-    text = variant(TOTALS_SQL, "python: CODE.pandas_totals\n    from: [common.orders]\n    engine: spark")
+    text = variant(
+        TOTALS_SQL, "python: CODE.pandas_totals\n    from: [common.orders]\n    engine: spark"
+    )
     root = _project(tmp_path, "kinds_explicit", text, on_spark=False)
     with pytest.raises(DeclarationError) as caught:
         build_plan(load_project(root, "local").dataflows)

@@ -16,7 +16,6 @@ import pytest
 
 from dataplat_dagster.config.loader import load_project
 from dataplat_dagster.config.plan import build_plan
-
 from dataplat_dagster.definitions_builder import build_definitions
 from dataplat_dagster.resources.storage import TableStorage
 from tests.conftest import PROJECT_ROOT, run_demo
