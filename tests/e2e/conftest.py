@@ -16,6 +16,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -238,19 +239,31 @@ def operator(
             check=False, env=env, cwd=project, capture_output=True, text=True, timeout=600,
         )  # fmt: skip
         assert built.returncode == 30, built.stderr[-3000:]  # 2024-01-05's gate closes
+        with serving(operator):
+            yield operator
+    finally:
+        if database:
+            _admin(f"drop database if exists {database} with (force)")
+
+
+@contextmanager
+def serving(operator: Operator) -> Iterator[Operator]:
+    """`dataplat ui` over the operator's project, up and loaded; stopped, with all it started.
+
+    Started as a background job of a script is: SIGINT ignored (SIGTERM must still stop it).
+    """
+    try:
         with operator.log.open("w") as log:
-            # started as a background job of a script is: SIGINT ignored (SIGTERM must still stop it)
             operator.process = subprocess.Popen(
-                dataplat_command("--project-dir", str(project), "ui", "--port", str(operator.port)),
-                env=env, cwd=project, stdout=log, stderr=subprocess.STDOUT,
+                dataplat_command("--project-dir", str(operator.project), "ui", "--port",
+                                 str(operator.port)),
+                env=operator.env, cwd=operator.project, stdout=log, stderr=subprocess.STDOUT,
                 preexec_fn=_ignore_sigint,  # noqa: PLW1509 (no threads in this test process)
             )  # fmt: skip
         _wait_until_loaded(operator)
         yield operator
     finally:
         left = _stop(operator)
-        if database:
-            _admin(f"drop database if exists {database} with (force)")
         assert left == [], f"dataplat ui left processes running: {left}"
 
 

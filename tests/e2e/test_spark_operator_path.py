@@ -21,14 +21,7 @@ import yaml
 from dagster_graphql import DagsterGraphQLClient
 
 from tests.conftest import DEMO_LANDING, PROJECT_ROOT, dataplat_command, free_port
-from tests.e2e.conftest import (
-    LOCATION,
-    REPOSITORY,
-    Operator,
-    _ignore_sigint,
-    _stop,
-    _wait_until_loaded,
-)
+from tests.e2e.conftest import LOCATION, REPOSITORY, Operator, serving
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow, pytest.mark.spark]
 
@@ -69,18 +62,8 @@ def spark_operator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operato
     operator = Operator(
         "sqlite", project, base / "state", base / "landing", free_port(), env, base / "ui.log"
     )
-    try:
-        with operator.log.open("w") as log:
-            operator.process = subprocess.Popen(
-                dataplat_command("--project-dir", str(project), "ui", "--port", str(operator.port)),
-                env=env, cwd=project, stdout=log, stderr=subprocess.STDOUT,
-                preexec_fn=_ignore_sigint,  # noqa: PLW1509 (no threads in this test process)
-            )  # fmt: skip
-        _wait_until_loaded(operator)
+    with serving(operator):
         yield operator
-    finally:
-        left = _stop(operator)
-        assert left == [], f"dataplat ui left processes running: {left}"
 
 
 def _rows(state: Path, key: str, window: str) -> list[dict]:
