@@ -16,7 +16,7 @@ from typing import Any
 import click
 import dagster as dg
 
-from dataplat_dagster import console, failure_summary, json_logs, run_health, runner
+from dataplat_dagster import compute_logs, console, failure_summary, json_logs, run_health, runner
 from dataplat_dagster.config.errors import DeclarationError
 from dataplat_dagster.config.loader import load_project
 from dataplat_dagster.config.plan import build_plan
@@ -187,11 +187,16 @@ def ui(context: click.Context, port: int, host: str) -> None:
 def env(context: click.Context) -> None:
     """Print `export DAGSTER_HOME=...`, the project's instance: `eval "$(dataplat env)"`.
 
+    The aws profile adds the variables of where its instance keeps the compute logs.
+
     Dagster's own commands (`dagster job execute`, `dagster asset materialize`) then record
     their runs where `dataplat run` and `dataplat ui` do, instead of in a temporary instance.
     """
     root = _project_dir(context.obj["project_dir"])
     click.echo(f"export DAGSTER_HOME={shlex.quote(str(_prepare_instance(root)))}")
+    if get_environment() == "aws":  # what dagster.aws.yaml reads besides the PostgreSQL ones
+        for name in compute_logs.instance_env("aws", {}):
+            click.echo(f"export {name}={shlex.quote(os.environ[name])}")
 
 
 @main.command(
@@ -218,6 +223,7 @@ def _prepare_instance(root: Path) -> Path:
     except DeclarationError as exc:
         _fail(runner.EXIT_INVALID, str(exc), False)
     home = project.profile.local_path(project.profile.globals_.get("home", ".dataplat"))
+    compute_logs.set_instance_env(project.profile.env, project.profile.globals_)
     dagster_home = runner.ensure_dagster_home(home, root, project.profile.env)
     with runner.open_instance() as instance:
         ensure_writer_pools(instance, [loaded.spec.dataflow for loaded in project.dataflows])
@@ -366,6 +372,7 @@ def _run(
         globals=dict(project.profile.globals_),
         tables=[key.to_user_string() for key in selection or []],
     )
+    compute_logs.set_instance_env(project.profile.env, project.profile.globals_)
     runner.ensure_dagster_home(home, root, project.profile.env)
     instance = runner.open_instance()
     ensure_writer_pools(instance, [dataflow])
