@@ -111,18 +111,29 @@ def setup_python_logging(
 ) -> None:
     """The `dataplat_dagster` loggers (lines outside steps) to stderr and the run's log file.
 
-    For example a notice that could not be sent; stderr gets text or JSON lines.
+    For example a notice that could not be sent; stderr gets text or JSON lines. With JSON,
+    Dagster's own lines outside runs and Python warnings become JSON lines too, so that
+    stderr holds nothing else.
     """
-    logger = logging.getLogger("dataplat_dagster")
-    for handler in [h for h in logger.handlers if getattr(h, "dataplat_console", False)]:
-        logger.removeHandler(handler)
     if log_format == "json":
-        handler = json_logs.json_handler(dataflow)
+        logging.captureWarnings(True)
+    names = ["dataplat_dagster"] + (["dagster", "py.warnings"] if log_format == "json" else [])
+    for name in names:
+        logger = logging.getLogger(name)
+        for handler in [h for h in logger.handlers if getattr(h, "dataplat_console", False)]:
+            logger.removeHandler(handler)
+        for handler in _handlers(log_format, dataflow, log_file):
+            handler.dataplat_console = True  # type: ignore[attr-defined]
+            logger.addHandler(handler)
+    logging.getLogger("dataplat_dagster").setLevel(level)
+
+
+def _handlers(
+    log_format: str, dataflow: str | None, log_file: Path | None
+) -> list[logging.Handler]:
+    if log_format == "json":
+        console = json_logs.json_handler(dataflow)
     else:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter(FORMAT))
-    handlers = [handler] + ([json_logs.json_handler(dataflow, str(log_file))] if log_file else [])
-    for handler in handlers:
-        handler.dataplat_console = True  # type: ignore[attr-defined]
-        logger.addHandler(handler)
-    logger.setLevel(level)
+        console = logging.StreamHandler(sys.stderr)
+        console.setFormatter(logging.Formatter(FORMAT))
+    return [console] + ([json_logs.json_handler(dataflow, str(log_file))] if log_file else [])
