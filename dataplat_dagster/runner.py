@@ -62,7 +62,7 @@ class RunSummary:
     errors: list[str] = field(default_factory=list)
     # table -> window -> why a range run did not build it (an input failed its gate there)
     left_out: dict[str, dict[str, str]] = field(default_factory=dict)
-    tables: list[str] = field(default_factory=list)  # `run-table`: the tables run; else all
+    tables: list[str] = field(default_factory=list)  # `run-table`'s tables (`run`: empty, all)
     log_file: str | None = None  # this command's JSON-lines log (json_logs.py)
     globals: dict[str, Any] = field(default_factory=dict)  # the profile's, resolved
 
@@ -147,7 +147,8 @@ def select_tables(
     """The dataflow of `<dataflow>.<layer>.<table>` and the assets that run it.
 
     The table's companions built by the same step (its quarantine) come along; with
-    `with_upstream`, every table it reads from, directly or not, too.
+    `with_upstream`, every table of its dataflow it reads from, directly or not, too (another
+    dataflow's tables are that dataflow's writer's).
 
     Raises:
         InvalidRequest: a target that names no table of the project, with the close names.
@@ -181,7 +182,8 @@ def select_tables(
         selection = selection.upstream()
     graph = definitions.resolve_asset_graph()
     keys = selection.required_multi_asset_neighbors().resolve(graph)
-    return dataflow, sorted((key for key in keys if graph.get(key).is_executable), key=str)
+    ours = (key for key in keys if key.path[1] == dataflow and graph.get(key).is_executable)
+    return dataflow, sorted(ours, key=str)
 
 
 def windows_per_run(
