@@ -448,7 +448,8 @@ def _log_result(summary: runner.RunSummary) -> None:
             summary.status,
             summary.exit_code,
             ", ".join(summary.run_ids) or "none",
-            "".join(f"; error: {line}" for line in summary.errors),
+            "".join(f"; error: {line}" for line in summary.errors)
+            + "".join(f"; warning: {line}" for line in summary.warnings),
         ),
         None,
     )
