@@ -16,7 +16,7 @@ from typing import Any
 import click
 import dagster as dg
 
-from dataplat_dagster import console, failure_summary, run_health, runner
+from dataplat_dagster import compute_logs, console, failure_summary, json_logs, run_health, runner
 from dataplat_dagster.config.errors import DeclarationError
 from dataplat_dagster.config.loader import load_project
 from dataplat_dagster.config.plan import build_plan
@@ -42,6 +42,8 @@ def _emit(summary: runner.RunSummary, as_json: bool) -> None:
         click.echo(json.dumps(summary.as_dict(), indent=2, default=str))
         return
     click.echo(f"status: {summary.status} ({summary.seconds:.1f}s, exit code {summary.exit_code})")
+    if summary.log_file:
+        click.echo(f"log: {summary.log_file}")
     for line in summary.errors:
         click.echo(f"error: {line}", err=True)
     for line in summary.warnings:
@@ -185,11 +187,16 @@ def ui(context: click.Context, port: int, host: str) -> None:
 def env(context: click.Context) -> None:
     """Print `export DAGSTER_HOME=...`, the project's instance: `eval "$(dataplat env)"`.
 
+    The aws profile adds the variables of where its instance keeps the compute logs.
+
     Dagster's own commands (`dagster job execute`, `dagster asset materialize`) then record
     their runs where `dataplat run` and `dataplat ui` do, instead of in a temporary instance.
     """
     root = _project_dir(context.obj["project_dir"])
     click.echo(f"export DAGSTER_HOME={shlex.quote(str(_prepare_instance(root)))}")
+    if get_environment() == "aws":  # what dagster.aws.yaml reads besides the PostgreSQL ones
+        for name in compute_logs.instance_env("aws", {}):
+            click.echo(f"export {name}={shlex.quote(os.environ[name])}")
 
 
 @main.command(
@@ -216,51 +223,105 @@ def _prepare_instance(root: Path) -> Path:
     except DeclarationError as exc:
         _fail(runner.EXIT_INVALID, str(exc), False)
     home = project.profile.local_path(project.profile.globals_.get("home", ".dataplat"))
+    compute_logs.set_instance_env(project.profile.env, project.profile.globals_)
     dagster_home = runner.ensure_dagster_home(home, root, project.profile.env)
     with runner.open_instance() as instance:
         ensure_writer_pools(instance, [loaded.spec.dataflow for loaded in project.dataflows])
     return dagster_home
 
 
+def _run_options(command: Any) -> Any:
+    """The options `run` and `run-table` share: windows, runs, timeout, output and logs."""
+    options = [
+        click.option("--partition", help="one window, for example 2024-01-03"),
+        click.option("--from", "start", help="first window of a range"),
+        click.option("--to", "end", help="last window of a range"),
+        click.option("--all", "every", is_flag=True, help="every window of the dataflow"),
+        click.option(
+            "--single-run",
+            is_flag=True,
+            help="run the whole range in one run, whatever the dataflow's "
+            "backfill.max_windows_per_run",
+        ),
+        click.option(
+            "--windows-per-run",
+            type=click.IntRange(min=1),
+            help="run a range in runs of at most N windows (default: the dataflow's "
+            "backfill.max_windows_per_run, else the whole range in one run)",
+        ),
+        click.option(
+            "--run-per-window",
+            is_flag=True,
+            help="one run per window (as schedules and sensors launch them); slower for long "
+            "ranges",
+        ),
+        click.option(
+            "--timeout", type=float, help="seconds before the run is stopped (exit code 40)"
+        ),
+        click.option("--json", "as_json", is_flag=True, help="print the result object as JSON"),
+        click.option(
+            "--log-level",
+            default="INFO",
+            type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
+            help="run log level (console and log file)",
+        ),
+        click.option(
+            "--log-format",
+            default="text",
+            show_default=True,
+            type=click.Choice(["text", "json"]),
+            help="console log lines as text or as JSON objects, one a line (the log file is "
+            "JSON lines either way)",
+        ),
+        click.option(
+            "--verbose",
+            is_flag=True,
+            help="print every Dagster event with its stack trace (default: the platform's own "
+            "lines)",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @main.command()
 @click.argument("dataflow")
-@click.option("--partition", help="one window, for example 2024-01-03")
-@click.option("--from", "start", help="first window of a range")
-@click.option("--to", "end", help="last window of a range")
-@click.option("--all", "every", is_flag=True, help="every window of the dataflow")
-@click.option(
-    "--single-run",
-    is_flag=True,
-    help="run the whole range in one run, whatever the dataflow's backfill.max_windows_per_run",
-)
-@click.option(
-    "--windows-per-run",
-    type=click.IntRange(min=1),
-    help="run a range in runs of at most N windows (default: the dataflow's "
-    "backfill.max_windows_per_run, else the whole range in one run)",
-)
-@click.option(
-    "--run-per-window",
-    is_flag=True,
-    help="one run per window (as schedules and sensors launch them); slower for long ranges",
-)
-@click.option("--timeout", type=float, help="seconds before the run is stopped (exit code 40)")
-@click.option("--json", "as_json", is_flag=True, help="print the result object as JSON")
-@click.option(
-    "--log-level",
-    default="INFO",
-    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
-    help="run log level",
-)
-@click.option(
-    "--verbose",
-    is_flag=True,
-    help="print every Dagster event with its stack trace (default: the platform's own lines)",
-)
+@_run_options
 @click.pass_context
-def run(
+def run(context: click.Context, dataflow: str, **options: Any) -> None:
+    """Materialize a dataflow for one window, a range or every window.
+
+    A range runs in as few runs as the dataflow's `backfill.max_windows_per_run` allows (one
+    by default); a window that fails an ERROR check is left out below, the others are built.
+    """
+    _run(context, dataflow, None, False, **options)
+
+
+@main.command("run-table")
+@click.argument("table")
+@click.option(
+    "--with-upstream",
+    is_flag=True,
+    help="also build every table it reads from, directly or not",
+)
+@_run_options
+@click.pass_context
+def run_table(context: click.Context, table: str, with_upstream: bool, **options: Any) -> None:
+    """Materialize one table, <dataflow>.<layer>.<table>, for a window, a range or every window.
+
+    Its inputs are read as they are, unless --with-upstream builds them too. The run takes
+    the dataflow's writer slot like `dataplat run`.
+    """
+    _run(context, table.split(".", 1)[0], table, with_upstream, **options)
+
+
+def _run(
     context: click.Context,
     dataflow: str,
+    table: str | None,
+    with_upstream: bool,
+    *,
     partition: str | None,
     start: str | None,
     end: str | None,
@@ -271,23 +332,25 @@ def run(
     timeout: float | None,
     as_json: bool,
     log_level: str,
+    log_format: str,
     verbose: bool,
 ) -> None:
-    """Materialize a dataflow for one window, a range or every window.
-
-    A range runs in as few runs as the dataflow's `backfill.max_windows_per_run` allows (one
-    by default); a window that fails an ERROR check is left out below, the others are built.
-    """
+    """`dataplat run`, or `run-table` when `table` names one table of `dataflow`."""
     root = _project_dir(context.obj["project_dir"])
     try:
         from dataplat_dagster.definitions_builder import definitions_from
 
         project = load_project(root, get_environment())
         plan = build_plan(project.dataflows)
+        definitions = definitions_from(project, plan)
+        selection = None
+        if table is not None:
+            dataflow, selection = runner.select_tables(
+                plan, definitions, table, with_upstream=with_upstream
+            )
         jobs = runner.select_windows(
             plan, dataflow, partition=partition, start=start, end=end, every=every
         )
-        definitions = definitions_from(project, plan)
         size = runner.windows_per_run(
             plan,
             dataflow,
@@ -298,10 +361,18 @@ def run(
     except (DeclarationError, runner.InvalidRequest) as exc:
         _fail(runner.EXIT_INVALID, str(exc), as_json)
     _check_secrets(project, as_json)
-    definitions = console.with_console(definitions, verbose)
-    console.setup_python_logging(log_level)
-    summary = runner.RunSummary(dataflow=dataflow)
     home = project.profile.local_path(project.profile.globals_.get("home", ".dataplat"))
+    log_file = json_logs.log_file_path(home, dataflow)
+    definitions = console.with_console(definitions, verbose, log_format)
+    console.setup_python_logging(log_level, log_format, dataflow, log_file)
+    loggers = console.loggers_config(log_level, log_format, dataflow, log_file)
+    summary = runner.RunSummary(
+        dataflow=dataflow,
+        log_file=str(log_file),
+        globals=dict(project.profile.globals_),
+        tables=[key.to_user_string() for key in selection or []],
+    )
+    compute_logs.set_instance_env(project.profile.env, project.profile.globals_)
     runner.ensure_dagster_home(home, root, project.profile.env)
     instance = runner.open_instance()
     ensure_writer_pools(instance, [dataflow])
@@ -316,6 +387,9 @@ def run(
         for job, keys in jobs.items():
             if keys == []:
                 continue  # the requested windows are outside this job's partitioning
+            chosen = _of_job(definitions, job, selection)
+            if chosen == []:
+                continue  # none of the asked tables is in this job
             ok = (
                 runner.run_job(
                     definitions,
@@ -328,6 +402,8 @@ def run(
                     ui_base_url=project.profile.run.ui_base_url,
                     pools=[writer_pool(dataflow)],
                     stopper=stopper,
+                    selection=chosen,
+                    loggers=loggers,
                 )
                 and ok
             )
@@ -340,12 +416,45 @@ def run(
     finally:
         stopper.uninstall()
     summary.seconds = round(time.monotonic() - started, 3)
+    _log_result(summary)
     _emit(summary, as_json)
     if not as_json and project.profile.env == "local":
         click.echo(
             f"local state (warehouse, catalog.db, metrics.db, outbox, exports, dagster): {home}"
         )
     sys.exit(summary.exit_code)
+
+
+def _of_job(
+    definitions: dg.Definitions, job: str, selection: list[dg.AssetKey] | None
+) -> list[dg.AssetKey] | None:
+    """The selected assets this job builds (None: the whole job)."""
+    if selection is None:
+        return None
+    graph = definitions.resolve_job_def(job).asset_layer.asset_graph
+    return [key for key in selection if graph.has(key) and graph.get(key).is_executable]
+
+
+def _log_result(summary: runner.RunSummary) -> None:
+    """The outcome as the log file's last line, for whoever reads the log without the output."""
+    failed = summary.exit_code >= runner.EXIT_RUNTIME
+    record = logging.LogRecord(
+        "dataplat_dagster.cli",
+        logging.ERROR if failed else logging.INFO,
+        __file__,
+        0,
+        "finished: status %s, exit code %s, runs %s%s",
+        (
+            summary.status,
+            summary.exit_code,
+            ", ".join(summary.run_ids) or "none",
+            "".join(f"; error: {line}" for line in summary.errors)
+            + "".join(f"; warning: {line}" for line in summary.warnings),
+        ),
+        None,
+    )
+    assert summary.log_file is not None
+    json_logs.json_handler(summary.dataflow, summary.log_file).handle(record)
 
 
 def _stopped(summary: runner.RunSummary, stopper: run_health.Stopper, what: str) -> None:

@@ -4,6 +4,7 @@ Used by the `dataplat` command (for external schedulers and the README's main co
 inside Dagster, schedules, sensors and backfills launch the same jobs.
 """
 
+import difflib
 import os
 import shutil
 import time
@@ -61,6 +62,9 @@ class RunSummary:
     errors: list[str] = field(default_factory=list)
     # table -> window -> why a range run did not build it (an input failed its gate there)
     left_out: dict[str, dict[str, str]] = field(default_factory=dict)
+    tables: list[str] = field(default_factory=list)  # `run-table`'s tables (`run`: empty, all)
+    log_file: str | None = None  # this command's JSON-lines log (json_logs.py)
+    globals: dict[str, Any] = field(default_factory=dict)  # the profile's, resolved
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -135,6 +139,51 @@ def select_windows(
             dataflow, keys, partition, start, end, several=len(partitioned) > 1
         )
     return selected
+
+
+def select_tables(
+    plan: Plan, definitions: dg.Definitions, target: str, *, with_upstream: bool
+) -> tuple[str, list[dg.AssetKey]]:
+    """The dataflow of `<dataflow>.<layer>.<table>` and the assets that run it.
+
+    The table's companions built by the same step (its quarantine) come along; with
+    `with_upstream`, every table of its dataflow it reads from, directly or not, too (another
+    dataflow's tables are that dataflow's writer's).
+
+    Raises:
+        InvalidRequest: a target that names no table of the project, with the close names.
+    """
+    parts = target.split(".")
+    dataflows = sorted({t.id.dataflow for t in plan})
+    if len(parts) != 3:
+        raise InvalidRequest(
+            f"{target!r} is not <dataflow>.<layer>.<table>, e.g. retail.raw.orders"
+        )
+    dataflow = parts[0]
+    if dataflow not in dataflows:
+        close = difflib.get_close_matches(dataflow, dataflows, n=3)
+        raise InvalidRequest(
+            f"no dataflow named {dataflow!r} for table {target}"
+            + (
+                f"; close names: {', '.join(close)}"
+                if close
+                else f" (dataflows: {', '.join(dataflows)})"
+            )
+        )
+    tables = {str(t.id): t for t in plan.of_dataflow(dataflow)}
+    if target not in tables:
+        close = difflib.get_close_matches(target, list(tables), n=3, cutoff=0.6)
+        raise InvalidRequest(
+            f"dataflow {dataflow} has no table {'.'.join(parts[1:])}"
+            + (f"; close names: {', '.join(close)}" if close else f" (tables: {', '.join(tables)})")
+        )
+    selection = dg.AssetSelection.assets(dg.AssetKey(tables[target].id.key_path))
+    if with_upstream:
+        selection = selection.upstream()
+    graph = definitions.resolve_asset_graph()
+    keys = selection.required_multi_asset_neighbors().resolve(graph)
+    ours = (key for key in keys if key.path[1] == dataflow and graph.get(key).is_executable)
+    return dataflow, sorted(ours, key=str)
 
 
 def windows_per_run(
@@ -212,6 +261,8 @@ def run_job(
     ui_base_url: str | None = None,
     pools: list[str] | None = None,
     stopper: run_health.Stopper | None = None,
+    selection: list[dg.AssetKey] | None = None,
+    loggers: dict[str, Any] | None = None,
 ) -> bool:
     """Run one job in this process: the range in runs of at most `windows_per_run` windows.
 
@@ -219,6 +270,8 @@ def run_job(
     alone: a window that fails an ERROR check is left out of the tables below it, and the
     others are built (resources/blocked_windows.py). `pools` are watched while a run waits
     for a slot; `stopper` (if given) turns --timeout, Ctrl-C and SIGTERM into `Stopped`.
+    `selection` runs only those assets of the job (`run-table`); `loggers` is the run config
+    of the job's loggers.
     """
     if not keys or not windows_per_run:
         batches: list[list[str] | None] = [keys]
@@ -226,7 +279,7 @@ def run_job(
         size = windows_per_run
         batches = [keys[start : start + size] for start in range(0, len(keys), size)]
     ok = True
-    windowed_only = None
+    chosen = selection
     for batch in batches:
         # unpartitioned tables (dimensions) are built by the first run only
         ok = (
@@ -237,14 +290,18 @@ def run_job(
                 batch,
                 summary,
                 log_level,
-                windowed_only,
+                chosen,
                 ui_base_url,
                 pools or [],
                 stopper,
+                loggers,
             )
             and ok
         )
-        windowed_only = _partitioned_keys(definitions, job)
+        windowed = _partitioned_keys(definitions, job)
+        chosen = [key for key in windowed if selection is None or key in selection]
+        if not chosen:
+            break  # only unpartitioned tables were asked for: the first run built them
     return ok
 
 
@@ -268,6 +325,7 @@ def _execute(
     ui_base_url: str | None = None,
     pools: list[str] | None = None,
     stopper: run_health.Stopper | None = None,
+    loggers: dict[str, Any] | None = None,
 ) -> bool:
     tags: dict[str, str] = run_health.owner_tags()
     if keys and len(keys) == 1:
@@ -285,7 +343,7 @@ def _execute(
             tags=tags,
             raise_on_error=False,
             asset_selection=selection,
-            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+            run_config={"loggers": loggers or {"console": {"config": {"log_level": log_level}}}},
             run_id=run_id,
         )
     except KeyboardInterrupt:

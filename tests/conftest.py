@@ -222,6 +222,10 @@ def postgres_dagster_home(home: Path, database: str) -> dict[str, str]:
         "DAGSTER_PG_DB": database,
         "DAGSTER_PG_USER": "postgres",
         "DAGSTER_PG_PASSWORD": "",
+        # compute logs on the local disk: these instances run without S3
+        "DATAPLAT_COMPUTE_LOGS_BUCKET": "",
+        "DATAPLAT_COMPUTE_LOGS_PREFIX": "",
+        "DATAPLAT_AWS_ENDPOINT_URL": os.environ.get("DATAPLAT_AWS_ENDPOINT_URL", ""),
     }
 
 

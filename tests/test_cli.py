@@ -5,14 +5,15 @@ Each test runs from the repository root with all state in a temporary folder.
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import PROJECT_ROOT, write_project
 from tests.conftest import dagster_command as dagster
 from tests.conftest import dataplat_command as dataplat
 from tests.conftest import run_command as run
-from tests.conftest import write_project
 
 
 @pytest.fixture
@@ -99,6 +100,10 @@ def test_dataplat_single_run_range_succeeds_without_the_bad_window(env: dict[str
         (["run", "retail", "--partition", "2023-12-31"], "is not a window of retail"),
         (["run", "retail"], "give --partition KEY, --from/--to or --all"),
         (["run", "retail", "--from", "2024-01-05", "--to", "2024-01-02"], "is after --to"),
+        (
+            ["run-table", "retail.staging.order", "--partition", "2024-01-03"],
+            "dataflow retail has no table staging.order; close names: retail.staging.orders",
+        ),
     ],
 )
 def test_dataplat_rejects_bad_parameters_with_exit_code_20(
@@ -109,13 +114,55 @@ def test_dataplat_rejects_bad_parameters_with_exit_code_20(
     assert message in result.stderr
 
 
-def test_dataplat_run_failure_exits_30(env: dict[str, str], landing_copy: Path) -> None:
+FIELDS = {"time", "level", "dataflow", "table", "window", "run_id", "step", "event", "message",
+          "exception"}  # fmt: skip
+
+
+def test_dataplat_run_failure_exits_30_and_logs_json_lines(
+    env: dict[str, str], landing_copy: Path, tmp_path: Path
+) -> None:
     (landing_copy / "retail" / "orders_20240102.csv").unlink()
-    result = run(dataplat("run", "retail", "--partition", "2024-01-02", "--json"), env)
+    # telemetry off: in a DAGSTER_HOME without settings Dagster prints its banner on stderr
+    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", tmp_path / "dagster" / "dagster.yaml")
+    args = ("run", "retail", "--partition", "2024-01-02", "--json", "--log-format", "json")
+    result = run(dataplat(*args), env)
     assert result.returncode == 30
     summary = json.loads(result.stdout)
     assert summary["status"] == "failed"
     assert any("no file matching" in error for error in summary["errors"])
+    assert summary["globals"]["landing_root"] == str(landing_copy)
+    # the console's lines and the log file's are JSON objects, one a line
+    console = [json.loads(line) for line in result.stderr.splitlines()]
+    assert console and all(set(line) == FIELDS for line in console)
+    log_file = Path(summary["log_file"])
+    assert log_file.parent == tmp_path / "state" / "logs" / "retail"
+    lines = [json.loads(line) for line in log_file.read_text().splitlines()]
+    [failure] = [line for line in lines if line["event"] == "STEP_FAILURE"]
+    assert failure["level"] == "ERROR" and failure["run_id"] == summary["run_ids"][0]
+    assert (failure["dataflow"], failure["table"], failure["window"], failure["step"]) == (
+        "retail", "raw/retail/orders", "2024-01-02", "raw__retail__orders"
+    )  # fmt: skip
+    assert failure["exception"]["type"] == "MissingLandingFiles"
+    assert "raw.py" in failure["exception"]["traceback"]  # where it was raised
+    assert lines[-1]["message"].startswith("finished: status failed, exit code 30")
+
+
+def test_dataplat_run_table_builds_one_table_or_with_what_it_reads(env: dict[str, str]) -> None:
+    alone = run(dataplat("run-table", "retail.staging.orders", "--partition", "2024-01-04",
+                         "--json"), env)  # fmt: skip
+    summary = json.loads(alone.stdout)
+    assert alone.returncode == 30  # its input, raw, was never built for that window
+    assert summary["tables"] == ["staging/retail/orders", "staging/retail/orders__quarantine"]
+    assert any("raw/retail/orders has not been materialized" in e for e in summary["errors"])
+    upstream = run(dataplat("run-table", "retail.staging.orders", "--partition", "2024-01-04",
+                            "--with-upstream", "--json"), env)  # fmt: skip
+    summary = json.loads(upstream.stdout)
+    assert upstream.returncode in (0, 10), upstream.stderr[-3000:]
+    assert set(summary["metrics"]) == {
+        "raw/retail/orders", "raw/retail/orders__quarantine",
+        "staging/retail/orders", "staging/retail/orders__quarantine",
+    }  # fmt: skip
+    assert Path(summary["log_file"]).read_text().count(summary["run_ids"][0]) > 1
 
 
 def test_dataplat_validate_reports_the_bad_declaration(env: dict[str, str], tmp_path: Path) -> None:
