@@ -369,7 +369,7 @@ def _run(
     summary = runner.RunSummary(
         dataflow=dataflow,
         log_file=str(log_file),
-        globals=dict(project.profile.globals_),
+        globals=runner.shown_globals(project.profile.globals_),
         tables=[key.to_user_string() for key in selection or []],
     )
     compute_logs.set_instance_env(project.profile.env, project.profile.globals_)

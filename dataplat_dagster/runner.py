@@ -6,6 +6,7 @@ inside Dagster, schedules, sensors and backfills launch the same jobs.
 
 import difflib
 import os
+import re
 import shutil
 import time
 import uuid
@@ -64,10 +65,25 @@ class RunSummary:
     left_out: dict[str, dict[str, str]] = field(default_factory=dict)
     tables: list[str] = field(default_factory=list)  # `run-table`'s tables (`run`: empty, all)
     log_file: str | None = None  # this command's JSON-lines log (json_logs.py)
-    globals: dict[str, Any] = field(default_factory=dict)  # the profile's, resolved
+    globals: dict[str, Any] = field(default_factory=dict)  # the profile's, resolved, masked
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+_SECRET_NAME = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
+
+
+def shown_globals(globals_: dict[str, Any]) -> dict[str, Any]:
+    """Globals for the result and the log: values of secret-looking names masked.
+
+    A global may be read from the environment (`{env: NAME}`); the result JSON and the log
+    file are kept and shared, a password must not be in them.
+    """
+    return {
+        name: "***" if _SECRET_NAME.search(name) and value not in (None, "") else value
+        for name, value in globals_.items()
+    }
 
 
 def ensure_dagster_home(home: Path, project_root: Path, env: str = "local") -> Path:

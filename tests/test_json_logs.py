@@ -6,7 +6,7 @@ import sys
 
 from dagster._core.log_manager import LOG_RECORD_METADATA_ATTR
 
-from dataplat_dagster import json_logs
+from dataplat_dagster import json_logs, runner
 
 
 def _record(message: str, exc_info: object = None, **meta: object) -> logging.LogRecord:
@@ -44,3 +44,10 @@ def test_a_range_runs_line_names_its_window_range_and_its_steps_table() -> None:
     assert line["window"] == "2024-01-01..2024-01-07"
     assert line["table"] == "staging/retail/orders" and line["step"] == "staging__retail__orders"
     assert line["message"] == "retail.staging.orders: wrote 7 windows" and line["exception"] is None
+
+
+def test_the_result_masks_globals_of_secret_names() -> None:
+    shown = runner.shown_globals(
+        {"db_password": "hunter2", "api_token": "t0k", "bucket": "lake", "empty_key": ""}
+    )
+    assert shown == {"db_password": "***", "api_token": "***", "bucket": "lake", "empty_key": ""}
