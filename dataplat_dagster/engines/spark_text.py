@@ -41,8 +41,53 @@ def text_of(value: Column, data_type: T.DataType) -> Column:
     if isinstance(data_type, T.TimestampNTZType):
         return wall_text(value)
     if isinstance(data_type, T.FloatType | T.DoubleType):  # pandas reads NaN as missing
-        return F.when(~F.isnan(value), value.cast("string"))
+        return F.when(~F.isnan(value), python_float_text(value.cast("string")))
     return value.cast("string")
+
+
+_JAVA_EXPONENT = r"^(-?)(\d)\.(\d+)E(-?\d+)$"
+
+
+def python_float_text(java: Column) -> Column:
+    """Java's text of a float (`1.2345678E7`, `1.0E-5`, `Infinity`) as Python writes it.
+
+    Java writes an exponent below 1e-3 and from 1e7, Python below 1e-4 and from 1e16, and
+    spells it differently (`1e-05`, `1.5e+16`, `inf`): `str()` of pandas' floats is what the
+    Pandas engine's quarantine holds. Spark has no such format, so it is spelled out here.
+    The digits are Java's: Java 17 writes a few values with more digits than the shortest
+    (its smallest double is 4.9E-324, Python's 5e-324).
+    """
+    sign = F.regexp_extract(java, _JAVA_EXPONENT, 1)
+    lead = F.regexp_extract(java, _JAVA_EXPONENT, 2)
+    rest = F.regexp_replace(F.regexp_extract(java, _JAVA_EXPONENT, 3), "0+$", "")
+    power = F.regexp_extract(java, _JAVA_EXPONENT, 4).cast("int")
+    digits = F.concat(lead, rest)
+    whole = power + 1  # digits before the point when written out
+    written_out = F.when(
+        power >= 0,
+        F.concat(
+            F.call_function("rpad", digits, whole, F.lit("0")),
+            F.lit("."),
+            F.when(
+                F.length(digits) > whole, F.call_function("substr", digits, whole + 1)
+            ).otherwise(F.lit("0")),
+        ),
+    ).otherwise(F.concat(F.lit("0."), F.call_function("repeat", F.lit("0"), -power - 1), digits))
+    scientific = F.concat(
+        lead,
+        F.when(F.length(rest) > 0, F.concat(F.lit("."), rest)).otherwise(F.lit("")),
+        F.lit("e"),
+        F.when(power < 0, F.lit("-")).otherwise(F.lit("+")),
+        F.when(F.abs(power) < 10, F.lit("0")).otherwise(F.lit("")),  # e-05, e+16, e+308
+        F.abs(power).cast("string"),
+    )
+    python = F.concat(sign, F.when((power >= -4) & (power < 16), written_out).otherwise(scientific))
+    return (
+        F.when(java == F.lit("Infinity"), F.lit("inf"))
+        .when(java == F.lit("-Infinity"), F.lit("-inf"))
+        .when(java.rlike(_JAVA_EXPONENT), python)
+        .otherwise(java)
+    )
 
 
 def as_text(frame: Any) -> Any:

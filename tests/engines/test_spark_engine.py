@@ -116,3 +116,19 @@ def test_skipped_and_repeated_hours_match_pandas(spark_engine: SparkEngine, zone
         for engine in (spark_engine, PANDAS)
     ]
     assert results[0]["at"].to_pylist() == results[1]["at"].to_pylist()
+
+
+def test_quarantined_floats_read_as_python_writes_them(spark_engine: SparkEngine) -> None:
+    """Java writes 1.2345678E7 where the Pandas engine's quarantine holds 12345678.0."""
+    import numpy as np
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    from dataplat_dagster.engines.spark_text import text_of
+
+    values = [1.5, 12345678.0, -98765432.1, 1e7, 1e-05, 0.00012, 0.0005, 2.5e-07, 123.0]
+    values += [0.001, 1e16, -1.2345e20, 9007199254740993.0, 1.7976931348623157e308]
+    values += [float("inf"), float("-inf")]
+    frame = spark_engine.session().createDataFrame([(v,) for v in values], "x double")
+    got = [row[0] for row in frame.select(text_of(F.col("x"), T.DoubleType())).collect()]
+    assert got == [str(np.float64(v)) for v in values]
