@@ -4,12 +4,11 @@ Its columns become the declared columns of the table: the columns a schema rule 
 raw, staging, common or business table) or the columns of a SQL output table.
 """
 
+import importlib
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
-
-from dataplat_dagster.config.user_code import UserCodeError, resolve_callable
 
 
 class ContractError(ValueError):
@@ -38,18 +37,34 @@ class BronzeLineage(SQLModel):
 
 
 def load_contract(dotted: str) -> type[SQLModel]:
-    """The SQLModel table class at `package.module.Class`.
+    """The SQLModel table class at `package.module.Class` (or `package.module:Class`).
 
     Raises:
         ContractError: the module cannot be imported, has no such class, or the class is not
             a SQLModel declared with `table=True`.
     """
+    module_name, _, name = dotted.replace(":", ".").rpartition(".")
+    if not module_name:
+        raise ContractError(f"{dotted!r} is not a dotted path such as package.module.Class")
     try:
-        found = resolve_callable(dotted)  # a class is callable
-    except UserCodeError as exc:
-        raise ContractError(str(exc)) from None
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise ContractError(f"cannot import module {module_name}: {exc}") from None
+    except Exception as exc:  # anything the module raises while importing: show it, not a trace
+        raise ContractError(f"importing module {module_name} failed: {exc!r}") from None
+    found = getattr(module, name, None)
+    if found is None:
+        tables = sorted(
+            key
+            for key, value in vars(module).items()
+            if getattr(value, "__table__", None) is not None
+        )
+        raise ContractError(
+            f"module {module_name} has no class {name} "
+            f"(its SQLModel tables: {', '.join(tables) or 'none'})"
+        )
     if not (isinstance(found, type) and issubclass(found, SQLModel)):
-        raise ContractError(f"{dotted} is not a SQLModel class (it is {type(found).__name__})")
+        raise ContractError(f"{dotted} is not a SQLModel class: it is {found!r}")
     if getattr(found, "__table__", None) is None:
         raise ContractError(f"{dotted} is a SQLModel but not a table: declare it with table=True")
     return found
