@@ -424,7 +424,8 @@ def targets_deploy(
     context: click.Context, names: tuple[str, ...], dry_run: bool, as_json: bool
 ) -> None:
     """Create missing contract tables and add missing columns; report drift it leaves alone."""
-    reports = run_on_targets(_contracts(context, as_json), list(names), "deploy", dry_run)
+    contracts = _contracts(context, as_json)
+    reports = _on_targets(contracts, names, "deploy", dry_run, as_json)
     _target_reports(reports, as_json, "would " if dry_run else "")
 
 
@@ -434,7 +435,8 @@ def targets_deploy(
 @click.pass_context
 def targets_validate(context: click.Context, names: tuple[str, ...], as_json: bool) -> None:
     """Compare each contract table with the target's; exit 20 on any drift."""
-    _target_reports(run_on_targets(_contracts(context, as_json), list(names), "validate"), as_json)
+    contracts = _contracts(context, as_json)
+    _target_reports(_on_targets(contracts, names, "validate", False, as_json), as_json)
 
 
 def _contracts(context: click.Context, as_json: bool) -> Contracts:
@@ -442,6 +444,16 @@ def _contracts(context: click.Context, as_json: bool) -> Contracts:
     try:
         return load_contracts(root)
     except (DeclarationError, ValueError) as exc:
+        _fail(runner.EXIT_INVALID, str(exc), as_json)
+        raise  # _fail exits
+
+
+def _on_targets(
+    contracts: Contracts, names: tuple[str, ...], action: str, dry_run: bool, as_json: bool
+) -> list[TargetReport]:
+    try:
+        return run_on_targets(contracts, list(names), action, dry_run)
+    except ValueError as exc:  # an unknown target name
         _fail(runner.EXIT_INVALID, str(exc), as_json)
         raise  # _fail exits
 
