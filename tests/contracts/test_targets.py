@@ -5,12 +5,19 @@ what `deploy` and `validate` say with what the database holds.
 """
 
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
+from dataplat_dagster.assets.sql_output import SqlTarget, write_sql_output
+from dataplat_dagster.config.loader import load_project
+from dataplat_dagster.config.plan import build_plan
+from dataplat_dagster.contracts.collect import contract_tables
 from dataplat_dagster.contracts.deploy import deploy, validate
+from tests.conftest import PROJECT_ROOT
 
 
 @pytest.fixture(params=["sqlite", "postgres", "mariadb"])
@@ -94,3 +101,34 @@ def test_validate_reports_every_kind_of_drift(engine: sa.Engine) -> None:
     assert report.created == ["customers"]
     assert report.added == ["orders.placed_at"]
     assert sorted(d.kind for d in report.drift) == ["extra_column", "nullability", "type"]
+
+
+@pytest.fixture(scope="module")
+def demo_output() -> tuple[sa.Table, SqlTarget]:
+    """The demo's daily_revenue contract table and its SQL output, as the plan resolves them."""
+    plan = build_plan(load_project(PROJECT_ROOT, "local").dataflows)
+    (entry,) = contract_tables(plan)
+    (output,) = [p for p in plan if str(p.id) == "retail.output.daily_revenue_table"]
+    spec = output.spec
+    target = SqlTarget(str(output.id), "reporting", spec.table, ("2024-01-03",), spec.columns)
+    return entry.table, target
+
+
+def test_the_demo_output_writes_into_the_table_deploy_made(
+    engine: sa.Engine, demo_output: tuple[sa.Table, SqlTarget]
+) -> None:
+    table, target = demo_output
+    assert deploy("t", engine, [table]).created == ["daily_revenue"]
+    rows = pa.table(
+        {
+            "order_date": pa.array([date(2024, 1, 3)] * 2),
+            "country": ["BE", None],  # a customer without a country: a warning upstream
+            "category": ["books", "games"],
+            "orders": pa.array([2, 1], pa.int64()),
+            "revenue": [20.5, 7.9],
+            "currency": ["EUR", "EUR"],
+        }
+    )
+    written = write_sql_output(engine, target, rows)
+    assert (written.rows, written.created, written.added_columns) == (2, False, ())
+    assert validate("t", engine, [table]).drift == []
