@@ -477,6 +477,8 @@ def _target_reports(reports: list[TargetReport], as_json: bool, verb: str = "") 
             click.echo(f"{report.target}: {verb}create table {table}")
         for column in report.added:
             click.echo(f"{report.target}: {verb}add column {column}")
+        if verb and report.upgrade:  # a dry run: the changes as an Alembic revision body
+            click.echo(f"{report.target}: as Alembic operations:\n{report.upgrade.rstrip()}")
         for drift in report.drift:
             click.echo(f"drift: {drift}")
         if not (report.created or report.added or report.drift):

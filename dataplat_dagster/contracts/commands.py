@@ -40,7 +40,7 @@ def run_on_targets(
                 reports.append(validate(target.name, engine, tables))
         except sa.exc.SQLAlchemyError as exc:
             message = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            reports.append(TargetReport(target.name, error=f"{target.url}: {message}"))
+            reports.append(TargetReport(target.name, error=f"{safe_url(target.url)}: {message}"))
         finally:
             engine.dispose()
     return reports

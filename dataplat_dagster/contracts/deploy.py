@@ -8,8 +8,9 @@ reports. Running it again changes nothing.
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
+from alembic.autogenerate import render_python_code
 from alembic.migration import MigrationContext
-from alembic.operations import Operations
+from alembic.operations import Operations, ops
 
 from dataplat_dagster.contracts.drift import Drift, table_drift
 
@@ -21,6 +22,7 @@ class TargetReport:
     added: list[str] = field(default_factory=list)  # table.column
     drift: list[Drift] = field(default_factory=list)  # left after deploying, or found by validate
     error: str | None = None
+    upgrade: str = ""  # the changes as the body of an Alembic revision's upgrade()
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -29,6 +31,7 @@ class TargetReport:
             "added_columns": self.added,
             "drift": [d.as_dict() for d in self.drift],
             "error": self.error,
+            "alembic_upgrade": self.upgrade,
         }
 
 
@@ -45,6 +48,7 @@ def deploy(
 ) -> TargetReport:
     """Create missing tables, add missing columns; `drift` holds what deploy does not change."""
     report = TargetReport(target)
+    changes: list[ops.MigrateOperation] = []
     with engine.begin() as connection:
         inspector = sa.inspect(connection)
         operations = Operations(MigrationContext.configure(connection))
@@ -54,12 +58,21 @@ def deploy(
                     if not dry_run:
                         table.create(connection)
                     report.created.append(table.name)
+                    changes.append(ops.CreateTableOp.from_table(table))
+                    changes += [ops.CreateIndexOp.from_index(index) for index in table.indexes]
                 elif drift.kind == "missing_column":
                     column = table.columns[drift.column]
                     if not dry_run:
-                        added = sa.Column(column.name, column.type, nullable=column.nullable)
-                        operations.add_column(table.name, added, schema=table.schema)
+                        operations.add_column(table.name, _loose(column), schema=table.schema)
                     report.added.append(f"{table.name}.{drift.column}")
+                    changes.append(ops.AddColumnOp(table.name, _loose(column), schema=table.schema))
                 else:
                     report.drift.append(drift)
+    if changes:
+        report.upgrade = render_python_code(ops.UpgradeOps(changes))
     return report
+
+
+def _loose(column: sa.Column) -> sa.Column:
+    """A copy not bound to the contract's table (Alembic binds it to a table of its own)."""
+    return sa.Column(column.name, column.type, nullable=column.nullable)

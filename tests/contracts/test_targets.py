@@ -70,6 +70,7 @@ def test_an_added_contract_column_is_added_by_deploy(engine: sa.Engine) -> None:
     ]
     report = deploy("t", engine, [version_two])
     assert (report.created, report.added, report.drift) == ([], ["orders.note"], [])
+    assert "op.add_column('orders', sa.Column('note', sa.String(length=200)" in report.upgrade
     assert validate("t", engine, [version_two]).drift == []
     with engine.connect() as connection:  # the row is still there
         assert connection.execute(sa.text("select count(*) from orders")).scalar() == 1
