@@ -21,7 +21,13 @@ from dataplat_dagster.config.errors import DeclarationError
 from dataplat_dagster.config.loader import load_project
 from dataplat_dagster.config.plan import build_plan
 from dataplat_dagster.config.substitution import unset_env_refs
-from dataplat_dagster.contracts.commands import Contracts, load_contracts, run_on_targets, safe_url
+from dataplat_dagster.contracts.commands import (
+    Contracts,
+    load_contracts,
+    revise,
+    run_on_targets,
+    safe_url,
+)
 from dataplat_dagster.contracts.deploy import TargetReport
 from dataplat_dagster.environment import get_environment
 from dataplat_dagster.jobs import job_specs
@@ -439,6 +445,29 @@ def targets_validate(context: click.Context, names: tuple[str, ...], as_json: bo
     _target_reports(_on_targets(contracts, names, "validate", False, as_json), as_json)
 
 
+@targets.command("revision")
+@click.option("--target", "name", required=True, help="the target compared with the contracts")
+@click.option("-m", "--message", required=True, help="what the revision changes")
+@click.pass_context
+def targets_revision(context: click.Context, name: str, message: str) -> None:
+    """Write what the target lacks as an Alembic revision under contracts/revisions/.
+
+    The target is first brought to the latest revision; deploy applies the new one.
+    """
+    contracts = _contracts(context, False)
+    try:
+        applied, path = revise(contracts, name, message)
+    except ValueError as exc:  # an unknown target name
+        _fail(runner.EXIT_INVALID, str(exc), False)
+        return
+    for revision in applied:
+        click.echo(f"{name}: applied revision {revision}")
+    if path is None:
+        click.echo(f"{name}: every contract table matches: no revision written")
+    else:
+        click.echo(f"wrote {path.relative_to(contracts.root)}")
+
+
 def _contracts(context: click.Context, as_json: bool) -> Contracts:
     root = _project_dir(context.obj["project_dir"])
     try:
@@ -473,6 +502,8 @@ def _target_reports(reports: list[TargetReport], as_json: bool, verb: str = "") 
         if report.error:
             click.echo(f"error: {report.target}: {report.error}", err=True)
             continue
+        for revision in report.revisions:
+            click.echo(f"{report.target}: {verb}apply revision {revision}")
         for table in report.created:
             click.echo(f"{report.target}: {verb}create table {table}")
         for column in report.added:
@@ -481,7 +512,7 @@ def _target_reports(reports: list[TargetReport], as_json: bool, verb: str = "") 
             click.echo(f"{report.target}: as Alembic operations:\n{report.upgrade.rstrip()}")
         for drift in report.drift:
             click.echo(f"drift: {drift}")
-        if not (report.created or report.added or report.drift):
+        if not (report.revisions or report.created or report.added or report.drift):
             click.echo(f"{report.target}: every contract table matches")
     sys.exit(code)
 

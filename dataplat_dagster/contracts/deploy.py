@@ -11,13 +11,16 @@ import sqlalchemy as sa
 from alembic.autogenerate import render_python_code
 from alembic.migration import MigrationContext
 from alembic.operations import Operations, ops
+from alembic.script import ScriptDirectory
 
 from dataplat_dagster.contracts.drift import Drift, table_drift
+from dataplat_dagster.contracts.revisions import pending, upgrade
 
 
 @dataclass
 class TargetReport:
     target: str
+    revisions: list[str] = field(default_factory=list)  # applied (or pending, in a dry run)
     created: list[str] = field(default_factory=list)
     added: list[str] = field(default_factory=list)  # table.column
     drift: list[Drift] = field(default_factory=list)  # left after deploying, or found by validate
@@ -27,6 +30,7 @@ class TargetReport:
     def as_dict(self) -> dict[str, object]:
         return {
             "target": self.target,
+            "revisions": self.revisions,
             "created": self.created,
             "added_columns": self.added,
             "drift": [d.as_dict() for d in self.drift],
@@ -44,12 +48,21 @@ def validate(target: str, engine: sa.Engine, tables: list[sa.Table]) -> TargetRe
 
 
 def deploy(
-    target: str, engine: sa.Engine, tables: list[sa.Table], dry_run: bool = False
+    target: str,
+    engine: sa.Engine,
+    tables: list[sa.Table],
+    dry_run: bool = False,
+    script: ScriptDirectory | None = None,
 ) -> TargetReport:
-    """Create missing tables, add missing columns; `drift` holds what deploy does not change."""
+    """Apply the project's revisions, then create missing tables and add missing columns.
+
+    `drift` holds what deploy does not change (extra columns, other types or nullability).
+    """
     report = TargetReport(target)
     changes: list[ops.MigrateOperation] = []
     with engine.begin() as connection:
+        if script is not None:
+            report.revisions = (pending if dry_run else upgrade)(connection, script)
         inspector = sa.inspect(connection)
         operations = Operations(MigrationContext.configure(connection))
         for table in tables:

@@ -17,6 +17,7 @@ from dataplat_dagster.config.loader import load_project
 from dataplat_dagster.config.plan import build_plan
 from dataplat_dagster.contracts.collect import contract_tables
 from dataplat_dagster.contracts.deploy import deploy, validate
+from dataplat_dagster.contracts.revisions import pending, script_directory, write_revision
 from tests.conftest import PROJECT_ROOT
 
 
@@ -133,3 +134,25 @@ def test_the_demo_output_writes_into_the_table_deploy_made(
     written = write_sql_output(engine, target, rows)
     assert (written.rows, written.created, written.added_columns) == (2, False, ())
     assert validate("t", engine, [table]).drift == []
+
+
+def test_revisions_carry_additive_changes_that_deploy_applies(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    script = script_directory(tmp_path, create=True)
+    first = write_revision(script, "orders", deploy("dev", engine, [_orders()], True).upgrade)
+    assert "op.create_table('orders'," in first.read_text()
+    report = deploy("t", engine, [_orders()], script=script)
+    assert len(report.revisions) == 1 and report.revisions[0].endswith("(orders)")
+    assert (report.created, report.added, report.drift) == ([], [], [])  # the revision made it
+    version_two = _orders(sa.Column("note", sa.String(200)))
+    body = deploy("dev", engine, [version_two], True).upgrade
+    write_revision(script, "orders note", body)
+    with engine.connect() as connection:
+        assert [r.split(" ", 1)[1] for r in pending(connection, script)] == ["(orders note)"]
+    report = deploy("t", engine, [version_two], script=script)
+    assert [r.split(" ", 1)[1] for r in report.revisions] == ["(orders note)"]
+    assert (report.created, report.added, report.drift) == ([], [], [])
+    again = deploy("t", engine, [version_two], script=script)
+    assert (again.revisions, again.created, again.added) == ([], [], [])
+    assert validate("t", engine, [version_two]).drift == []
