@@ -4,6 +4,7 @@
 """
 
 import json
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -76,3 +77,20 @@ def test_deploy_validate_and_drift_on_a_file(local_env: Path, sqlite_file: Path)
 def _tables(path: Path) -> list[str]:
     with sqlite3.connect(path) as db:
         return [name for (name,) in db.execute("select name from sqlite_master")]
+
+
+def test_revision_then_deploy(local_env: Path, sqlite_file: Path, tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    for name in ("assets", "resources"):
+        shutil.copytree(PROJECT_ROOT / name, root / name)
+    command = ["--project-dir", str(root), "targets"]
+    runner = CliRunner()
+    written = runner.invoke(main, [*command, "revision", "--target", "sqlite_file", "-m", "first"])
+    assert written.exit_code == 0, written.output
+    (revision,) = (root / "contracts" / "revisions" / "versions").glob("*_first.py")
+    assert f"wrote contracts/revisions/versions/{revision.name}" in written.output
+    deployed = runner.invoke(main, [*command, "deploy", "--target", "sqlite_file"])
+    assert deployed.output == f"sqlite_file: apply revision {revision.name[:12]} (first)\n"
+    again = runner.invoke(main, [*command, "revision", "--target", "sqlite_file", "-m", "second"])
+    assert again.output == "sqlite_file: every contract table matches: no revision written\n"
+    assert "daily_revenue" in _tables(sqlite_file)
