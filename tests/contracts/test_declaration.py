@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from dataplat_dagster.config.columns import LINEAGE_COLUMNS
 from dataplat_dagster.config.loader import load_project
 from dataplat_dagster.config.plan import build_plan
 from dataplat_dagster.contracts.collect import contract_tables
 from dataplat_dagster.contracts.declaration import contract_columns
+from dataplat_dagster.types import declared_type
 from tests.config.declarations import BASE, FILE, failure, line_at, variant
 from tests.conftest import write_project
 from tests.contracts.models import RawShopOrders
@@ -39,18 +41,11 @@ def _plan(tmp_path: Path, text: str):
     return build_plan(load_project(write_project(tmp_path, {"shop": text}), "local").dataflows)
 
 
-def test_the_mixin_adds_the_bronze_lineage_columns() -> None:
+def test_the_mixin_adds_the_lineage_columns_raw_adds() -> None:
     columns = contract_columns(RawShopOrders)
-    assert list(columns)[:7] == [
-        "_source_row",
-        "_load_ts",
-        "_source_system",
-        "_source_file",
-        "_source_host",
-        "_extraction_method",
-        "_run_id",
-    ]
-    assert columns["_load_ts"] == ("timestamp", True)
+    lineage = {name: declared_type(kind) for name, kind in LINEAGE_COLUMNS.items()}
+    assert {name: kind for name, (kind, _) in list(columns.items())[:7]} == lineage
+    assert all(nullable for _, nullable in list(columns.values())[:7])
     assert columns["order_id"] == ("int64", False)
     assert columns["ordered_at"] == ("timestamp", True)
 
