@@ -21,6 +21,14 @@ from dataplat_dagster.config.errors import DeclarationError
 from dataplat_dagster.config.loader import load_project
 from dataplat_dagster.config.plan import build_plan
 from dataplat_dagster.config.substitution import unset_env_refs
+from dataplat_dagster.contracts.commands import (
+    Contracts,
+    load_contracts,
+    revise,
+    run_on_targets,
+    safe_url,
+)
+from dataplat_dagster.contracts.deploy import TargetReport
 from dataplat_dagster.environment import get_environment
 from dataplat_dagster.jobs import job_specs
 from dataplat_dagster.pools import ensure_writer_pools, writer_pool
@@ -485,6 +493,140 @@ def _show_platform_log() -> None:
 
 
 main.add_command(emr)
+
+
+@click.group()
+def targets() -> None:
+    """SQL targets of the table contracts: list them, deploy the contracts, check for drift."""
+
+
+@targets.command("list")
+@click.option("--json", "as_json", is_flag=True, help="print the targets and tables as JSON")
+@click.pass_context
+def targets_list(context: click.Context, as_json: bool) -> None:
+    """Every target (built in, or a connection of the profile) and every contract table."""
+    contracts = _contracts(context, as_json)
+    shown = [
+        {"target": t.name, "origin": t.origin, "url": safe_url(t.url)}
+        for t in contracts.targets.values()
+    ]
+    tables = [
+        {"table": c.table.name, "contract": c.contract, "declared_by": c.declared_by}
+        for c in contracts.tables
+    ]
+    if as_json:
+        click.echo(json.dumps({"targets": shown, "tables": tables}, indent=2))
+        return
+    click.echo("targets:")
+    for target in shown:
+        click.echo(f"  {target['target']} ({target['origin']}): {target['url']}")
+    click.echo("contract tables:" if tables else "contract tables: none declared")
+    for table in tables:
+        click.echo(f"  {table['table']}: {table['contract']} ({', '.join(table['declared_by'])})")
+
+
+_TARGET = click.option(
+    "--target", "names", multiple=True, required=True, help="a target name; repeat for several"
+)
+
+
+@targets.command("deploy")
+@_TARGET
+@click.option("--dry-run", is_flag=True, help="say what would be created or added, change nothing")
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+@click.pass_context
+def targets_deploy(
+    context: click.Context, names: tuple[str, ...], dry_run: bool, as_json: bool
+) -> None:
+    """Create missing contract tables and add missing columns; report drift it leaves alone."""
+    contracts = _contracts(context, as_json)
+    reports = _on_targets(contracts, names, "deploy", dry_run, as_json)
+    _target_reports(reports, as_json, "would " if dry_run else "")
+
+
+@targets.command("validate")
+@_TARGET
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+@click.pass_context
+def targets_validate(context: click.Context, names: tuple[str, ...], as_json: bool) -> None:
+    """Compare each contract table with the target's; exit 20 on any drift."""
+    contracts = _contracts(context, as_json)
+    _target_reports(_on_targets(contracts, names, "validate", False, as_json), as_json)
+
+
+@targets.command("revision")
+@click.option("--target", "name", required=True, help="the target compared with the contracts")
+@click.option("-m", "--message", required=True, help="what the revision changes")
+@click.pass_context
+def targets_revision(context: click.Context, name: str, message: str) -> None:
+    """Write what the target lacks as an Alembic revision under contracts/revisions/.
+
+    The target is first brought to the latest revision; deploy applies the new one.
+    """
+    contracts = _contracts(context, False)
+    try:
+        applied, path = revise(contracts, name, message)
+    except ValueError as exc:  # an unknown target name
+        _fail(runner.EXIT_INVALID, str(exc), False)
+        return
+    for revision in applied:
+        click.echo(f"{name}: applied revision {revision}")
+    if path is None:
+        click.echo(f"{name}: every contract table matches: no revision written")
+    else:
+        click.echo(f"wrote {path.relative_to(contracts.root)}")
+
+
+def _contracts(context: click.Context, as_json: bool) -> Contracts:
+    root = _project_dir(context.obj["project_dir"])
+    try:
+        return load_contracts(root)
+    except (DeclarationError, ValueError) as exc:
+        _fail(runner.EXIT_INVALID, str(exc), as_json)
+        raise  # _fail exits
+
+
+def _on_targets(
+    contracts: Contracts, names: tuple[str, ...], action: str, dry_run: bool, as_json: bool
+) -> list[TargetReport]:
+    try:
+        return run_on_targets(contracts, list(names), action, dry_run)
+    except ValueError as exc:  # an unknown target name
+        _fail(runner.EXIT_INVALID, str(exc), as_json)
+        raise  # _fail exits
+
+
+def _target_reports(reports: list[TargetReport], as_json: bool, verb: str = "") -> None:
+    """Exit 30 when a target could not be reached, 20 on drift, else 0."""
+    if any(r.error for r in reports):
+        code = runner.EXIT_RUNTIME
+    else:
+        code = runner.EXIT_INVALID if any(r.drift for r in reports) else runner.EXIT_OK
+    if as_json:
+        click.echo(
+            json.dumps({"exit_code": code, "targets": [r.as_dict() for r in reports]}, indent=2)
+        )
+        sys.exit(code)
+    for report in reports:
+        if report.error:
+            click.echo(f"error: {report.target}: {report.error}", err=True)
+            continue
+        for revision in report.revisions:
+            click.echo(f"{report.target}: {verb}apply revision {revision}")
+        for table in report.created:
+            click.echo(f"{report.target}: {verb}create table {table}")
+        for column in report.added:
+            click.echo(f"{report.target}: {verb}add column {column}")
+        if verb and report.upgrade:  # a dry run: the changes as an Alembic revision body
+            click.echo(f"{report.target}: as Alembic operations:\n{report.upgrade.rstrip()}")
+        for drift in report.drift:
+            click.echo(f"drift: {drift}")
+        if not (report.revisions or report.created or report.added or report.drift):
+            click.echo(f"{report.target}: every contract table matches")
+    sys.exit(code)
+
+
+main.add_command(targets)
 
 if __name__ == "__main__":
     main()

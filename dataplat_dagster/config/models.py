@@ -154,6 +154,11 @@ class BuiltTable(TableBase):
         description="the engine that builds it; default: the dataflow's `engine`, else the "
         "profile's",
     )
+    contract: str | None = Field(
+        None,
+        description="dotted path of a SQLModel table class declaring its columns: the schema "
+        "rule's columns, or a SQL output's `columns`; `dataplat targets` deploys it",
+    )
 
 
 class CheckedTable(BuiltTable):

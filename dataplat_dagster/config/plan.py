@@ -25,6 +25,7 @@ from dataplat_dagster.config.models import (
 )
 from dataplat_dagster.config.path_pattern import PathPattern
 from dataplat_dagster.config.rules import rule_yaml_paths
+from dataplat_dagster.config.schema import COLUMN_TYPES
 from dataplat_dagster.config.user_code import UserCodeError, resolve_callable
 from dataplat_dagster.engines.sql_windows import RangeSQL, plan_range_sql
 from dataplat_dagster.expectation_types import core_expectation_types
@@ -182,6 +183,7 @@ def build_plan(dataflows: list[LoadedDataflow]) -> Plan:
                 table_id = TableId(loaded.spec.dataflow, layer, name)
                 tables[table_id] = TablePlan(table_id, spec, loaded)
     for plan in tables.values():
+        _resolve_contract(plan)
         _resolve_inputs(plan, tables)
         _settle_engine(plan)
     order = _topological(tables)
@@ -192,6 +194,58 @@ def build_plan(dataflows: list[LoadedDataflow]) -> Plan:
         _check_spark_sql(plan)
     check_columns(order, tables)
     return Plan(tables)
+
+
+def _resolve_contract(plan: TablePlan) -> None:
+    """A SQLModel contract becomes the table's declared columns (one mechanism checks both).
+
+    A SQL output's `columns`, or the columns of a schema rule added to the table's rules.
+    """
+    spec = plan.spec
+    if getattr(spec, "contract", None) is None:
+        return
+    # imported here: sqlmodel is only loaded by projects that declare contracts
+    from dataplat_dagster.config.rules import SchemaRule
+    from dataplat_dagster.contracts.declaration import (
+        ContractError,
+        contract_columns,
+        contract_table,
+        load_contract,
+    )
+
+    where = (plan.layer, plan.id.name, "contract")
+    try:
+        model = load_contract(spec.contract)
+        columns = contract_columns(model)
+    except ContractError as exc:
+        raise plan.dataflow.fail(where, str(exc)) from None
+    table = contract_table(model).name
+    if isinstance(spec, OutputTable):
+        if spec.format != "sql" or spec.columns:
+            raise plan.dataflow.fail(
+                where, "a contract declares a SQL output's columns: format sql, and no `columns`"
+            )
+        if spec.table != table:
+            raise plan.dataflow.fail(
+                where, f"the contract's table is {table}, the output writes {spec.table}"
+            )
+        declared = {
+            name: {"type": kind, "nullable": null} for name, (kind, null) in columns.items()
+        }
+        plan.spec = OutputTable.model_validate(
+            {**spec.model_dump(by_alias=True, exclude_unset=True), "columns": declared}
+        )
+        return
+    if any(rule.kind == "schema" for rule in spec.rules):
+        raise plan.dataflow.fail(where, "give a schema rule or a contract, not both")
+    unchecked = {n: k for n, (k, _) in columns.items() if k not in COLUMN_TYPES}
+    if unchecked:
+        listed = ", ".join(f"{n} ({k})" for n, k in unchecked.items())
+        raise plan.dataflow.fail(where, f"a schema rule cannot check the types of {listed}")
+    rule = SchemaRule.model_validate(
+        {"schema": {"columns": {n: k for n, (k, _) in columns.items()}}}
+    )
+    plan.spec = spec.model_copy(update={"rules": [*spec.rules, rule]})  # specs are frozen
 
 
 def _settle_engine(plan: TablePlan) -> None:
