@@ -10,8 +10,8 @@ from typing import Any
 
 import dagster as dg
 
-from dataplat_dagster.assets.support import asset_key, partitions_def, run_keys
-from dataplat_dagster.config.plan import TablePlan
+from dataplat_dagster.assets.support import asset_key, backfill_policy, partitions_def, run_keys
+from dataplat_dagster.config.plan import Plan, TablePlan
 from dataplat_dagster.extract import ExtractionError
 from dataplat_dagster.extract.http import HttpProgress, fetch_records, window_params
 from dataplat_dagster.extract.sql import SqlProgress, extraction_query, fetch_rows
@@ -23,8 +23,10 @@ class ExtractionFailed(dg.Failure):
     """A window of an extracted source could not be fetched; nothing was published for it."""
 
 
-def build_extracted_landing_asset(plan: TablePlan, job: str) -> dg.AssetsDefinition:
+def build_extracted_landing_asset(plan: TablePlan, tables: Plan, job: str) -> dg.AssetsDefinition:
     spec = plan.spec
+    # a job's assets share one backfill policy: the landing step takes its reader's (raw's)
+    readers = [t for t in tables.of_dataflow(plan.id.dataflow) if plan.id in t.inputs]
     windows = partitions_def(plan)
     kind = "http" if spec.http is not None else "sql"
     resources = {"file_store"} | ({"databases"} if kind == "sql" else set())
@@ -46,6 +48,7 @@ def build_extracted_landing_asset(plan: TablePlan, job: str) -> dg.AssetsDefinit
             ),
         },
         required_resource_keys=resources,
+        backfill_policy=backfill_policy(readers[0] if readers else plan),
     )
     def landing_asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         file_store: FileStore = context.resources.file_store
