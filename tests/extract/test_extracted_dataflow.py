@@ -16,6 +16,7 @@ import pytest
 from dataplat_dagster.definitions_builder import build_definitions
 from dataplat_dagster.resources.storage import TableStorage
 from tests.conftest import write_project
+from tests.corpus.conftest import SqlDb
 from tests.extract.api_server import serving
 
 DAY = "2024-03-31"
@@ -43,11 +44,16 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, endpoint:
     root = write_project(
         tmp_path / "project", {"shop_api": DATAFLOW.format(url=url, endpoint=endpoint)}
     )
+    environment(tmp_path, monkeypatch)
+    return root
+
+
+def environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The local profile with its state and landing folder under tmp_path."""
     monkeypatch.setenv("DATAPLAT_ENV", "local")
     monkeypatch.setenv("DATAPLAT_HOME", str(tmp_path / "state"))
     monkeypatch.setenv("DATAPLAT_LANDING_ROOT", str(tmp_path / "landing"))
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    return root
 
 
 def run(root: Path, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
@@ -105,3 +111,57 @@ def test_an_api_answering_html_fails_the_run_naming_source_and_window(
     assert landed.read_text().startswith('{"order_id": 1,')  # the previous file stays
     raw_steps = [e for e in result.all_events if e.is_step_success and "raw" in (e.step_key or "")]
     assert raw_steps == []
+
+
+SQL_DATAFLOW = """\
+dataflow: shop_db
+partitioning: {granularity: daily, timezone: America/New_York, start: "2024-03-08", end: "2024-03-13"}
+landing:
+  orders:
+    path: "db/orders_{date:%Y%m%d}.jsonl"
+    format: jsonl
+    schema: {order_id: int64, amount: float64, ts: timestamp_ntz}
+    sql: {database: shop, table: orders, window_column: ts, chunk_size: 2}
+raw:
+  orders: {from: landing.orders, retry: {max_retries: 0}}
+"""
+
+
+def test_a_database_table_extracted_by_window_then_raw(
+    sql_db: SqlDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, instance: dg.DagsterInstance
+) -> None:
+    moment = "datetime" if sql_db.kind == "mariadb" else "timestamp"
+    sql_db.execute(
+        f"create table orders (order_id integer, amount double precision, ts {moment})",
+        "insert into orders values (1, 1.5, '2024-03-09 23:59:59'), (2, 2.5, '2024-03-10 00:00:00'),"
+        " (3, 3.5, '2024-03-10 02:30:00'), (4, 4.5, '2024-03-10 23:00:00'), (5, 5.5, '2024-03-11 00:00:00')",
+    )
+    root = write_project(tmp_path / "project", {"shop_db": SQL_DATAFLOW})
+    profile = root / "resources" / "local.yaml"
+    reporting = '      reporting: {url: "sqlite:///${globals.home}/reporting.db"}\n'
+    assert reporting in profile.read_text()
+    profile.write_text(
+        profile.read_text().replace(reporting, f'{reporting}      shop: {{url: "{sql_db.url}"}}\n')
+    )
+    environment(tmp_path, monkeypatch)
+    job = build_definitions(root).resolve_job_def("shop_db_job")
+    # 2024-03-10 in New York: a 23-hour day (clocks jumped from 02:00 to 03:00)
+    result = job.execute_in_process(
+        instance=instance, tags={"dagster/partition": "2024-03-10"}, raise_on_error=False
+    )
+    assert result.success
+    (landing,) = [
+        e.step_materialization_data.materialization
+        for e in result.all_events
+        if e.is_step_materialization
+        and e.step_materialization_data.materialization.asset_key.path == ["landing", "shop_db", "orders"]
+    ]
+    assert landing.metadata["rows"].value == 3
+    assert landing.metadata["chunks"].value == 2
+    assert "FROM orders WHERE ts >= :window_start" in landing.metadata["query"].value.replace('"', "").replace("`", "")
+    storage = TableStorage(
+        pa_fs.LocalFileSystem(), str(tmp_path / "state" / "warehouse"), "file://", atomic_rename=True
+    )
+    raw, _ = storage.read(["raw", "shop_db", "orders"], ["2024-03-10"])
+    assert sorted(raw["order_id"].to_pylist()) == [2, 3, 4]
+    assert set(raw["_extraction_method"].to_pylist()) == {"sql"}
