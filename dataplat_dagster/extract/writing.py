@@ -8,6 +8,7 @@ its upload completes). A failure before publishing leaves the previous file as i
 import json
 import os
 import tempfile
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -60,7 +61,7 @@ def _publish(file_store: FileStore, local: str, path: str) -> None:
     folder, _, name = target.rpartition("/")
     if isinstance(fs, pa_fs.LocalFileSystem):
         fs.create_dir(folder, recursive=True)
-        temporary = f"{folder}/.{name}.{os.getpid()}.tmp"  # hidden: listings skip it
+        temporary = f"{folder}/.{name}.{uuid.uuid4().hex}.tmp"  # hidden: listings skip it
         pa_fs.copy_files(local, temporary, destination_filesystem=fs)
         fs.move(temporary, target)
     else:

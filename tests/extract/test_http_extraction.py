@@ -134,3 +134,24 @@ def test_window_parameters_need_a_window() -> None:
     source = HttpSource(url="http://127.0.0.1:9/x", params=WINDOW)
     with pytest.raises(ExtractionError, match="http.params.since.*no windows"):
         window_params(source, None, None)
+
+
+@pytest.mark.integration
+def test_written_to_s3_whole_or_not_at_all(api, aws_credentials: str) -> None:
+    from dataplat_dagster.resources.aws import AwsResource
+    from dataplat_dagster.resources.file_store import S3FileStore
+
+    aws = AwsResource(region_name="eu-west-1", endpoint_url=aws_credentials)
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="extract", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    store = S3FileStore(aws=aws, bucket="extract", prefix="landing")
+    source = HttpSource(url=f"{api.url}/links", records_path="results", pagination={"type": "next_link", "next_path": "links.next"})
+    written = write_jsonl(store, "api/orders.jsonl", fetch_records(source, {}, HttpProgress()))
+    assert written.uri == "s3://extract/landing/api/orders.jsonl" and written.rows == len(ORDERS)
+    body = s3.get_object(Bucket="extract", Key="landing/api/orders.jsonl")["Body"].read().decode()
+    assert [json.loads(line) for line in body.splitlines()] == ORDERS
+    broken = HttpSource(url=f"{api.url}/malformed", pagination={"type": "page", "param": "page", "size": 2})
+    with pytest.raises(ExtractionError, match="not JSON"):
+        write_jsonl(store, "api/orders.jsonl", fetch_records(broken, {}, HttpProgress()))
+    assert s3.get_object(Bucket="extract", Key="landing/api/orders.jsonl")["Body"].read().decode() == body
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket="extract")["Contents"]] == ["landing/api/orders.jsonl"]
