@@ -36,9 +36,7 @@ class JobSpec:
 def job_specs(plan: Plan, dataflow: str) -> list[JobSpec]:
     """The dataflow's jobs in the order they must run."""
     # extracted landing sources are materialized by the job, before raw; others are observed
-    tables = [
-        t for t in plan.of_dataflow(dataflow) if t.layer != "landing" or t.spec.extracted
-    ]
+    tables = [t for t in plan.of_dataflow(dataflow) if t.layer != "landing" or t.spec.extracted]
     windows = list(dict.fromkeys(t.partitioning for t in tables if t.partitioning is not None))
     if len(windows) <= 1:
         return [

@@ -12,10 +12,10 @@ import hashlib
 
 import dagster as dg
 
+from dataplat_dagster.assets.landing_extracted import build_extracted_landing_asset
 from dataplat_dagster.assets.support import asset_key, partitions_def
 from dataplat_dagster.config.plan import Plan, TablePlan
 from dataplat_dagster.landing_files import files_by_window
-from dataplat_dagster.assets.landing_extracted import build_extracted_landing_asset
 from dataplat_dagster.resources.file_store import FileInfo, FileStore
 
 

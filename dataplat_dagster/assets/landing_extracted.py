@@ -60,15 +60,23 @@ def build_extracted_landing_asset(plan: TablePlan, tables: Plan, job: str) -> dg
             path = plan.path_pattern.render(moment=start)  # type: ignore[union-attr]
             try:
                 if kind == "http":
-                    written[path], details = _extract_http(plan, file_store, path, start, end)
+                    written[path], found = _extract_http(plan, file_store, path, start, end)
                 else:
                     databases = context.resources.databases
-                    written[path], details = _extract_sql(plan, databases, file_store, path, start, end)
+                    written[path], found = _extract_sql(
+                        plan, databases, file_store, path, start, end
+                    )
             except ExtractionError as error:
                 raise ExtractionFailed(
                     description=f"{where}: {error} (nothing published to {path})"
                 ) from error
             context.log.info(f"{where}: {written[path].rows} rows to {written[path].uri}")
+            # a range run: pages/chunks add up, the URL/query shown is the first window's
+            for name, value in found.items():
+                is_count = isinstance(value, int)
+                details[name] = (
+                    details.get(name, 0) + value if is_count else details.get(name, value)
+                )
         return dg.MaterializeResult(
             metadata={
                 "rows": sum(w.rows for w in written.values()),
@@ -97,8 +105,13 @@ def _extract_http(
 ) -> tuple[Written, dict[str, Any]]:
     http = plan.spec.http
     progress = HttpProgress()
-    written = write_jsonl(file_store, path, fetch_records(http, window_params(http, start, end), progress))
-    return written, {"pages": progress.pages, "url": progress.requests[0] if progress.requests else http.url}
+    written = write_jsonl(
+        file_store, path, fetch_records(http, window_params(http, start, end), progress)
+    )
+    return written, {
+        "pages": progress.pages,
+        "url": progress.requests[0] if progress.requests else http.url,
+    }
 
 
 def _extract_sql(

@@ -59,13 +59,18 @@ class HttpSource(StrictModel):
     )
     headers: dict[str, str] = Field(default_factory=dict)
     records_path: str = Field(
-        "", description="dotted path of the records list in each page's JSON; empty: the page is the list"
+        "",
+        description="dotted path of the records list in each page's JSON; empty: the page is the list",
     )
     pagination: HttpPagination = Field(default_factory=HttpPagination)
     auth: HttpAuth | None = None
     requests_per_second: float | None = Field(None, gt=0, description="rate limit")
-    retries: int = Field(5, ge=0, description="retries of a request on 429/5xx or a lost connection")
-    backoff: float = Field(0.5, ge=0, description="seconds; doubles at each retry (Retry-After wins)")
+    retries: int = Field(
+        5, ge=0, description="retries of a request on 429/5xx or a lost connection"
+    )
+    backoff: float = Field(
+        0.5, ge=0, description="seconds; doubles at each retry (Retry-After wins)"
+    )
     timeout: float = Field(30, gt=0, description="seconds per request")
     max_pages: int = Field(10_000, ge=1, description="a guard against a pagination that never ends")
 

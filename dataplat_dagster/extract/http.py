@@ -98,7 +98,11 @@ def fetch_records(
 
 
 def _get(
-    session: requests.Session, url: str, query: dict[str, str], timeout: float, progress: HttpProgress
+    session: requests.Session,
+    url: str,
+    query: dict[str, str],
+    timeout: float,
+    progress: HttpProgress,
 ) -> Any:
     try:
         response = session.get(url, params=query, timeout=timeout)

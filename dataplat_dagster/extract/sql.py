@@ -24,7 +24,11 @@ class SqlProgress:
 
 
 def extraction_query(
-    spec: SqlSource, engine: sa.Engine, column_type: str | None, start: datetime | None, end: datetime | None
+    spec: SqlSource,
+    engine: sa.Engine,
+    column_type: str | None,
+    start: datetime | None,
+    end: datetime | None,
 ) -> tuple[sa.TextClause, dict[str, Any]]:
     """The SELECT of the window (or of everything) and its bound parameters."""
     quote = engine.dialect.identifier_preparer.quote
@@ -52,7 +56,11 @@ def _bound(moment: datetime, column_type: str | None, engine: sa.Engine) -> Any:
 
 
 def fetch_rows(
-    engine: sa.Engine, query: sa.TextClause, params: dict[str, Any], chunk_size: int, progress: SqlProgress
+    engine: sa.Engine,
+    query: sa.TextClause,
+    params: dict[str, Any],
+    chunk_size: int,
+    progress: SqlProgress,
 ) -> Iterator[dict[str, Any]]:
     progress.query = str(query)
     try:

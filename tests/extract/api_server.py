@@ -53,7 +53,9 @@ def _handler(api: Api) -> type[BaseHTTPRequestHandler]:
         def log_message(self, *args: Any) -> None:  # quiet test output
             pass
 
-        def send(self, status: int, body: Any, content_type: str = "application/json", **headers: str) -> None:
+        def send(
+            self, status: int, body: Any, content_type: str = "application/json", **headers: str
+        ) -> None:
             data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", content_type)

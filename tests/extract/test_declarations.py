@@ -14,14 +14,25 @@ HTTP = {"url": "http://127.0.0.1/orders"}
     [
         ({"format": "csv", "http": HTTP}, "lands JSON lines: set format: jsonl"),
         ({"http": HTTP, "sql": {"database": "shop", "table": "t"}}, "`http` or `sql`, not both"),
-        ({"sql": {"database": "shop", "table": "t", "window_column": "day"}}, "'day' is not in the schema"),
+        (
+            {"sql": {"database": "shop", "table": "t", "window_column": "day"}},
+            "'day' is not in the schema",
+        ),
         ({"path": "api/orders_*.jsonl", "http": HTTP}, "one file per window: no \\*"),
-        ({"http": {**HTTP, "pagination": {"type": "cursor", "param": "c"}}}, "cursor needs cursor_path"),
+        (
+            {"http": {**HTTP, "pagination": {"type": "cursor", "param": "c"}}},
+            "cursor needs cursor_path",
+        ),
         ({"http": {**HTTP, "auth": {"type": "bearer"}}}, "secret_env"),
     ],
 )
 def test_refused(declared: dict, message: str) -> None:
-    fields = {"path": "api/orders_{date:%Y%m%d}.jsonl", "format": "jsonl", "schema": SCHEMA, **declared}
+    fields = {
+        "path": "api/orders_{date:%Y%m%d}.jsonl",
+        "format": "jsonl",
+        "schema": SCHEMA,
+        **declared,
+    }
     with pytest.raises(ValidationError, match=message):
         LandingSource.model_validate(fields)
 

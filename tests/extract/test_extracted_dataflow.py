@@ -56,39 +56,65 @@ def environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
 
 
-def run(root: Path, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+def run(
+    root: Path, instance: dg.DagsterInstance, first: str = DAY, last: str = DAY
+) -> dg.ExecuteInProcessResult:
     definitions = build_definitions(root)
     job = definitions.resolve_job_def("shop_api_job")
-    return job.execute_in_process(
-        instance=instance, tags={"dagster/partition": DAY}, raise_on_error=False
+    tags = (
+        {"dagster/partition": first}
+        if first == last
+        else {
+            "dagster/asset_partition_range_start": first,
+            "dagster/asset_partition_range_end": last,
+        }
     )
+    return job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
 
 
-def test_the_job_extracts_the_window_then_raw_reads_it(
+def landed_ids(path: Path) -> list[int]:
+    return [json.loads(line)["order_id"] for line in path.read_text().splitlines()]
+
+
+def test_the_job_extracts_each_window_of_a_range_then_raw_reads_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, instance: dg.DagsterInstance
 ) -> None:
     with serving() as api:
         root = project(tmp_path, monkeypatch, api.url, "pages")
         definitions = build_definitions(root)
         assert not [s.name for s in definitions.sensors or [] if "file_arrival" in s.name]
-        result = run(root, instance)
+        result = run(root, instance, "2024-03-30", DAY)
     assert result.success
     landed = tmp_path / "landing" / "api" / "orders_20240331.jsonl"
-    assert [json.loads(line)["order_id"] for line in landed.read_text().splitlines()] == [2, 3, 4, 5]
-    (landing,) = [
+    assert landed_ids(landed) == [2, 3, 4, 5]
+    assert landed_ids(tmp_path / "landing" / "api" / "orders_20240330.jsonl") == [1]
+    landing = [
         e.step_materialization_data.materialization
         for e in result.all_events
         if e.is_step_materialization
-        and e.step_materialization_data.materialization.asset_key.path == ["landing", "shop_api", "orders"]
+        and e.step_materialization_data.materialization.asset_key.path
+        == ["landing", "shop_api", "orders"]
     ]
-    assert landing.partition == DAY
-    assert landing.metadata["rows"].value == 4
-    assert landing.metadata["pages"].value == 3
-    assert landing.metadata["bytes"].value == landed.stat().st_size
-    assert "since=2024-03-31T00%3A00%3A00%2B0100" in landing.metadata["url"].value
+    assert sorted(m.partition for m in landing) == ["2024-03-30", DAY]
+    metadata = landing[0].metadata
+    assert metadata["rows"].value == 5
+    assert metadata["pages"].value == 1 + 3  # a short page ends the 30th
+    sizes = [
+        (tmp_path / "landing" / "api" / f"orders_{d}.jsonl").stat().st_size
+        for d in ("20240330", "20240331")
+    ]
+    assert metadata["bytes"].value == sum(sizes)
+    assert metadata["files"].value == {
+        "api/orders_20240330.jsonl": 1,
+        "api/orders_20240331.jsonl": 4,
+    }
+    assert "since=2024-03-30T00%3A00%3A00%2B0100" in metadata["url"].value
 
     storage = TableStorage(
-        pa_fs.LocalFileSystem(), str(tmp_path / "state" / "warehouse"), "file://", atomic_rename=True
+        pa_fs.LocalFileSystem(),
+        str(tmp_path / "state" / "warehouse"),
+        "file://",
+        atomic_rename=True,
     )
     raw, _ = storage.read(["raw", "shop_api", "orders"], [DAY])
     assert sorted(raw["order_id"].to_pylist()) == [2, 3, 4, 5]
@@ -154,13 +180,19 @@ def test_a_database_table_extracted_by_window_then_raw(
         e.step_materialization_data.materialization
         for e in result.all_events
         if e.is_step_materialization
-        and e.step_materialization_data.materialization.asset_key.path == ["landing", "shop_db", "orders"]
+        and e.step_materialization_data.materialization.asset_key.path
+        == ["landing", "shop_db", "orders"]
     ]
     assert landing.metadata["rows"].value == 3
     assert landing.metadata["chunks"].value == 2
-    assert "FROM orders WHERE ts >= :window_start" in landing.metadata["query"].value.replace('"', "").replace("`", "")
+    assert "FROM orders WHERE ts >= :window_start" in landing.metadata["query"].value.replace(
+        '"', ""
+    ).replace("`", "")
     storage = TableStorage(
-        pa_fs.LocalFileSystem(), str(tmp_path / "state" / "warehouse"), "file://", atomic_rename=True
+        pa_fs.LocalFileSystem(),
+        str(tmp_path / "state" / "warehouse"),
+        "file://",
+        atomic_rename=True,
     )
     raw, _ = storage.read(["raw", "shop_db", "orders"], ["2024-03-10"])
     assert sorted(raw["order_id"].to_pylist()) == [2, 3, 4]

@@ -55,7 +55,13 @@ def test_offsets_stop_at_a_short_page(api) -> None:
     records, progress = extract(
         f"{api.url}/offset",
         params=WINDOW,
-        pagination={"type": "offset", "param": "offset", "start": 0, "size_param": "per_page", "size": 3},
+        pagination={
+            "type": "offset",
+            "param": "offset",
+            "start": 0,
+            "size_param": "per_page",
+            "size": 3,
+        },
     )
     assert [r["order_id"] for r in records] == IN_WINDOW
     assert progress.pages == 2
@@ -67,7 +73,13 @@ def test_a_cursor_is_followed_until_it_is_null(api) -> None:
         f"{api.url}/cursor",
         params=WINDOW,
         records_path="items",
-        pagination={"type": "cursor", "param": "cursor", "cursor_path": "meta.next", "size_param": "per_page", "size": 3},
+        pagination={
+            "type": "cursor",
+            "param": "cursor",
+            "cursor_path": "meta.next",
+            "size_param": "per_page",
+            "size": 3,
+        },
     )
     assert [r["order_id"] for r in records] == IN_WINDOW
     assert progress.pages == 2
@@ -75,7 +87,9 @@ def test_a_cursor_is_followed_until_it_is_null(api) -> None:
 
 def test_next_links_are_followed_as_given(api) -> None:
     records, progress = extract(
-        f"{api.url}/links", records_path="results", pagination={"type": "next_link", "next_path": "links.next"}
+        f"{api.url}/links",
+        records_path="results",
+        pagination={"type": "next_link", "next_path": "links.next"},
     )
     assert records == ORDERS
     assert progress.pages == 3
@@ -108,13 +122,20 @@ def test_429_without_retries_left_names_the_status(api) -> None:
         extract(f"{api.url}/flaky", params=WINDOW, retries=0)
 
 
-def test_an_html_page_and_a_malformed_page_fail_and_keep_the_previous_file(api, tmp_path: Path) -> None:
+def test_an_html_page_and_a_malformed_page_fail_and_keep_the_previous_file(
+    api, tmp_path: Path
+) -> None:
     store = LocalFileStore(root=str(tmp_path))
     (tmp_path / "api").mkdir()
     previous = tmp_path / "api" / "orders.jsonl"
     previous.write_text('{"order_id": 99}\n')
-    for endpoint, expected in [("html", r"not JSON \(text/html\).*Maintenance"), ("malformed", r"page 2\) is not JSON")]:
-        source = HttpSource(url=f"{api.url}/{endpoint}", pagination={"type": "page", "param": "page", "size": 2})
+    for endpoint, expected in [
+        ("html", r"not JSON \(text/html\).*Maintenance"),
+        ("malformed", r"page 2\) is not JSON"),
+    ]:
+        source = HttpSource(
+            url=f"{api.url}/{endpoint}", pagination={"type": "page", "param": "page", "size": 2}
+        )
         with pytest.raises(ExtractionError, match=expected):
             write_jsonl(store, "api/orders.jsonl", fetch_records(source, {}, HttpProgress()))
         assert previous.read_text() == '{"order_id": 99}\n'
@@ -123,16 +144,33 @@ def test_an_html_page_and_a_malformed_page_fail_and_keep_the_previous_file(api, 
 
 def test_records_are_written_as_json_lines(api, tmp_path: Path) -> None:
     store = LocalFileStore(root=str(tmp_path))
-    source = HttpSource(url=f"{api.url}/offset", params=WINDOW, pagination={"type": "offset", "param": "offset", "start": 0, "size": 2, "size_param": "per_page"})
-    written = write_jsonl(store, "api/orders_20240331.jsonl", fetch_records(source, window_params(source, START, END), HttpProgress()))
+    source = HttpSource(
+        url=f"{api.url}/offset",
+        params=WINDOW,
+        pagination={
+            "type": "offset",
+            "param": "offset",
+            "start": 0,
+            "size": 2,
+            "size_param": "per_page",
+        },
+    )
+    written = write_jsonl(
+        store,
+        "api/orders_20240331.jsonl",
+        fetch_records(source, window_params(source, START, END), HttpProgress()),
+    )
     lines = (tmp_path / "api" / "orders_20240331.jsonl").read_text().splitlines()
     assert [json.loads(line)["order_id"] for line in lines] == IN_WINDOW
-    assert written.rows == 4 and written.bytes == (tmp_path / "api" / "orders_20240331.jsonl").stat().st_size
+    assert (
+        written.rows == 4
+        and written.bytes == (tmp_path / "api" / "orders_20240331.jsonl").stat().st_size
+    )
 
 
 def test_window_parameters_need_a_window() -> None:
     source = HttpSource(url="http://127.0.0.1:9/x", params=WINDOW)
-    with pytest.raises(ExtractionError, match="http.params.since.*no windows"):
+    with pytest.raises(ExtractionError, match=r"http\.params\.since.*no windows"):
         window_params(source, None, None)
 
 
@@ -143,15 +181,28 @@ def test_written_to_s3_whole_or_not_at_all(api, aws_credentials: str) -> None:
 
     aws = AwsResource(region_name="eu-west-1", endpoint_url=aws_credentials)
     s3 = aws.client("s3")
-    s3.create_bucket(Bucket="extract", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.create_bucket(
+        Bucket="extract", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
     store = S3FileStore(aws=aws, bucket="extract", prefix="landing")
-    source = HttpSource(url=f"{api.url}/links", records_path="results", pagination={"type": "next_link", "next_path": "links.next"})
+    source = HttpSource(
+        url=f"{api.url}/links",
+        records_path="results",
+        pagination={"type": "next_link", "next_path": "links.next"},
+    )
     written = write_jsonl(store, "api/orders.jsonl", fetch_records(source, {}, HttpProgress()))
     assert written.uri == "s3://extract/landing/api/orders.jsonl" and written.rows == len(ORDERS)
     body = s3.get_object(Bucket="extract", Key="landing/api/orders.jsonl")["Body"].read().decode()
     assert [json.loads(line) for line in body.splitlines()] == ORDERS
-    broken = HttpSource(url=f"{api.url}/malformed", pagination={"type": "page", "param": "page", "size": 2})
+    broken = HttpSource(
+        url=f"{api.url}/malformed", pagination={"type": "page", "param": "page", "size": 2}
+    )
     with pytest.raises(ExtractionError, match="not JSON"):
         write_jsonl(store, "api/orders.jsonl", fetch_records(broken, {}, HttpProgress()))
-    assert s3.get_object(Bucket="extract", Key="landing/api/orders.jsonl")["Body"].read().decode() == body
-    assert [o["Key"] for o in s3.list_objects_v2(Bucket="extract")["Contents"]] == ["landing/api/orders.jsonl"]
+    assert (
+        s3.get_object(Bucket="extract", Key="landing/api/orders.jsonl")["Body"].read().decode()
+        == body
+    )
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket="extract")["Contents"]] == [
+        "landing/api/orders.jsonl"
+    ]

@@ -41,12 +41,16 @@ def create_orders(db: SqlDb) -> None:
     )
 
 
-def extract(db: SqlDb, spec: SqlSource, column_type: str | None, tmp_path: Path) -> tuple[list[dict], SqlProgress]:
+def extract(
+    db: SqlDb, spec: SqlSource, column_type: str | None, tmp_path: Path
+) -> tuple[list[dict], SqlProgress]:
     engine = db.engine()
     query, params = extraction_query(spec, engine, column_type, START, END)
     progress = SqlProgress()
     store = LocalFileStore(root=str(tmp_path / "landing"))
-    written = write_jsonl(store, "db/orders.jsonl", fetch_rows(engine, query, params, spec.chunk_size, progress))
+    written = write_jsonl(
+        store, "db/orders.jsonl", fetch_rows(engine, query, params, spec.chunk_size, progress)
+    )
     lines = (tmp_path / "landing" / "db" / "orders.jsonl").read_text().splitlines()
     assert written.rows == len(lines)
     return [json.loads(line) for line in lines], progress
@@ -64,13 +68,21 @@ def test_a_table_by_window_in_chunks(sql_db: SqlDb, tmp_path: Path) -> None:
 
 def test_a_query_whole(sql_db: SqlDb, tmp_path: Path) -> None:
     create_orders(sql_db)
-    spec = SqlSource(database="reporting", query="select order_id, amount from orders where amount > 40;")
+    spec = SqlSource(
+        database="reporting", query="select order_id, amount from orders where amount > 40;"
+    )
     records, progress = extract(sql_db, spec, None, tmp_path)
-    assert records == [{"order_id": 4, "amount": 42.0}, {"order_id": 5, "amount": 52.5}, {"order_id": 6, "amount": 63.0}]
+    assert records == [
+        {"order_id": 4, "amount": 42.0},
+        {"order_id": 5, "amount": 52.5},
+        {"order_id": 6, "amount": 63.0},
+    ]
     assert progress.chunks == 1
 
 
-def test_a_query_error_names_the_table_and_keeps_the_previous_file(sql_db: SqlDb, tmp_path: Path) -> None:
+def test_a_query_error_names_the_table_and_keeps_the_previous_file(
+    sql_db: SqlDb, tmp_path: Path
+) -> None:
     previous = tmp_path / "landing" / "db" / "orders.jsonl"
     previous.parent.mkdir(parents=True)
     previous.write_text("{}\n")
@@ -88,7 +100,7 @@ def test_an_unreachable_database_is_an_extraction_error() -> None:
     spec = SqlSource(database="shop", table="orders")
     engine = databases.engine("shop")
     query, params = extraction_query(spec, engine, None, None, None)
-    with pytest.raises(ExtractionError, match="OperationalError.*refused"):
+    with pytest.raises(ExtractionError, match=r"OperationalError.*refused"):
         list(fetch_rows(engine, query, params, 10, SqlProgress()))
 
 
