@@ -16,6 +16,7 @@ from dataplat_dagster.extract import ExtractionError
 from dataplat_dagster.extract.http import HttpProgress, fetch_records, window_params
 from dataplat_dagster.extract.sql import SqlProgress, extraction_query, fetch_rows
 from dataplat_dagster.extract.writing import Written, write_jsonl
+from dataplat_dagster.resources.aws import AwsResource
 from dataplat_dagster.resources.file_store import FileStore
 
 
@@ -29,7 +30,8 @@ def build_extracted_landing_asset(plan: TablePlan, tables: Plan, job: str) -> dg
     readers = [t for t in tables.of_dataflow(plan.id.dataflow) if plan.id in t.inputs]
     windows = partitions_def(plan)
     kind = "http" if spec.http is not None else "sql"
-    resources = {"file_store"} | ({"databases"} if kind == "sql" else set())
+    # SSM secrets (for SQL, the databases resource's passwords) are read through `aws`
+    resources = {"file_store", "aws"} | ({"databases"} if kind == "sql" else set())
 
     @dg.asset(
         key=asset_key(plan.id),
@@ -60,7 +62,9 @@ def build_extracted_landing_asset(plan: TablePlan, tables: Plan, job: str) -> dg
             path = plan.path_pattern.render(moment=start)  # type: ignore[union-attr]
             try:
                 if kind == "http":
-                    written[path], found = _extract_http(plan, file_store, path, start, end)
+                    written[path], found = _extract_http(
+                        plan, context.resources.aws, file_store, path, start, end
+                    )
                 else:
                     databases = context.resources.databases
                     written[path], found = _extract_sql(
@@ -101,12 +105,17 @@ def _bounds(
 
 
 def _extract_http(
-    plan: TablePlan, file_store: FileStore, path: str, start: datetime | None, end: datetime | None
+    plan: TablePlan,
+    aws: AwsResource,
+    file_store: FileStore,
+    path: str,
+    start: datetime | None,
+    end: datetime | None,
 ) -> tuple[Written, dict[str, Any]]:
     http = plan.spec.http
     progress = HttpProgress()
     written = write_jsonl(
-        file_store, path, fetch_records(http, window_params(http, start, end), progress)
+        file_store, path, fetch_records(http, window_params(http, start, end), progress, aws)
     )
     return written, {
         "pages": progress.pages,

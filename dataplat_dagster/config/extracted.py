@@ -43,11 +43,20 @@ class HttpPagination(StrictModel):
 
 
 class HttpAuth(StrictModel):
-    """A bearer token or an API key, read from the environment when the run starts."""
+    """A bearer token or an API key, read from the environment or SSM when the run starts."""
 
     type: Literal["bearer", "api_key"]
-    secret_env: str = Field(description="environment variable holding the token or key")
+    secret_env: str | None = Field(None, description="environment variable holding the secret")
+    secret_ssm: str | None = Field(
+        None, description="SSM Parameter Store name holding the secret (read decrypted)"
+    )
     header: str = Field("X-API-Key", description="api_key: the header carrying the key")
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> "HttpAuth":
+        if (self.secret_env is None) == (self.secret_ssm is None):
+            raise ValueError("auth needs exactly one of secret_env or secret_ssm")
+        return self
 
 
 class HttpSource(StrictModel):

@@ -20,6 +20,7 @@ from urllib3.util.retry import Retry
 
 from dataplat_dagster.config.extracted import HttpSource
 from dataplat_dagster.extract import ExtractionError
+from dataplat_dagster.resources.aws import SSM_PREFIX, AwsResource
 
 
 @dataclass
@@ -44,7 +45,26 @@ def window_params(spec: HttpSource, start: datetime | None, end: datetime | None
     return params
 
 
-def session_for(spec: HttpSource) -> requests.Session:
+def auth_secret(spec: HttpSource, aws: AwsResource | None) -> str | None:
+    """The token or key of `http.auth`, from the environment or SSM Parameter Store."""
+    auth = spec.auth
+    if auth is None:
+        return None
+    if auth.secret_env is not None:
+        secret = os.environ.get(auth.secret_env)
+        if not secret:
+            raise ExtractionError(f"http.auth.secret_env: {auth.secret_env} is not set")
+        return secret
+    assert aws is not None and auth.secret_ssm is not None
+    try:
+        return aws.secret(f"{SSM_PREFIX}{auth.secret_ssm}")
+    except Exception as error:  # botocore's errors: not found, access denied, no endpoint
+        raise ExtractionError(
+            f"http.auth.secret_ssm: {auth.secret_ssm} unreadable: {error}"
+        ) from error
+
+
+def session_for(spec: HttpSource, secret: str | None) -> requests.Session:
     retry = Retry(
         total=spec.retries,
         backoff_factor=spec.backoff,
@@ -58,10 +78,7 @@ def session_for(spec: HttpSource) -> requests.Session:
     session.mount("https://", HTTPAdapter(max_retries=retry))
     session.headers.update(spec.headers)
     session.headers.setdefault("Accept", "application/json")
-    if spec.auth is not None:
-        secret = os.environ.get(spec.auth.secret_env)
-        if not secret:
-            raise ExtractionError(f"http.auth.secret_env: {spec.auth.secret_env} is not set")
+    if spec.auth is not None and secret is not None:
         if spec.auth.type == "bearer":
             session.headers["Authorization"] = f"Bearer {secret}"
         else:
@@ -70,11 +87,14 @@ def session_for(spec: HttpSource) -> requests.Session:
 
 
 def fetch_records(
-    spec: HttpSource, params: dict[str, str], progress: HttpProgress
+    spec: HttpSource,
+    params: dict[str, str],
+    progress: HttpProgress,
+    aws: AwsResource | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Every record of the endpoint for `params`, following the declared pagination."""
     paging = spec.pagination
-    session = session_for(spec)
+    session = session_for(spec, auth_secret(spec, aws))
     url: str | None = spec.url
     query = dict(params)
     if paging.size_param:

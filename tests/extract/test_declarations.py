@@ -23,7 +23,7 @@ HTTP = {"url": "http://127.0.0.1/orders"}
             {"http": {**HTTP, "pagination": {"type": "cursor", "param": "c"}}},
             "cursor needs cursor_path",
         ),
-        ({"http": {**HTTP, "auth": {"type": "bearer"}}}, "secret_env"),
+        ({"http": {**HTTP, "auth": {"type": "bearer"}}}, "one of secret_env or secret_ssm"),
     ],
 )
 def test_refused(declared: dict, message: str) -> None:

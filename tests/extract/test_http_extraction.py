@@ -206,3 +206,32 @@ def test_written_to_s3_whole_or_not_at_all(api, aws_credentials: str) -> None:
     assert [o["Key"] for o in s3.list_objects_v2(Bucket="extract")["Contents"]] == [
         "landing/api/orders.jsonl"
     ]
+
+
+@pytest.mark.integration
+def test_an_api_key_from_ssm_parameter_store(api, aws_credentials: str) -> None:
+    from dataplat_dagster.resources.aws import AwsResource
+
+    aws = AwsResource(region_name="eu-west-1", endpoint_url=aws_credentials)
+    aws.client("ssm").put_parameter(Name="/shop/api_token", Value=TOKEN, Type="SecureString")
+    source = HttpSource(
+        url=f"{api.url}/secure",
+        params=WINDOW,
+        auth={"type": "api_key", "header": "Authorization", "secret_ssm": "/shop/api_token"},
+        headers={},
+    )
+    # the server wants "Bearer <token>" in Authorization: an api_key header sends the bare key
+    with pytest.raises(ExtractionError, match="refused"):
+        list(fetch_records(source, window_params(source, START, END), HttpProgress(), aws))
+    bearer = source.model_copy(
+        update={"auth": source.auth.model_copy(update={"type": "bearer"})}  # type: ignore[union-attr]
+    )
+    records = list(fetch_records(bearer, window_params(bearer, START, END), HttpProgress(), aws))
+    assert [r["order_id"] for r in records] == IN_WINDOW
+    missing = bearer.model_copy(
+        update={"auth": bearer.auth.model_copy(update={"secret_ssm": "/shop/none"})}  # type: ignore[union-attr]
+    )
+    with pytest.raises(
+        ExtractionError, match=r"secret_ssm: /shop/none unreadable.*ParameterNotFound"
+    ):
+        list(fetch_records(missing, {}, HttpProgress(), aws))
