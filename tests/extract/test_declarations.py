@@ -42,3 +42,28 @@ def test_an_extracted_source_is_marked_so() -> None:
         {"path": "api/o_{date:%Y%m%d}.jsonl", "format": "jsonl", "schema": SCHEMA, "http": HTTP}
     )
     assert source.extracted and source.http is not None and source.http.pagination.type == "none"
+
+
+def test_the_loader_names_file_line_and_field(tmp_path, monkeypatch) -> None:
+    from dataplat_dagster.config.errors import DeclarationError
+    from dataplat_dagster.definitions_builder import build_definitions
+    from tests.conftest import write_project
+
+    text = """\
+dataflow: shop_api
+partitioning: {granularity: daily, timezone: Europe/Berlin, start: "2024-03-29"}
+landing:
+  orders:
+    path: "api/orders_{date:%Y%m%d}.jsonl"
+    format: jsonl
+    schema: {order_id: int64}
+    http: {url: "http://127.0.0.1/orders", pagination: {type: cursor, param: c}}
+raw:
+  orders: {from: landing.orders}
+"""
+    root = write_project(tmp_path, {"shop_api": text})
+    monkeypatch.setenv("DATAPLAT_ENV", "local")
+    monkeypatch.setenv("DATAPLAT_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("DATAPLAT_LANDING_ROOT", str(tmp_path / "landing"))
+    with pytest.raises(DeclarationError, match=r"line 8: landing\.orders\.http\.pagination: "):
+        build_definitions(root)
