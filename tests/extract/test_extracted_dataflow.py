@@ -148,8 +148,15 @@ landing:
     format: jsonl
     schema: {order_id: int64, amount: float64, ts: timestamp_ntz}
     sql: {database: shop, table: orders, window_column: ts, chunk_size: 2}
+  customers:
+    path: "db/customers.jsonl"
+    format: jsonl
+    partitioned: false
+    schema: {customer_id: int64, name: string}
+    sql: {database: shop, query: "select customer_id, name from customers where active = 1"}
 raw:
   orders: {from: landing.orders, retry: {max_retries: 0}}
+  customers: {from: landing.customers, retry: {max_retries: 0}}
 """
 
 
@@ -161,6 +168,8 @@ def test_a_database_table_extracted_by_window_then_raw(
         f"create table orders (order_id integer, amount double precision, ts {moment})",
         "insert into orders values (1, 1.5, '2024-03-09 23:59:59'), (2, 2.5, '2024-03-10 00:00:00'),"
         " (3, 3.5, '2024-03-10 02:30:00'), (4, 4.5, '2024-03-10 23:00:00'), (5, 5.5, '2024-03-11 00:00:00')",
+        "create table customers (customer_id integer, name varchar(20), active integer)",
+        "insert into customers values (1, 'Ada', 1), (2, 'Bo', 0), (3, 'Cy', 1)",
     )
     root = write_project(tmp_path / "project", {"shop_db": SQL_DATAFLOW})
     profile = root / "resources" / "local.yaml"
@@ -197,3 +206,6 @@ def test_a_database_table_extracted_by_window_then_raw(
     raw, _ = storage.read(["raw", "shop_db", "orders"], ["2024-03-10"])
     assert sorted(raw["order_id"].to_pylist()) == [2, 3, 4]
     assert set(raw["_extraction_method"].to_pylist()) == {"sql"}
+    # the dimension is extracted whole, in the same job
+    customers, _ = storage.read(["raw", "shop_db", "customers"], [None])
+    assert sorted(customers["name"].to_pylist()) == ["Ada", "Cy"]
