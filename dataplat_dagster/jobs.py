@@ -35,7 +35,8 @@ class JobSpec:
 
 def job_specs(plan: Plan, dataflow: str) -> list[JobSpec]:
     """The dataflow's jobs in the order they must run."""
-    tables = [t for t in plan.of_dataflow(dataflow) if t.layer != "landing"]
+    # extracted landing sources are materialized by the job, before raw; others are observed
+    tables = [t for t in plan.of_dataflow(dataflow) if t.layer != "landing" or t.spec.extracted]
     windows = list(dict.fromkeys(t.partitioning for t in tables if t.partitioning is not None))
     if len(windows) <= 1:
         return [
@@ -58,7 +59,7 @@ def job_specs(plan: Plan, dataflow: str) -> list[JobSpec]:
 
 
 def job_of_table(plan: Plan) -> dict[TableId, str]:
-    """The name of the one job that builds each table (landing sources are in none)."""
+    """The name of the one job that builds each table (landing sources in none, unless extracted)."""
     return {
         table.id: spec.name
         for dataflow in sorted({t.id.dataflow for t in plan})
@@ -89,7 +90,7 @@ def run_tags(plan: Plan, dataflow: str) -> dict[str, str]:
 
 
 def build_jobs(plan: Plan) -> list:
-    """Jobs materializing every table of each dataflow, landing excepted (files are observed)."""
+    """Jobs materializing every table of each dataflow; landing only where it is extracted."""
     jobs = []
     for dataflow in sorted({table.id.dataflow for table in plan}):
         for spec in job_specs(plan, dataflow):

@@ -231,5 +231,10 @@ def _skip_reason(arrivals: Arrivals, landing: TablePlan, settled: list[str]) -> 
 
 
 def build_sensors(plan: Plan) -> list[dg.SensorDefinition]:
-    sensors = [build_file_arrival_sensor(t, plan) for t in plan if t.layer == "landing"]
+    # extracted sources have no files arriving: their schedules run the extraction
+    sensors = [
+        build_file_arrival_sensor(t, plan)
+        for t in plan
+        if t.layer == "landing" and not t.spec.extracted
+    ]
     return [s for s in sensors if s is not None]

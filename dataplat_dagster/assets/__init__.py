@@ -28,7 +28,7 @@ def build_assets(
     assets: list[dg.AssetSpec | dg.AssetsDefinition] = []
     for table in plan:
         if table.layer == "landing":
-            assets.append(build_landing_asset(table))
+            assets.append(build_landing_asset(table, job=jobs.get(table.id), tables=plan))
             continue
         job = jobs[table.id]
         own = (kinds - ENGINE_KINDS) | {engine_of(table)}  # the table's engine, not the profile's

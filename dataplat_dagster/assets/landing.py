@@ -3,19 +3,28 @@
 The UI shows each window's latest observation: the files it holds, their sizes and versions.
 Observations are recorded when a sensor sees files arrive, when raw reads them, and when an
 operator observes the source (the asset's Observe button, or a run selecting it).
+
+A source declared with `http:` or `sql:` is extracted instead: its landing asset is
+materialized by its dataflow's job, before raw (see `build_extracted_landing_asset`).
 """
 
 import hashlib
 
 import dagster as dg
 
+from dataplat_dagster.assets.landing_extracted import build_extracted_landing_asset
 from dataplat_dagster.assets.support import asset_key, partitions_def
-from dataplat_dagster.config.plan import TablePlan
+from dataplat_dagster.config.plan import Plan, TablePlan
 from dataplat_dagster.landing_files import files_by_window
 from dataplat_dagster.resources.file_store import FileInfo, FileStore
 
 
-def build_landing_asset(plan: TablePlan) -> dg.AssetsDefinition:
+def build_landing_asset(
+    plan: TablePlan, job: str | None = None, tables: Plan | None = None
+) -> dg.AssetsDefinition:
+    if plan.spec.extracted:
+        assert job is not None and tables is not None, f"{plan.id} is extracted: job and plan"
+        return build_extracted_landing_asset(plan, tables, job)
     spec = plan.spec
     windows = partitions_def(plan)
     asset_spec = dg.AssetSpec(

@@ -44,6 +44,7 @@ from dataplat_dagster.config.plan import Plan, TablePlan
 from dataplat_dagster.engines.base import PARTITION, REASON, RULE, Engine
 from dataplat_dagster.engines.landing import empty_read, read_landing_file
 from dataplat_dagster.engines.landing.spark_reader import unsupported
+from dataplat_dagster.extract import extraction_method
 from dataplat_dagster.landing_files import files_by_window
 from dataplat_dagster.resources.file_store import FileInfo, FileStore
 from dataplat_dagster.resources.io_managers import ParquetIOManager
@@ -122,7 +123,7 @@ def build_raw_asset(
                 "_source_system": plan.spec.source_system,
                 "_source_host": file_store.source_host(),
                 "_run_id": context.run.run_id,
-                "_extraction_method": plan.spec.extraction_method or f"file:{source.format}",
+                "_extraction_method": plan.spec.extraction_method or extraction_method(source),
             }
             why_not = _spark_cannot(landing, files) if engine_of(plan) == "spark" else "pandas"
             if why_not is None:  # Spark reads the files: only counts come back

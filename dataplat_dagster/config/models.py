@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from dataplat_dagster.config.base import Duration, Name, StrictModel, as_list
+from dataplat_dagster.config.extracted import HttpSource, SqlSource
 from dataplat_dagster.config.operations import BackfillSpec, RetrySpec, ScheduleSpec, SensorSpec
 from dataplat_dagster.config.rules import QuarantinePolicy, Rule, expand_not_null
 from dataplat_dagster.config.schema import TIMESTAMP_TYPES, TableSchema, check_timezone
@@ -113,6 +114,24 @@ class LandingSource(TableBase):
     partitioning: "Partitioning | None" = Field(
         None, description="overrides the dataflow's partitioning"
     )
+    http: HttpSource | None = Field(None, description="extracted from a REST endpoint per window")
+    sql: SqlSource | None = Field(None, description="extracted from a database per window")
+
+    @model_validator(mode="after")
+    def _extracted_as_jsonl(self) -> "LandingSource":
+        if self.http is not None and self.sql is not None:
+            raise ValueError("a landing source has `http` or `sql`, not both")
+        if self.extracted and self.format != "jsonl":
+            raise ValueError("an extracted source (http/sql) lands JSON lines: set format: jsonl")
+        if self.extracted and "*" in self.path:
+            raise ValueError("an extracted source's path names one file per window: no *")
+        if self.sql and self.sql.window_column and self.sql.window_column not in self.schema_:
+            raise ValueError(f"sql.window_column {self.sql.window_column!r} is not in the schema")
+        return self
+
+    @property
+    def extracted(self) -> bool:
+        return self.http is not None or self.sql is not None
 
     @model_validator(mode="after")
     def _partition_column_declared(self) -> "LandingSource":

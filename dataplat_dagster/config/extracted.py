@@ -1,0 +1,102 @@
+"""The `http:` and `sql:` blocks of a landing source: where its files are extracted from.
+
+A landing source with one of them is extracted by the platform, window by window, into its
+`path` in the file store (format jsonl); raw and every layer below read those files unchanged.
+"""
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from dataplat_dagster.config.base import StrictModel
+
+
+class HttpPagination(StrictModel):
+    """How the endpoint hands out the next page."""
+
+    type: Literal["none", "page", "offset", "cursor", "next_link"] = "none"
+    param: str | None = Field(
+        None, description="query parameter of the page number, offset or cursor"
+    )
+    size_param: str | None = Field(None, description="query parameter of the page size")
+    size: int = Field(100, ge=1, description="page size (page/offset: a shorter page is the last)")
+    start: int = Field(1, ge=0, description="first page number (page) or offset (offset: 0)")
+    cursor_path: str | None = Field(
+        None, description="cursor: dotted path of the next cursor in the JSON; empty/null ends"
+    )
+    next_path: str | None = Field(
+        None, description="next_link: dotted path of the next page's URL in the JSON; null ends"
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> "HttpPagination":
+        needs = {
+            "page": ("param",),
+            "offset": ("param",),
+            "cursor": ("param", "cursor_path"),
+            "next_link": ("next_path",),
+        }.get(self.type, ())
+        missing = [name for name in needs if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"pagination {self.type} needs {', '.join(missing)}")
+        return self
+
+
+class HttpAuth(StrictModel):
+    """A bearer token or an API key, read from the environment or SSM when the run starts."""
+
+    type: Literal["bearer", "api_key"]
+    secret_env: str | None = Field(None, description="environment variable holding the secret")
+    secret_ssm: str | None = Field(
+        None, description="SSM Parameter Store name holding the secret (read decrypted)"
+    )
+    header: str = Field("X-API-Key", description="api_key: the header carrying the key")
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> "HttpAuth":
+        if (self.secret_env is None) == (self.secret_ssm is None):
+            raise ValueError("auth needs exactly one of secret_env or secret_ssm")
+        return self
+
+
+class HttpSource(StrictModel):
+    url: str = Field(description="endpoint URL")
+    params: dict[str, str] = Field(
+        default_factory=dict,
+        description="query parameters; {start:%Y-%m-%d} and {end:...} give the window's bounds "
+        "(in the dataflow's time zone; end exclusive)",
+    )
+    headers: dict[str, str] = Field(default_factory=dict)
+    records_path: str = Field(
+        "",
+        description="dotted path of the records list in each page's JSON; empty: the page is the list",
+    )
+    pagination: HttpPagination = Field(default_factory=HttpPagination)
+    auth: HttpAuth | None = None
+    requests_per_second: float | None = Field(None, gt=0, description="rate limit")
+    retries: int = Field(
+        5, ge=0, description="retries of a request on 429/5xx or a lost connection"
+    )
+    backoff: float = Field(
+        0.5, ge=0, description="seconds; doubles at each retry (Retry-After wins)"
+    )
+    timeout: float = Field(30, gt=0, description="seconds per request")
+    max_pages: int = Field(10_000, ge=1, description="a guard against a pagination that never ends")
+
+
+class SqlSource(StrictModel):
+    database: str = Field(description="connection name under resources.databases of the profile")
+    table: str | None = Field(None, description="a table (or schema.table) read whole or by window")
+    query: str | None = Field(None, description="a SELECT, filtered by window around it")
+    window_column: str | None = Field(
+        None,
+        description="date/timestamp column selecting the window's rows (start <= column < end); "
+        "without it the whole result is extracted (dimensions)",
+    )
+    chunk_size: int = Field(10_000, ge=1, description="rows fetched per round trip")
+
+    @model_validator(mode="after")
+    def _table_or_query(self) -> "SqlSource":
+        if (self.table is None) == (self.query is None):
+            raise ValueError("sql needs exactly one of `table` or `query`")
+        return self
