@@ -1,8 +1,11 @@
 """Raw on the Spark engine: landing files read by Spark, lineage columns, counts per window.
 
 Only counts reach the driver (one job counts rows and rejected rows per window); the rows
-stay Spark DataFrames until the Spark IO manager writes them. Sources Spark cannot read
-(engines/landing/spark_reader.py `unsupported`) are read by the Arrow readers, as on Pandas.
+stay Spark DataFrames until the Spark IO manager writes them. A file of many windows gets
+each row's window from its date column in Spark (engines/spark_windows.py); the same job
+also finds the dates' range, which places rows without a date as the Arrow path does.
+Sources Spark cannot read (engines/landing/spark_reader.py `unsupported`) are read by the
+Arrow readers, as on Pandas.
 """
 
 from dataclasses import dataclass
@@ -10,6 +13,7 @@ from typing import Any
 
 from dataplat_dagster.engines.base import PARTITION, REASON, RULE
 from dataplat_dagster.engines.landing.spark_reader import LandingFile, read_landing
+from dataplat_dagster.engines.spark_windows import RANGE, WHEN, DateWindows
 from dataplat_dagster.resources.file_store import FileInfo, FileStore, S3FileStore
 
 # raw's lineage columns after the file's own and `_source_row`, in raw.py's order
@@ -52,14 +56,22 @@ def load_with_spark(
     bronze: dict[str, Any],
     file_store: FileStore,
     zone: str,
+    dated: DateWindows | None = None,
 ) -> SparkLoaded:
-    """Read the run's files with Spark; rows get raw's lineage columns."""
+    """Read the run's files with Spark; rows get raw's lineage columns.
+
+    `dated`: the rows of a file of many windows find their window by this date column.
+    """
     from pyspark.sql import functions as F
 
     landing = [
         LandingFile(spark_path(file_store, info.path), info.path, key) for info, key in files
     ]
-    read = read_landing(spark, source, landing, zone)
+    read = read_landing(spark, source, landing, zone, dated)
+    rows, rejects = read.rows, read.rejects
+    counted = None
+    if dated is not None:
+        rows, rejects, counted = _windowed(rows, rejects, dated)
     constants = {
         "_load_ts": F.lit(bronze["_load_ts"]).cast("timestamp"),
         "_source_system": F.lit(bronze["_source_system"]),
@@ -76,9 +88,64 @@ def load_with_spark(
             *own, *[v.alias(k) for k, v in constants.items()], *window, *[F.col(c) for c in tail]
         )
 
-    table, bad = lineage(read.rows, ()), lineage(read.rejects, (RULE, REASON))
-    read_by_window, rejected_by_window = _counts(table, bad, keys)
+    table, bad = lineage(rows, ()), lineage(rejects, (RULE, REASON))
+    read_by_window, rejected_by_window = counted or _counts(table, bad, keys)
     return SparkLoaded(table, bad, read_by_window, rejected_by_window)
+
+
+def _windowed(
+    rows: Any, rejects: Any, dated: DateWindows
+) -> tuple[Any, Any, tuple[dict[str | None, int], dict[str | None, int]]]:
+    """Rows and rejected rows with their windows, and both counted per window: one job.
+
+    The job counts each (rejected?, range, window) and finds each range's first and last
+    date; rows without a date then go where `assign_windows` puts them, and count there.
+    """
+    from pyspark.sql import functions as F
+
+    when = F.col(WHEN)
+    window = dated.window_of(when)
+
+    def facts(frame: Any, rejected: int) -> Any:
+        return frame.select(
+            F.lit(rejected).alias("rejected"), RANGE, window.alias("window"), when.alias("when")
+        )
+
+    groups = (
+        facts(rows, 0)
+        .unionByName(facts(rejects, 1))
+        .groupBy("rejected", RANGE, "window", F.col("when").isNull().alias("dateless"))
+        .agg(
+            F.count(F.lit(1)).alias("count"),
+            F.min("when").alias("low"),
+            F.max("when").alias("high"),
+        )
+        .collect()
+    )
+    null_keys = {}
+    for side in (0, 1):  # the table's dates, the rejected rows' dates: as by_column does
+        dates = [g for g in groups if g[RANGE] == side and not g["dateless"]]
+        low = min((g["low"] for g in dates), default=None)
+        high = max((g["high"] for g in dates), default=None)
+        null_keys[side] = dated.null_window(low, high)
+    read: dict[str | None, int] = dict.fromkeys(dated.keys, 0)
+    rejected: dict[str | None, int] = dict.fromkeys(dated.keys, 0)
+    for group in groups:
+        key = null_keys[group[RANGE]] if group["dateless"] else group["window"]
+        if key in read:
+            read[key] += group["count"]
+            rejected[key] += group["count"] if group["rejected"] else 0
+    final = (
+        F.when(when.isNull() & (F.col(RANGE) == 0), F.lit(null_keys[0]).cast("string"))
+        .when(when.isNull(), F.lit(null_keys[1]).cast("string"))
+        .otherwise(window)
+    )
+
+    def placed(frame: Any) -> Any:
+        framed = frame.withColumn(PARTITION, final).where(F.col(PARTITION).isNotNull())
+        return framed.drop(WHEN, RANGE)
+
+    return placed(rows), placed(rejects), (read, rejected)
 
 
 def _counts(
