@@ -127,6 +127,7 @@ def build_raw_asset(
             }
             on_spark_engine = engine_of(plan) == "spark"
             why_not = _spark_cannot(landing, files, windows) if on_spark_engine else "pandas"
+            on_spark = None
             if why_not is None:  # Spark reads the files: only counts come back
                 on_spark = load_with_spark(
                     engine.session(),
@@ -183,6 +184,8 @@ def build_raw_asset(
             properties=_sources(files, keys, loaded.lines_by_window),
             options=options,
         )
+        if on_spark is not None:
+            on_spark.release()
 
     return raw_asset
 

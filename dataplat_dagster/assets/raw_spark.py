@@ -12,7 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from dataplat_dagster.engines.base import PARTITION, REASON, RULE
-from dataplat_dagster.engines.landing.spark_reader import LandingFile, read_landing
+from dataplat_dagster.engines.landing.spark_reader import (
+    LandingFile,
+    SparkLandingRead,
+    read_landing,
+)
 from dataplat_dagster.engines.spark_windows import RANGE, WHEN, DateWindows
 from dataplat_dagster.resources.file_store import FileInfo, FileStore, S3FileStore
 
@@ -35,6 +39,12 @@ class SparkLoaded:
     bad: Any
     read_by_window: dict[str | None, int]  # rows and rejected rows: what the count audit sees
     rejected_by_window: dict[str | None, int]
+    cached: Any = None  # every line read, parsed once for the counts and both writes
+
+    def release(self) -> None:
+        """Free the parsed lines once both frames are written."""
+        if self.cached is not None:
+            self.cached.unpersist()
 
     @property
     def rows_in(self) -> int:
@@ -68,10 +78,11 @@ def load_with_spark(
         LandingFile(spark_path(file_store, info.path), info.path, key) for info, key in files
     ]
     read = read_landing(spark, source, landing, zone, dated)
+    read.read.persist()  # filled by the counting job, read again by the two writes
     rows, rejects = read.rows, read.rejects
     counted = None
     if dated is not None:
-        rows, rejects, counted = _windowed(rows, rejects, dated)
+        rows, rejects, counted = _windowed(read, dated)
     constants = {
         "_load_ts": F.lit(bronze["_load_ts"]).cast("timestamp"),
         "_source_system": F.lit(bronze["_source_system"]),
@@ -89,31 +100,30 @@ def load_with_spark(
         )
 
     table, bad = lineage(rows, ()), lineage(rejects, (RULE, REASON))
-    read_by_window, rejected_by_window = counted or _counts(table, bad, keys)
-    return SparkLoaded(table, bad, read_by_window, rejected_by_window)
+    read_by_window, rejected_by_window = counted or _counts(read.read, keys)
+    return SparkLoaded(table, bad, read_by_window, rejected_by_window, read.read)
 
 
 def _windowed(
-    rows: Any, rejects: Any, dated: DateWindows
+    read: SparkLandingRead, dated: DateWindows
 ) -> tuple[Any, Any, tuple[dict[str | None, int], dict[str | None, int]]]:
     """Rows and rejected rows with their windows, and both counted per window: one job.
 
     The job counts each (rejected?, range, window) and finds each range's first and last
     date; rows without a date then go where `assign_windows` puts them, and count there.
+    It reads every line once (`read.read`: rows and rejected rows are both filters of it).
     """
     from pyspark.sql import functions as F
 
     when = F.col(WHEN)
     window = dated.window_of(when)
-
-    def facts(frame: Any, rejected: int) -> Any:
-        return frame.select(
-            F.lit(rejected).alias("rejected"), RANGE, window.alias("window"), when.alias("when")
-        )
-
     groups = (
-        facts(rows, 0)
-        .unionByName(facts(rejects, 1))
+        read.read.select(
+            F.col(RULE).isNotNull().cast("int").alias("rejected"),
+            RANGE,
+            window.alias("window"),
+            when.alias("when"),
+        )
         .groupBy("rejected", RANGE, "window", F.col("when").isNull().alias("dateless"))
         .agg(
             F.count(F.lit(1)).alias("count"),
@@ -128,12 +138,12 @@ def _windowed(
         low = min((g["low"] for g in dates), default=None)
         high = max((g["high"] for g in dates), default=None)
         null_keys[side] = dated.null_window(low, high)
-    read: dict[str | None, int] = dict.fromkeys(dated.keys, 0)
+    counts: dict[str | None, int] = dict.fromkeys(dated.keys, 0)
     rejected: dict[str | None, int] = dict.fromkeys(dated.keys, 0)
     for group in groups:
         key = null_keys[group[RANGE]] if group["dateless"] else group["window"]
-        if key in read:
-            read[key] += group["count"]
+        if key in counts:
+            counts[key] += group["count"]
             rejected[key] += group["count"] if group["rejected"] else 0
     final = (
         F.when(when.isNull() & (F.col(RANGE) == 0), F.lit(null_keys[0]).cast("string"))
@@ -145,27 +155,25 @@ def _windowed(
         framed = frame.withColumn(PARTITION, final).where(F.col(PARTITION).isNotNull())
         return framed.drop(WHEN, RANGE)
 
-    return placed(rows), placed(rejects), (read, rejected)
+    return placed(read.rows), placed(read.rejects), (counts, rejected)
 
 
 def _counts(
-    table: Any, bad: Any, keys: list[str | None]
+    read: Any, keys: list[str | None]
 ) -> tuple[dict[str | None, int], dict[str | None, int]]:
-    """Rows and rejected rows per window, in one Spark job."""
+    """Rows and rejected rows per window, in one Spark job over every line read."""
     from pyspark.sql import functions as F
 
-    def windows(frame: Any, rejected: int) -> Any:
-        window = F.col(PARTITION) if PARTITION in frame.columns else F.lit(None).cast("string")
-        return frame.select(window.alias("window"), F.lit(rejected).alias("rejected"))
-
-    rows = windows(table, 0).unionByName(windows(bad, 1)).groupBy("window", "rejected").count()
-    read: dict[str | None, int] = dict.fromkeys(keys, 0)
+    rows = read.groupBy(
+        F.col(PARTITION).alias("window"), F.col(RULE).isNotNull().alias("rejected")
+    ).count()
+    counted: dict[str | None, int] = dict.fromkeys(keys, 0)
     rejected: dict[str | None, int] = dict.fromkeys(keys, 0)
     for row in rows.collect():
         key = row["window"] if row["window"] is not None else keys[0]
-        if key not in read:
+        if key not in counted:
             continue
-        read[key] += row["count"]
+        counted[key] += row["count"]
         if row["rejected"]:
             rejected[key] += row["count"]
-    return read, rejected
+    return counted, rejected

@@ -165,7 +165,7 @@ def test_a_file_of_many_windows_is_windowed_as_the_arrow_path_does(
     read = read_landing(
         spark, MONTHLY, [LandingFile(path.as_uri(), "sales.csv", None)], "UTC", dated
     )
-    rows, rejects, (read_by, rejected_by) = _windowed(read.rows, read.rejects, dated)
+    rows, rejects, (read_by, rejected_by) = _windowed(read, dated)
 
     arrow = read_landing_file(MONTHLY, pa.OSFile(str(path)), "sales.csv", "UTC")
     label = pa.array(["sales.csv"] * arrow.rows.num_rows, pa.string())

@@ -39,10 +39,15 @@ class LandingFile:
 
 @dataclass
 class SparkLandingRead:
-    """The typed rows and the rejected rows (as text) of every file, as Spark DataFrames."""
+    """The typed rows and the rejected rows (as text) of every file, as Spark DataFrames.
+
+    Both select from `read`, one frame of every line read: persisting it parses the files
+    once for the several jobs that use them (counts, then the writes of each).
+    """
 
     rows: Any
     rejects: Any
+    read: Any
 
 
 def unsupported(source: LandingSource, windows: Any = None) -> str | None:
@@ -296,26 +301,37 @@ def _typed(
         rule = rule.when(outside.isNotNull(), F.lit("partition"))
         why = F.coalesce(parse, outside)
         kept = [when.alias(WHEN)]
-    judged = values.select("*", rule.alias("_rule"), why.alias("_why"), *kept)
-    if dated is not None:
-        kept = [WHEN, F.when(F.col("_rule") == "parse", 1).otherwise(0).alias(RANGE)]
-    rows = judged.where(F.col("_rule").isNull()).select(
-        *[converted[name].alias(name) for name in source.schema_], LINE, FILE, PARTITION, *kept
-    )
-    rejects = judged.where(F.col("_rule").isNotNull()).select(
-        *[F.when(F.col("_unread").isNull(), shown[name]).alias(name) for name in source.schema_],
+    judged = values.select("*", rule.alias(RULE), why.alias("_why"), *kept)
+    names = list(source.schema_)
+    shown_as = {name: f"__dataplat_shown_{i}" for i, name in enumerate(names)}
+    rejected = F.col(RULE).isNotNull() & F.col("_unread").isNull()
+    # one frame holds both: typed values of the rows, values as read of the rejected rows
+    typed = judged.select(
+        *[converted[name].alias(name) for name in names],
+        *[F.when(rejected, shown[name]).alias(shown_as[name]) for name in names],
         LINE,
         FILE,
         PARTITION,
-        *kept,
-        F.col("_rule").alias(RULE),
+        *([WHEN, F.when(F.col(RULE) == "parse", 1).otherwise(0).alias(RANGE)] if dated else []),
+        RULE,
         F.concat(
             F.col(FILE), F.lit(" line "), F.col(LINE).cast("string"), F.lit(": "), F.col("_why")
         ).alias(REASON),
     )
+    kept = [WHEN, RANGE] if dated else []
+    rows = typed.where(F.col(RULE).isNull()).select(*names, LINE, FILE, PARTITION, *kept)
+    rejects = typed.where(F.col(RULE).isNotNull()).select(
+        *[F.col(shown_as[name]).alias(name) for name in names],
+        LINE,
+        FILE,
+        PARTITION,
+        *kept,
+        RULE,
+        REASON,
+    )
     if all(f.window is None for f in files):
         rows, rejects = rows.drop(PARTITION), rejects.drop(PARTITION)
-    return SparkLandingRead(rows, rejects)
+    return SparkLandingRead(rows, rejects, typed)
 
 
 def _as_read(text: Any, value: Any, failed: Any, spec: Any) -> Any:
