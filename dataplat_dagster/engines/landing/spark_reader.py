@@ -194,7 +194,9 @@ def _csv_values(source: LandingSource, lines: Any) -> Any:
     fields = [parsed[f"c{i}"] for i in range(len(names))]
     # the fields of a line: its delimiters outside quoted text, plus one
     quote = re.escape(options.quote)
-    unquoted = F.regexp_replace(F.col("line"), f"{quote}[^{quote}]*{quote}", "")
+    line = F.col("line")
+    quoted = F.regexp_replace(line, f"{quote}[^{quote}]*{quote}", "")
+    unquoted = F.when(F.instr(line, options.quote) > 0, quoted).otherwise(line)  # no regex
     found = F.size(F.split(unquoted, re.escape(options.delimiter), -1))
     nulls = list(options.null_values)
     columns = [
@@ -261,8 +263,10 @@ def _typed(
         parse_timestamps,
     )
 
-    converted, shown, invalid, missing = {}, {}, [], []
-    for name, spec in source.schema_.items():
+    # each value converted once, into a column of its own: the expressions below refer to it
+    # (left inline, the conversion ran again for the reason, the row and the rejected row)
+    conversions = {}
+    for index, (name, spec) in enumerate(source.schema_.items()):
         column = F.col(f"`{name}`")
         if spec.format and spec.type == "date":
             wall = F.try_to_timestamp(F.trim(column), F.lit(java_pattern(spec.format)))
@@ -272,6 +276,15 @@ def _typed(
         else:
             field = values.schema[name].dataType
             value, failed = convert(column, field, spec.type, spec.timezone or zone)
+        conversions[name] = (
+            value.alias(f"__dataplat_v{index}"),
+            failed.alias(f"__dataplat_f{index}"),
+        )
+    values = values.select("*", *[part for pair in conversions.values() for part in pair])
+    converted, shown, invalid, missing = {}, {}, [], []
+    for index, (name, spec) in enumerate(source.schema_.items()):
+        column = F.col(f"`{name}`")
+        value, failed = F.col(f"__dataplat_v{index}"), F.col(f"__dataplat_f{index}")
         converted[name] = value.cast(SPARK_TYPES[spec.type])
         shown[name] = _as_read(column, converted[name], failed, spec)
         suffix = f" (format {spec.format})" if spec.format else ""
