@@ -116,3 +116,25 @@ def test_skipped_and_repeated_hours_match_pandas(spark_engine: SparkEngine, zone
         for engine in (spark_engine, PANDAS)
     ]
     assert results[0]["at"].to_pylist() == results[1]["at"].to_pylist()
+
+
+def test_dedupe_shuffles_once_and_the_next_step_frees_it(spark_engine: SparkEngine) -> None:
+    """Dedupe's result is persisted for the step's later jobs, and freed by the next step."""
+    from pydantic import TypeAdapter
+
+    from dataplat_dagster.config.steps import Step
+    from dataplat_dagster.engines import spark_steps
+
+    table = pa.table({"id": [1, 1, 2], "v": ["a", "a", "b"]})
+    outcome = spark_engine.apply_steps(
+        spark_engine.from_arrow(table),
+        TypeAdapter(list[Step]).validate_python(["dedupe"]),
+        label="t",
+    )
+    persisted = list(spark_steps._CACHED)
+    assert outcome.frame.count() == 2 and outcome.dropped == {"t.steps[0] (dedupe)": 1}
+    assert persisted and all(frame.is_cached for frame in persisted)
+
+    spark_engine.apply_steps(outcome.frame, [], label="next")
+
+    assert not spark_steps._CACHED and not any(frame.is_cached for frame in persisted)
