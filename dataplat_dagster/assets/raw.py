@@ -44,6 +44,7 @@ from dataplat_dagster.config.plan import Plan, TablePlan
 from dataplat_dagster.engines.base import PARTITION, REASON, RULE, Engine
 from dataplat_dagster.engines.landing import empty_read, read_landing_file
 from dataplat_dagster.engines.landing.spark_reader import unsupported
+from dataplat_dagster.engines.spark_windows import DateWindows
 from dataplat_dagster.extract import extraction_method
 from dataplat_dagster.landing_files import files_by_window
 from dataplat_dagster.resources.file_store import FileInfo, FileStore
@@ -125,10 +126,19 @@ def build_raw_asset(
                 "_run_id": context.run.run_id,
                 "_extraction_method": plan.spec.extraction_method or extraction_method(source),
             }
-            why_not = _spark_cannot(landing, files) if engine_of(plan) == "spark" else "pandas"
+            on_spark_engine = engine_of(plan) == "spark"
+            why_not = _spark_cannot(landing, files, windows) if on_spark_engine else "pandas"
+            on_spark = None
             if why_not is None:  # Spark reads the files: only counts come back
                 on_spark = load_with_spark(
-                    engine.session(), source, files, keys, bronze, file_store, naive_zone(landing)
+                    engine.session(),
+                    source,
+                    files,
+                    keys,
+                    bronze,
+                    file_store,
+                    naive_zone(landing),
+                    _dated(landing, windows, keys),
                 )
                 table, bad = on_spark.table, on_spark.bad
                 read_by_window = on_spark.read_by_window
@@ -175,15 +185,33 @@ def build_raw_asset(
             properties=_sources(files, keys, loaded.lines_by_window),
             options=options,
         )
+        if on_spark is not None:
+            on_spark.release()
 
     return raw_asset
 
 
-def _spark_cannot(landing: TablePlan, files: list[tuple[FileInfo, str | None]]) -> str | None:
+def _spark_cannot(
+    landing: TablePlan,
+    files: list[tuple[FileInfo, str | None]],
+    windows: dg.TimeWindowPartitionsDefinition | None,
+) -> str | None:
     """Why Spark does not read this run's files (the Arrow readers then do), or None."""
     if not files:
         return "no file to read (if_missing: skip)"
-    return unsupported(landing.spec)
+    return unsupported(landing.spec, windows)
+
+
+def _dated(
+    landing: TablePlan,
+    windows: dg.TimeWindowPartitionsDefinition | None,
+    keys: list[str | None],
+) -> DateWindows | None:
+    """A file of many windows on Spark: its rows find their window by this date column."""
+    column = landing.spec.partition_column
+    if column is None or landing.spec.has_date_in_path or windows is None:
+        return None
+    return DateWindows(column, windows, tuple(k for k in keys if k is not None))
 
 
 @dataclass

@@ -136,6 +136,8 @@ class SparkEngine(Engine):
     def apply_steps(
         self, frame: Any, steps: Sequence[Step], *, label: str, timezone: str = "UTC"
     ) -> StepOutcome:
+        # one step at a time per process: the previous step's persisted frames are written
+        spark_steps.release_cached()
         set_session_zone(self.session(), timezone)
         return spark_steps.apply_steps(self.as_frame(frame), list(steps), label, timezone)
 

@@ -5,6 +5,7 @@ come back to the driver. Rows a step rejects (a cast or a date that does not con
 quarantined as text with `_dq_rule`/`_dq_reason`, as the Pandas engine does.
 """
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -194,7 +195,25 @@ def _dedupe(outcome: StepOutcome, step: DedupeStep, at: StepAt) -> None:
     order.append(F.col(_ORDER).asc() if first else F.col(_ORDER).desc())
     window = Window.partitionBy(*[column(k) for k in keys]).orderBy(*order)
     flagged = frame.withColumn(_FLAG, F.row_number().over(window) == 1).drop(_ORDER)
-    _drop(outcome, flagged, at.where)
+    # counted here, then by later steps, the checks and both writes: shuffled and sorted once
+    _drop(outcome, _persisted(flagged), at.where)
+
+
+_CACHED: list[Any] = []  # frames the steps persisted, freed when the next step starts
+_CACHED_LOCK = threading.Lock()
+
+
+def _persisted(frame: Any) -> Any:
+    with _CACHED_LOCK:
+        _CACHED.append(frame.persist())
+    return frame
+
+
+def release_cached() -> None:
+    """Free the frames persisted by the previous step (its outputs are written by now)."""
+    with _CACHED_LOCK:
+        while _CACHED:
+            _CACHED.pop().unpersist()
 
 
 def _parse_dates(outcome: StepOutcome, step: ParseDatesStep, at: StepAt) -> None:

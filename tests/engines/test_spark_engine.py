@@ -132,3 +132,25 @@ def test_quarantined_floats_read_as_python_writes_them(spark_engine: SparkEngine
     frame = spark_engine.session().createDataFrame([(v,) for v in values], "x double")
     got = [row[0] for row in frame.select(text_of(F.col("x"), T.DoubleType())).collect()]
     assert got == [str(np.float64(v)) for v in values]
+
+
+def test_dedupe_shuffles_once_and_the_next_step_frees_it(spark_engine: SparkEngine) -> None:
+    """Dedupe's result is persisted for the step's later jobs, and freed by the next step."""
+    from pydantic import TypeAdapter
+
+    from dataplat_dagster.config.steps import Step
+    from dataplat_dagster.engines import spark_steps
+
+    table = pa.table({"id": [1, 1, 2], "v": ["a", "a", "b"]})
+    outcome = spark_engine.apply_steps(
+        spark_engine.from_arrow(table),
+        TypeAdapter(list[Step]).validate_python(["dedupe"]),
+        label="t",
+    )
+    persisted = list(spark_steps._CACHED)
+    assert outcome.frame.count() == 2 and outcome.dropped == {"t.steps[0] (dedupe)": 1}
+    assert persisted and all(frame.is_cached for frame in persisted)
+
+    spark_engine.apply_steps(outcome.frame, [], label="next")
+
+    assert not spark_steps._CACHED and not any(frame.is_cached for frame in persisted)

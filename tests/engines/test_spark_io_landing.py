@@ -122,3 +122,92 @@ def test_what_spark_leaves_to_the_arrow_readers() -> None:
     latin = ORDERS.model_copy(update={"csv": ORDERS.csv.model_copy(update={"encoding": "latin-1"})})
     assert "UTF-8" in unsupported(latin)
     assert unsupported(ORDERS) is None
+
+
+MONTHLY = LandingSource.model_validate(
+    {
+        "path": "sales.csv",
+        "partition_column": "day",
+        "schema": {"id": "int64", "day": "date", "amount": "float64"},
+    }
+)
+MANY_WINDOWS = """id,day,amount
+1,2024-01-05,1.5
+2,2024-02-29,2
+3,2023-12-31,3
+4,,4
+5,2024-04-01,5
+6,2024-13-01,6
+7,2024-03-31,7,extra
+8,2024-02-01,8
+"""
+
+
+@pytest.mark.parametrize("keys", [("2024-01-01", "2024-02-01", "2024-03-01"), ("2024-02-01",)])
+def test_a_file_of_many_windows_is_windowed_as_the_arrow_path_does(
+    spark, tmp_path: Path, keys: tuple[str, ...]
+) -> None:
+    """Dates inside, before and after the windows, a null date, a bad date, a short line."""
+    from dataplat_dagster.assets.raw_spark import _windowed
+    from dataplat_dagster.assets.raw_windows import DateColumn, by_column, rows_by_window
+    from dataplat_dagster.config.models import Partitioning
+    from dataplat_dagster.engines.spark_windows import DateWindows
+    from dataplat_dagster.partitions import build_partitions_def
+
+    windows = build_partitions_def(
+        Partitioning.model_validate(
+            {"granularity": "monthly", "start": "2024-01-01", "end": "2024-04-01"}
+        )
+    )
+    path = tmp_path / "sales.csv"
+    path.write_text(MANY_WINDOWS)
+    dated = DateWindows("day", windows, keys)
+    read = read_landing(
+        spark, MONTHLY, [LandingFile(path.as_uri(), "sales.csv", None)], "UTC", dated
+    )
+    rows, rejects, (read_by, rejected_by) = _windowed(read, dated)
+
+    arrow = read_landing_file(MONTHLY, pa.OSFile(str(path)), "sales.csv", "UTC")
+    label = pa.array(["sales.csv"] * arrow.rows.num_rows, pa.string())
+    table = arrow.rows.append_column("_source_file", label)
+    bad = arrow.rejects.append_column(
+        "_source_file", pa.array(["sales.csv"] * arrow.rejects.num_rows, pa.string())
+    )
+    column = DateColumn("day", MONTHLY.schema_["day"], "UTC", windows)
+    table, bad = by_column(table, bad, column, list(keys))
+
+    def placed(frame: list[dict]) -> list:
+        return sorted((r["_source_row"], str(r["_partition"]), r.get("_dq_reason")) for r in frame)
+
+    assert placed([r.asDict() for r in rows.collect()]) == placed(table.to_pylist())
+    assert placed([r.asDict() for r in rejects.collect()]) == placed(bad.to_pylist())
+    assert read_by == rows_by_window([table, bad], list(keys))
+    assert rejected_by == rows_by_window([bad], list(keys))
+    if "2024-01-01" in keys:  # before the first window and without a date: the first window
+        reasons = {row: (window, why) for row, window, why in placed(bad.to_pylist())}
+        assert reasons[4][0] == "2024-01-01" and "day=2023-12-31 is outside" in reasons[4][1]
+        assert reasons[5][0] == "2024-01-01" and "day=None is outside" in reasons[5][1]
+
+
+def test_line_numbers_hold_across_the_blocks_of_a_split_file(spark, tmp_path: Path) -> None:
+    """A file read by several tasks: rejected lines keep their numbers in the file."""
+    from pyspark.sql import functions as F
+
+    # a line of the wrong type every 997 lines, and a blank line
+    lines = [DIRTY.splitlines()[0]] + [
+        "" if n == 4000 else f"{n},1,P,{'x' if n % 997 == 0 else 1},2.0,paid,"
+        for n in range(1, 6001)
+    ]
+    path = tmp_path / "orders_20240102.csv"
+    path.write_text("\r\n".join(lines) + "\r\n")
+    previous = spark.conf.get("spark.sql.files.maxPartitionBytes")
+    spark.conf.set("spark.sql.files.maxPartitionBytes", str(32 * 1024))  # about 7 blocks
+    try:
+        tasks = spark.read.text(str(path)).select(F.spark_partition_id()).distinct().count()
+        assert tasks > 3
+        rows, rejects = _spark(spark, ORDERS, path, "orders_20240102.csv")
+    finally:
+        spark.conf.set("spark.sql.files.maxPartitionBytes", previous)
+
+    assert (rows, rejects) == _arrow(ORDERS, path, "orders_20240102.csv")
+    assert [n for n, _ in rejects] == [n + 1 for n in range(997, 6001, 997)]

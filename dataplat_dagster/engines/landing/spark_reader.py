@@ -1,7 +1,7 @@
 """Landing files read by Spark: CSV, JSON lines and Parquet, with the declared schema.
 
-The text formats are read as text, one row per file (`wholetext`), and split into lines,
-so every line keeps its number in its file and every line becomes a row or a rejected row;
+The text formats are read as lines, split across tasks, and every line keeps its number in
+its file (`_lines`) and becomes a row or a rejected row;
 values are then parsed (`from_csv`, `from_json`) and converted to their declared types by
 the landing rules (engines/spark_casts.py). Parquet files are read with their row index.
 Rejected rows carry the file, the line and the reason, as the Pandas readers write them.
@@ -9,9 +9,9 @@ Rejected rows carry the file, the line and the reason, as the Pandas readers wri
 What Spark cannot do here, and the Arrow readers (engines/landing/) still do for a Spark
 table: files in an encoding other than UTF-8, CSV values holding line breaks
 (`newlines_in_values`), CSV files whose header is not the declared columns in their order,
-and sources that assign windows by a `partition_column`. `unsupported` names the reason and
-raw reads those runs with the Arrow readers. A whole file is one row of the text read: each
-file must fit in a Spark task's memory (2 GB at most).
+and a `partition_column` Spark cannot assign windows from (engines/spark_windows.py `why_not`)
+or that checks files of a `{date}` path. `unsupported` names the reason and
+raw reads those runs with the Arrow readers.
 """
 
 import re
@@ -21,6 +21,7 @@ from typing import Any
 
 from dataplat_dagster.config.models import LandingSource
 from dataplat_dagster.engines.base import PARTITION, REASON, RULE
+from dataplat_dagster.engines.spark_windows import RANGE, WHEN, DateWindows, why_not
 
 LINE = "_source_row"
 FILE = "_source_file"
@@ -38,16 +39,28 @@ class LandingFile:
 
 @dataclass
 class SparkLandingRead:
-    """The typed rows and the rejected rows (as text) of every file, as Spark DataFrames."""
+    """The typed rows and the rejected rows (as text) of every file, as Spark DataFrames.
+
+    Both select from `read`, one frame of every line read: persisting it parses the files
+    once for the several jobs that use them (counts, then the writes of each).
+    """
 
     rows: Any
     rejects: Any
+    read: Any
 
 
-def unsupported(source: LandingSource) -> str | None:
-    """Why Spark cannot read this source's files (the Arrow readers then do), or None."""
+def unsupported(source: LandingSource, windows: Any = None) -> str | None:
+    """Why Spark cannot read this source's files (the Arrow readers then do), or None.
+
+    `windows`: the table's partitions definition, for a source with a `partition_column`.
+    """
     if source.partition_column:
-        return "rows find their window by partition_column"
+        if source.has_date_in_path:
+            return "rows are checked against their file's window by partition_column"
+        why = why_not(windows, source.schema_[source.partition_column].type)
+        if why:
+            return f"rows find their window by partition_column: {why}"
     if source.format == "csv":
         if source.csv.encoding.lower() not in _UTF8:
             return f"the files are {source.csv.encoding}, and Spark reads text as UTF-8"
@@ -57,21 +70,28 @@ def unsupported(source: LandingSource) -> str | None:
 
 
 def read_landing(
-    spark: Any, source: LandingSource, files: Sequence[LandingFile], zone: str
+    spark: Any,
+    source: LandingSource,
+    files: Sequence[LandingFile],
+    zone: str,
+    dated: DateWindows | None = None,
 ) -> SparkLandingRead:
     """Read `files` of `source`; `zone` is the zone of timestamps written without an offset.
 
     Rows have the declared columns, `_source_row`, `_source_file` and `_partition` (when the
     files have windows); rejected rows the same as text plus `_dq_rule` and `_dq_reason`.
+    With `dated` (a file of many windows), a row whose date is null or outside the declared
+    windows is rejected (rule `partition`), and both frames keep the row's date (`WHEN`) and
+    whether it was read as a row (`RANGE` 0) for engines/spark_windows.py to window them.
     """
     if source.format == "parquet":
-        return _typed(spark, source, _parquet_values(spark, source, files), files, zone)
-    lines = _lines(spark, source, files)
-    if source.format == "csv":
-        values = _csv_values(source, lines)
+        values = _parquet_values(spark, source, files)
     else:
-        values = _json_values(source, lines)
-    return _typed(spark, source, values, files, zone)
+        lines = _lines(spark, source, files)
+        values = (
+            _csv_values(source, lines) if source.format == "csv" else _json_values(source, lines)
+        )
+    return _typed(spark, source, values, files, zone, dated)
 
 
 def _file_key(path: Any) -> Any:
@@ -99,19 +119,33 @@ def _labels(files: Sequence[LandingFile], attribute: str) -> Any:
 
 
 def _lines(spark: Any, source: LandingSource, files: Sequence[LandingFile]) -> Any:
-    """Every non-blank data line: (file label, window, line number, text)."""
+    """Every non-blank data line: (file label, window, line number, text).
+
+    The files are read as lines, split across tasks. A line's number is its position in its
+    block (the ids Spark gives rows are consecutive within a task) plus the lines of the
+    blocks before it in its file, counted by one small job first (`_block_bases`).
+    """
     from pyspark.sql import functions as F
 
-    text = spark.read.text([f.spark_path for f in files], wholetext=True)
-    exploded = text.select(
+    text = spark.read.text([f.spark_path for f in files])
+    block = F.concat_ws(
+        "#", _file_key(F.col("_metadata.file_path")), F.col("_metadata.file_block_start")
+    )
+    located = text.select(
         _labels(files, "label").alias(FILE),
         _labels(files, "window").alias(PARTITION),
-        F.posexplode(F.split(F.col("value"), r"\r\n|\r|\n")).alias("index", "line"),
+        block.alias(_BLOCK),
+        F.monotonically_increasing_id().alias(_ID),
+        F.col("value").alias("line"),
     )
-    numbered = exploded.select(
+    bases = [
+        item for key, base in _block_bases(located).items() for item in (F.lit(key), F.lit(base))
+    ]
+    base = F.create_map(*bases)[F.col(_BLOCK)] if bases else F.lit(0)
+    numbered = located.select(
         FILE,
         PARTITION,
-        (F.col("index") + 1).cast("long").alias(LINE),
+        (F.col(_ID) + base + 1).cast("long").alias(LINE),
         F.regexp_replace(F.col("line"), "^\ufeff", "").alias("line"),
     )
     blank = F.trim(F.col("line")) == "" if source.format == "jsonl" else F.col("line") == ""
@@ -119,6 +153,30 @@ def _lines(spark: Any, source: LandingSource, files: Sequence[LandingFile]) -> A
     if source.format == "csv" and source.csv.header:
         data = data.where(F.col(LINE) > 1)
     return data
+
+
+def _block_bases(located: Any) -> dict[str, int]:
+    """For each block of a file: the lines of its file's earlier blocks minus its first id."""
+    from pyspark.sql import functions as F
+
+    blocks = located.groupBy(_BLOCK).agg(
+        F.count(F.lit(1)).alias("lines"), F.min(_ID).alias("first")
+    )
+    by_file: dict[str, list[tuple[int, str, int, int]]] = {}
+    for row in blocks.collect():
+        path, start = row[_BLOCK].rsplit("#", 1)
+        by_file.setdefault(path, []).append((int(start), row[_BLOCK], row["lines"], row["first"]))
+    bases = {}
+    for parts in by_file.values():
+        before = 0
+        for _, key, lines, first in sorted(parts):
+            bases[key] = before - first
+            before += lines
+    return bases
+
+
+_BLOCK = "__dataplat_block"  # a file's path and the offset of the block a task read
+_ID = "__dataplat_id"
 
 
 def _csv_values(source: LandingSource, lines: Any) -> Any:
@@ -136,7 +194,9 @@ def _csv_values(source: LandingSource, lines: Any) -> Any:
     fields = [parsed[f"c{i}"] for i in range(len(names))]
     # the fields of a line: its delimiters outside quoted text, plus one
     quote = re.escape(options.quote)
-    unquoted = F.regexp_replace(F.col("line"), f"{quote}[^{quote}]*{quote}", "")
+    line = F.col("line")
+    quoted = F.regexp_replace(line, f"{quote}[^{quote}]*{quote}", "")
+    unquoted = F.when(F.instr(line, options.quote) > 0, quoted).otherwise(line)  # no regex
     found = F.size(F.split(unquoted, re.escape(options.delimiter), -1))
     nulls = list(options.null_values)
     columns = [
@@ -186,7 +246,12 @@ def _parquet_values(spark: Any, source: LandingSource, files: Sequence[LandingFi
 
 
 def _typed(
-    spark: Any, source: LandingSource, values: Any, files: Sequence[LandingFile], zone: str
+    spark: Any,
+    source: LandingSource,
+    values: Any,
+    files: Sequence[LandingFile],
+    zone: str,
+    dated: DateWindows | None = None,
 ) -> SparkLandingRead:
     """Declared types by the landing rules; the first failing column names the reason."""
     from pyspark.sql import functions as F
@@ -198,8 +263,10 @@ def _typed(
         parse_timestamps,
     )
 
-    converted, shown, invalid, missing = {}, {}, [], []
-    for name, spec in source.schema_.items():
+    # each value converted once, into a column of its own: the expressions below refer to it
+    # (left inline, the conversion ran again for the reason, the row and the rejected row)
+    conversions = {}
+    for index, (name, spec) in enumerate(source.schema_.items()):
         column = F.col(f"`{name}`")
         if spec.format and spec.type == "date":
             wall = F.try_to_timestamp(F.trim(column), F.lit(java_pattern(spec.format)))
@@ -209,6 +276,15 @@ def _typed(
         else:
             field = values.schema[name].dataType
             value, failed = convert(column, field, spec.type, spec.timezone or zone)
+        conversions[name] = (
+            value.alias(f"__dataplat_v{index}"),
+            failed.alias(f"__dataplat_f{index}"),
+        )
+    values = values.select("*", *[part for pair in conversions.values() for part in pair])
+    converted, shown, invalid, missing = {}, {}, [], []
+    for index, (name, spec) in enumerate(source.schema_.items()):
+        column = F.col(f"`{name}`")
+        value, failed = F.col(f"__dataplat_v{index}"), F.col(f"__dataplat_f{index}")
         converted[name] = value.cast(SPARK_TYPES[spec.type])
         shown[name] = _as_read(column, converted[name], failed, spec)
         suffix = f" (format {spec.format})" if spec.format else ""
@@ -223,24 +299,52 @@ def _typed(
             missing.append(
                 F.when(value.isNull(), F.lit(f"{name}: null in a column declared nullable: false"))
             )
-    why = F.coalesce(F.col("_unread"), *invalid, *missing)
-    judged = values.withColumn("_why", why)
-    rows = judged.where(F.col("_why").isNull()).select(
-        *[converted[name].alias(name) for name in source.schema_], LINE, FILE, PARTITION
-    )
-    rejects = judged.where(F.col("_why").isNotNull()).select(
-        *[F.when(F.col("_unread").isNull(), shown[name]).alias(name) for name in source.schema_],
+    parse = F.coalesce(F.col("_unread"), *invalid, *missing)
+    rule, why, kept = F.when(parse.isNotNull(), F.lit("parse")), parse, []
+    if dated is not None:  # as raw_windows.by_column: rows dated outside every window
+        when = F.when(F.col("_unread").isNull(), converted[dated.column])
+        outside = F.when(
+            dated.outside(when),
+            F.concat(
+                F.lit(f"{dated.column}="),
+                F.coalesce(F.date_format(when, "yyyy-MM-dd"), F.lit("None")),
+                F.lit(" is outside the declared windows"),
+            ),
+        )
+        rule = rule.when(outside.isNotNull(), F.lit("partition"))
+        why = F.coalesce(parse, outside)
+        kept = [when.alias(WHEN)]
+    judged = values.select("*", rule.alias(RULE), why.alias("_why"), *kept)
+    names = list(source.schema_)
+    shown_as = {name: f"__dataplat_shown_{i}" for i, name in enumerate(names)}
+    rejected = F.col(RULE).isNotNull() & F.col("_unread").isNull()
+    # one frame holds both: typed values of the rows, values as read of the rejected rows
+    typed = judged.select(
+        *[converted[name].alias(name) for name in names],
+        *[F.when(rejected, shown[name]).alias(shown_as[name]) for name in names],
         LINE,
         FILE,
         PARTITION,
-        F.lit("parse").alias(RULE),
+        *([WHEN, F.when(F.col(RULE) == "parse", 1).otherwise(0).alias(RANGE)] if dated else []),
+        RULE,
         F.concat(
             F.col(FILE), F.lit(" line "), F.col(LINE).cast("string"), F.lit(": "), F.col("_why")
         ).alias(REASON),
     )
+    kept = [WHEN, RANGE] if dated else []
+    rows = typed.where(F.col(RULE).isNull()).select(*names, LINE, FILE, PARTITION, *kept)
+    rejects = typed.where(F.col(RULE).isNotNull()).select(
+        *[F.col(shown_as[name]).alias(name) for name in names],
+        LINE,
+        FILE,
+        PARTITION,
+        *kept,
+        RULE,
+        REASON,
+    )
     if all(f.window is None for f in files):
         rows, rejects = rows.drop(PARTITION), rejects.drop(PARTITION)
-    return SparkLandingRead(rows, rejects)
+    return SparkLandingRead(rows, rejects, typed)
 
 
 def _as_read(text: Any, value: Any, failed: Any, spec: Any) -> Any:

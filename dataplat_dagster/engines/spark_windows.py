@@ -1,0 +1,105 @@
+"""Each row's window from a date column, as Spark expressions (raw of a file of many windows).
+
+The same answer as the Arrow path (assets/raw_windows.py `by_column`, partitions.py
+`assign_windows`): a date inside the declared windows goes to its window; a date outside them
+is quarantined in the nearest declared window (the first or the last); a row without a date
+is quarantined in the window `assign_windows` gives a null, which depends on the dates of the
+rows read with it (`null_window`, computed on the driver from their minimum and maximum).
+Rows of windows this run does not build get no window (null) and are dropped.
+
+Windows that start at local midnight (daily, weekly, monthly ... schedules) compare dates as
+dates; other schedules and timestamp columns stay with the Arrow readers (`why_not`).
+"""
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import dagster as dg
+import pyarrow as pa
+
+from dataplat_dagster.partitions import assign_windows
+
+WHEN = "__dataplat_when"  # the row's date, as converted (null when it did not convert)
+RANGE = "__dataplat_range"  # 0: read as a row (table's range), 1: rejected on reading
+
+
+@dataclass(frozen=True)
+class DateWindows:
+    """The date column giving each row's window, the declared windows and the run's."""
+
+    column: str
+    windows: dg.TimeWindowPartitionsDefinition
+    keys: tuple[str, ...]
+
+    @property
+    def first(self) -> tuple[str, date]:
+        window = self.windows.get_first_partition_window()
+        assert window is not None
+        return self.windows.get_first_partition_key(), window.start.date()
+
+    @property
+    def last(self) -> tuple[str, date]:
+        window = self.windows.get_last_partition_window()
+        assert window is not None
+        return self.windows.get_last_partition_key(), window.end.date()
+
+    def outside(self, when: Any) -> Any:
+        """Whether a date is null or outside every declared window."""
+        return when.isNull() | (when < self.first[1]) | (when >= self.last[1])
+
+    def window_of(self, when: Any) -> Any:
+        """The run's window of a date (null: no date, or a window this run does not build)."""
+        from pyspark.sql import functions as F
+
+        (first_key, first), (last_key, end) = self.first, self.last
+        bounds = [
+            (key, window.start.date(), window.end.date())
+            for key in self.keys
+            for window in [self.windows.time_window_for_partition_key(key)]
+        ]
+        return (
+            F.when(when < first, self._in_run(first_key))
+            .when(when >= end, self._in_run(last_key))
+            .otherwise(_search(when, sorted(bounds, key=lambda b: b[1])))
+        )
+
+    def null_window(self, low: date | None, high: date | None) -> str | None:
+        """Where `assign_windows` puts a null among dates from `low` to `high`, if in the run."""
+        values = pa.array([low, high, None], pa.date32())
+        codes, keys, _ = assign_windows(values, self.windows)
+        key = keys[codes[-1]]
+        return key if key in self.keys else None
+
+    def _in_run(self, key: str) -> Any:
+        from pyspark.sql import functions as F
+
+        return F.lit(key if key in self.keys else None).cast("string")
+
+
+def _search(when: Any, bounds: list[tuple[str, date, date]]) -> Any:
+    """A binary search over the windows' starts as nested CASEs: log2(windows) comparisons."""
+    from pyspark.sql import functions as F
+
+    def among(low: int, high: int) -> Any:
+        if high - low == 1:
+            key, start, end = bounds[low]
+            return F.when((when >= start) & (when < end), F.lit(key))
+        middle = (low + high) // 2
+        return F.when(when >= bounds[middle][1], among(middle, high)).otherwise(among(low, middle))
+
+    if not bounds:
+        return F.lit(None).cast("string")
+    return among(0, len(bounds))
+
+
+def why_not(windows: dg.TimeWindowPartitionsDefinition | None, type_name: str) -> str | None:
+    """Why Spark cannot give rows their windows from this column (Arrow then does), or None."""
+    if windows is None:
+        return "the table has no windows"
+    if type_name != "date":
+        return f"the partition column is a {type_name}, and Spark assigns windows by dates"
+    minute, hour, *_ = windows.cron_schedule.split()
+    if (minute, hour) != ("0", "0"):
+        return f"the windows ({windows.cron_schedule}) do not start at midnight"
+    return None
