@@ -5,6 +5,7 @@ come back to the driver. Rows a step rejects (a cast or a date that does not con
 quarantined as text with `_dq_rule`/`_dq_reason`, as the Pandas engine does.
 """
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ from dataplat_dagster.engines.spark_casts import convert, has_type, parse_dates,
 from dataplat_dagster.engines.spark_frames import arrow_schema as _arrow_schema
 from dataplat_dagster.engines.spark_sql import expression_schema, like_duckdb, translate_expression
 from dataplat_dagster.engines.spark_text import as_text, column, text_of
+
+logger = logging.getLogger(__name__)
 
 _FLAG = "__dataplat_flag"
 _ORDER = "__dataplat_order"
@@ -210,10 +213,19 @@ def _persisted(frame: Any) -> Any:
 
 
 def release_cached() -> None:
-    """Free the frames persisted by the previous step (its outputs are written by now)."""
+    """Free the frames persisted by the previous step (its outputs are written by now).
+
+    A frame of a session stopped since (another resource's, a Connect server gone) has no
+    cache left to free, and its error is no concern of the step about to start.
+    """
     with _CACHED_LOCK:
-        while _CACHED:
-            _CACHED.pop().unpersist()
+        frames = list(_CACHED)
+        _CACHED.clear()
+    for frame in frames:
+        try:
+            frame.unpersist()
+        except Exception as error:  # noqa: BLE001 - any failure: the session is gone
+            logger.debug("a persisted frame of an ended Spark session: %s", error)
 
 
 def _parse_dates(outcome: StepOutcome, step: ParseDatesStep, at: StepAt) -> None:

@@ -53,7 +53,12 @@ def _run(root: Path, state: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, 
     storage = TableStorage(
         pa_fs.LocalFileSystem(), str(state / "warehouse"), "file://", atomic_rename=True
     )
-    found: dict[str, object] = {"checks": checks}
+    failures = {
+        event.step_key: event.step_failure_data.error.message if event.step_failure_data.error else ""
+        for event in result.all_events
+        if event.is_step_failure
+    }
+    found: dict[str, object] = {"checks": checks, "failures": failures}
     for layer, table in TABLES:
         rows, _ = storage.read([layer, "retail", table], WINDOWS, missing_ok=True)
         found[table] = _sorted_rows(rows)
@@ -85,6 +90,8 @@ def test_the_demo_on_spark_connect_equals_the_pandas_run(
 
     assert len(on_pandas["daily_revenue"]) >= 2  # every window but the one its gate refused
     assert on_pandas["orders__quarantine"]  # bad landing rows of 2024-01-06
+    # the steps that failed (none: the closed gate skips what is below it), with their errors
+    assert on_spark["failures"] == on_pandas["failures"] == {}
     for _, table in TABLES:
         assert on_spark[table] == on_pandas[table], table
     assert on_spark["exports"] and on_spark["exports"] == on_pandas["exports"]

@@ -71,3 +71,24 @@ def test_connect_server_writes_windows_pandas_and_connect_read_them(
     again, _ = read_windows(remote_engine.session(), storage, TABLE, WINDOWS, windowed=True)
     rows = sorted((r.order_id, r.status, r._partition) for r in again.collect())
     assert rows == [(1, "paid", WINDOWS[0]), (2, None, WINDOWS[0]), (3, "new", WINDOWS[2])]
+
+
+def test_a_step_starts_though_the_previous_steps_session_has_ended(
+    connect_server: object, connect_session: object
+) -> None:
+    """A deduped frame persisted on a session that ended since is dropped, not an error.
+
+    The next step frees what the previous one persisted; when that frame's session is gone
+    (a Connect server restarted, another resource's session stopped) the step still runs.
+    """
+    from pyspark.sql import SparkSession
+
+    from dataplat_dagster.engines import spark_steps
+
+    other = SparkSession.builder.remote(connect_server.url).create()
+    spark_steps._persisted(other.range(3))
+    other.stop()
+
+    spark_steps.release_cached()
+
+    assert spark_steps._CACHED == []
