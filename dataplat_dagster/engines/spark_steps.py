@@ -224,7 +224,7 @@ def release_cached() -> None:
     for frame in frames:
         try:
             frame.unpersist()
-        except Exception as error:  # noqa: BLE001 - any failure: the session is gone
+        except Exception as error:  # any failure: the session is gone
             logger.debug("a persisted frame of an ended Spark session: %s", error)
 
 
