@@ -54,7 +54,9 @@ def _run(root: Path, state: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, 
         pa_fs.LocalFileSystem(), str(state / "warehouse"), "file://", atomic_rename=True
     )
     failures = {
-        event.step_key: event.step_failure_data.error.message if event.step_failure_data.error else ""
+        event.step_key: event.step_failure_data.error.message
+        if event.step_failure_data.error
+        else ""
         for event in result.all_events
         if event.is_step_failure
     }
