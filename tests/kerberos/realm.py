@@ -8,7 +8,6 @@ the `postgres` OS user when the tests run as root (initdb refuses root), with `g
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,12 +30,26 @@ class KerberizedPostgres:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{USER}@127.0.0.1:{self.port}/{database}"
 
-    def psql(self, *statements: str) -> None:
+    def psql(self, *statements: str, database: str = "postgres") -> None:
         """Statements as the cluster's superuser, over its Unix socket (trust)."""
+        socket = str(self.folder / "pgdata")
         for statement in statements:
             _as_postgres(
-                [str(PG_BIN / "psql"), "-h", str(self.folder / "pgdata"), "-p", str(self.port), "-U",
-                 "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-qc", statement],
+                [
+                    str(PG_BIN / "psql"),
+                    "-h",
+                    socket,
+                    "-p",
+                    str(self.port),
+                    "-U",
+                    "postgres",
+                    "-d",
+                    database,
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-qc",
+                    statement,
+                ],
                 self._env,
             )
 
@@ -56,14 +69,14 @@ def free_port() -> int:
 def _as_postgres(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
     if os.geteuid() == 0:
         command = ["runuser", "-u", "postgres", "--", *command]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=60)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed: {done.stderr or done.stdout}")
     return done
 
 
 def _run(command: list[str], env: dict[str, str]) -> None:
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=60)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed: {done.stderr or done.stdout}")
 
@@ -148,8 +161,15 @@ def kerberized_postgres(folder: Path) -> Iterator[KerberizedPostgres]:
             "hostnogssenc all all 127.0.0.1/32 gss include_realm=0\n"
         )
         _as_postgres(
-            [str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(data / "postgres.log"), "-w",
-             "start"],
+            [
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(data / "postgres.log"),
+                "-w",
+                "start",
+            ],
             env,
         )
         try:
