@@ -8,6 +8,7 @@ the `postgres` OS user when the tests run as root (initdb refuses root), with `g
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,7 +16,22 @@ from pathlib import Path
 
 REALM = "DATAPLAT.TEST"
 USER = "extractor"  # the database role and the user principal's name
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def _server_binaries() -> Path:
+    """PostgreSQL's initdb/pg_ctl: on the PATH, else Debian's newest /usr/lib/postgresql/N/bin."""
+    initdb = shutil.which("initdb")
+    if initdb:
+        return Path(initdb).resolve().parent  # a symlink from /usr/local/bin, say
+    versions = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3])
+    )
+    if not versions:
+        raise RuntimeError("PostgreSQL's server binaries (initdb, pg_ctl) are not installed")
+    return versions[-1].parent
+
+
+PG_BIN = _server_binaries()
 
 
 @dataclass(frozen=True)
@@ -73,6 +89,21 @@ def _as_postgres(command: list[str], env: dict[str, str]) -> subprocess.Complete
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed: {done.stderr or done.stdout}")
     return done
+
+
+def _wait_for_port(port: int, process: subprocess.Popen) -> None:
+    """Until the KDC accepts TCP connections (it binds within milliseconds of starting)."""
+    import socket
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"krb5kdc exited with {process.returncode}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.02)  # polling a port, not waiting for a guess
+    raise RuntimeError(f"krb5kdc does not listen on port {port} after 10 s")
 
 
 def _run(command: list[str], env: dict[str, str]) -> None:
@@ -142,6 +173,7 @@ def kerberized_postgres(folder: Path) -> Iterator[KerberizedPostgres]:
     )
     data = folder / "pgdata"
     try:
+        _wait_for_port(kdc_port, kdc)
         data.mkdir()
         if os.geteuid() == 0:
             shutil.chown(data, "postgres")
