@@ -103,7 +103,23 @@ def test_a_sql_source_is_extracted_over_gssapi_with_a_ticket_from_the_keytab(
     assert session == {"principal": f"extractor@{REALM}", "encrypted": True}
 
 
-def test_without_a_ticket_the_run_fails_naming_the_connection_source_and_window(
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        (
+            'gssencmode: require, ccache: "FILE:{tmp}/no-ticket"',
+            "(Kerberos default principal): GSSAPI",
+        ),
+        (
+            "keytab: {stranger_keytab}, principal: {principal}",
+            "(Kerberos extractor@DATAPLAT.TEST): kinit with keytab",
+        ),
+    ],
+    ids=["no-ticket", "keytab-of-another-principal"],
+)
+def test_a_run_without_a_valid_ticket_fails_naming_the_connection_source_and_window(
+    settings: str,
+    expected: str,
     orders: KerberizedPostgres,
     krb5_config: Path,
     tmp_path: Path,
@@ -113,19 +129,18 @@ def test_without_a_ticket_the_run_fails_naming_the_connection_source_and_window(
     landed = tmp_path / "landing" / "db" / "orders_20240331.jsonl"
     landed.parent.mkdir(parents=True)
     landed.write_text('{"order_id": 9, "amount": 9.0, "ts": "2024-03-31T09:00:00"}\n')
-    empty_cache = f"FILE:{tmp_path / 'no-ticket'}"
-    root = project(tmp_path, monkeypatch, orders, f'gssencmode: require, ccache: "{empty_cache}"')
-    result = run_window(root, instance)
+    shop = settings.format(
+        tmp=tmp_path, stranger_keytab=orders.other_keytab, principal=orders.principal
+    )
+    result = run_window(project(tmp_path, monkeypatch, orders, shop), instance)
     assert not result.success
-    messages = [
+    (message,) = [
         e.step_failure_data.error.to_string()
         for e in result.get_step_failure_events()
         if "orders" in (e.step_key or "")
     ]
-    (message,) = messages
-    assert "shop_krb.landing.orders window 2024-03-31" in message
-    assert "database connection 'shop' (Kerberos default principal)" in message
-    assert "GSSAPI" in message
+    assert "shop_krb.landing.orders window 2024-03-31: " in message
+    assert f"database connection 'shop' {expected}" in message
     assert landed.read_text().startswith('{"order_id": 9,')  # nothing published
 
 
