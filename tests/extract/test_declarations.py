@@ -23,7 +23,15 @@ HTTP = {"url": "http://127.0.0.1/orders"}
             {"http": {**HTTP, "pagination": {"type": "cursor", "param": "c"}}},
             "cursor needs cursor_path",
         ),
-        ({"http": {**HTTP, "auth": {"type": "bearer"}}}, "one of secret_env or secret_ssm"),
+        ({"http": {**HTTP, "auth": {"type": "bearer"}}}, "one of secret, secret_env or secret_ssm"),
+        (
+            {"http": {**HTTP, "auth": {"type": "bearer", "secret": "s3cret"}}},
+            r"auth.secret takes \{env: NAME\} or \{ssm: /parameter/name\}, never the secret",
+        ),
+        (
+            {"http": {**HTTP, "headers": {"X-Key": ["a"]}}},
+            r"headers.X-Key\n.*expected text, \{env: NAME\} or \{ssm: /parameter/name\}",
+        ),
     ],
 )
 def test_refused(declared: dict, message: str) -> None:
