@@ -4,12 +4,16 @@ A landing source with one of them is extracted by the platform, window by window
 `path` in the file store (format jsonl); raw and every layer below read those files unchanged.
 """
 
-from typing import Annotated, Any, Literal
+from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, PlainValidator, WithJsonSchema, model_validator
 
 from dataplat_dagster.config.base import StrictModel
 from dataplat_dagster.config.substitution import EnvRef
+
+if TYPE_CHECKING:
+    from dataplat_dagster.config.models import LandingSource
 
 SSM_PREFIX = "ssm:"  # how the loader hands on `{ssm: /name}` (read when the run starts)
 
@@ -133,3 +137,18 @@ class SqlSource(StrictModel):
         if (self.table is None) == (self.query is None):
             raise ValueError("sql needs exactly one of `table` or `query`")
         return self
+
+
+def unknown_sql_connection(
+    landing: Mapping[str, "LandingSource"], connections: Collection[str]
+) -> tuple[tuple[str, ...], str] | None:
+    """The first `sql.database` naming no connection of the profile: (field path, reason)."""
+    for name, source in landing.items():
+        if source.sql is not None and source.sql.database not in connections:
+            known = ", ".join(sorted(connections)) or "none"
+            return (
+                ("landing", name, "sql", "database"),
+                f"no connection {source.sql.database!r} under resources.databases of the "
+                f"profile (known: {known})",
+            )
+    return None
