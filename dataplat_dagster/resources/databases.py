@@ -61,7 +61,8 @@ class DatabaseConnection(dg.Config):
                 f"settings; its url is {url.get_backend_name()}"
             ]
         problems = []
-        if self.gssencmode is not None and self.gssencmode not in GSSENCMODES:
+        mode = self.gssencmode
+        if mode is not None and not isinstance(mode, dg.EnvVar) and mode not in GSSENCMODES:
             problems.append(
                 f"{where}: gssencmode {self.gssencmode!r} is not one of {', '.join(GSSENCMODES)}"
             )

@@ -242,3 +242,32 @@ def test_kerberos_settings_on_a_mysql_connection_are_refused_when_the_profile_lo
     message = str(raised.value)
     assert "resources/local.yaml" in message
     assert "database connection 'shop'" in message and "PostgreSQL settings" in message
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"gssencmode": "always"}, "gssencmode 'always' is not one of disable, prefer, require"),
+        ({"keytab": "shop.keytab"}, "keytab and principal go together"),
+        ({"principal": "extractor@X"}, "keytab and principal go together"),
+    ],
+)
+def test_bad_kerberos_settings_are_refused_naming_the_connection(
+    settings: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ValueError, match=f"database connection 'shop': {message}"):
+        databases(url="postgresql://extractor@127.0.0.1/shop", **settings)
+
+
+def test_a_gssencmode_from_the_environment_is_checked_when_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SHOP_GSSENCMODE", "sometimes")
+    resource = databases(
+        url="postgresql://extractor@127.0.0.1/shop", gssencmode=dg.EnvVar("SHOP_GSSENCMODE")
+    )  # the variable's name is no mode: nothing to check before the run reads it
+    with pytest.raises(dg.DagsterResourceFunctionError) as raised:
+        with dg.build_resources({"databases": resource}):
+            pass
+    cause = str(raised.value.__cause__)
+    assert "database connection 'shop': gssencmode 'sometimes' is not one of" in cause
