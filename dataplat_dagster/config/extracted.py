@@ -4,11 +4,38 @@ A landing source with one of them is extracted by the platform, window by window
 `path` in the file store (format jsonl); raw and every layer below read those files unchanged.
 """
 
-from typing import Literal
+from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, PlainValidator, WithJsonSchema, model_validator
 
 from dataplat_dagster.config.base import StrictModel
+from dataplat_dagster.config.substitution import EnvRef
+
+if TYPE_CHECKING:
+    from dataplat_dagster.config.models import LandingSource
+
+SSM_PREFIX = "ssm:"  # how the loader hands on `{ssm: /name}` (read when the run starts)
+
+
+def _text_or_env(value: Any) -> str | EnvRef:
+    if isinstance(value, str | EnvRef):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError("expected text, {env: NAME} or {ssm: /parameter/name}")
+
+
+def is_secret(value: str | EnvRef) -> bool:
+    """A value from the environment or SSM: read at run time, never shown."""
+    return isinstance(value, EnvRef) or value.startswith(SSM_PREFIX)
+
+
+TextOrSecret = Annotated[
+    str | EnvRef,
+    PlainValidator(_text_or_env),
+    WithJsonSchema({"type": "string", "description": "text, {env: NAME} or {ssm: /name}"}),
+]
 
 
 class HttpPagination(StrictModel):
@@ -46,6 +73,9 @@ class HttpAuth(StrictModel):
     """A bearer token or an API key, read from the environment or SSM when the run starts."""
 
     type: Literal["bearer", "api_key"]
+    secret: TextOrSecret | None = Field(
+        None, description="the token or key: {env: NAME} or {ssm: /parameter/name}"
+    )
     secret_env: str | None = Field(None, description="environment variable holding the secret")
     secret_ssm: str | None = Field(
         None, description="SSM Parameter Store name holding the secret (read decrypted)"
@@ -54,19 +84,26 @@ class HttpAuth(StrictModel):
 
     @model_validator(mode="after")
     def _one_secret(self) -> "HttpAuth":
-        if (self.secret_env is None) == (self.secret_ssm is None):
-            raise ValueError("auth needs exactly one of secret_env or secret_ssm")
+        given = [s for s in (self.secret, self.secret_env, self.secret_ssm) if s is not None]
+        if len(given) != 1:
+            raise ValueError("auth needs exactly one of secret, secret_env or secret_ssm")
+        if self.secret is not None and not is_secret(self.secret):
+            raise ValueError(
+                "auth.secret takes {env: NAME} or {ssm: /parameter/name}, never the secret itself"
+            )
         return self
 
 
 class HttpSource(StrictModel):
     url: str = Field(description="endpoint URL")
-    params: dict[str, str] = Field(
+    params: dict[str, TextOrSecret] = Field(
         default_factory=dict,
         description="query parameters; {start:%Y-%m-%d} and {end:...} give the window's bounds "
-        "(in the dataflow's time zone; end exclusive)",
+        "(in the dataflow's time zone; end exclusive); {env:}/{ssm:} values are hidden in metadata",
     )
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, TextOrSecret] = Field(
+        default_factory=dict, description="request headers; {env: NAME}/{ssm: /name} for secrets"
+    )
     records_path: str = Field(
         "",
         description="dotted path of the records list in each page's JSON; empty: the page is the list",
@@ -100,3 +137,18 @@ class SqlSource(StrictModel):
         if (self.table is None) == (self.query is None):
             raise ValueError("sql needs exactly one of `table` or `query`")
         return self
+
+
+def unknown_sql_connection(
+    landing: Mapping[str, "LandingSource"], connections: Collection[str]
+) -> tuple[tuple[str, ...], str] | None:
+    """The first `sql.database` naming no connection of the profile: (field path, reason)."""
+    for name, source in landing.items():
+        if source.sql is not None and source.sql.database not in connections:
+            known = ", ".join(sorted(connections)) or "none"
+            return (
+                ("landing", name, "sql", "database"),
+                f"no connection {source.sql.database!r} under resources.databases of the "
+                f"profile (known: {known})",
+            )
+    return None

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from dataplat_dagster.config.errors import DeclarationError, Problem
+from dataplat_dagster.config.extracted import unknown_sql_connection
 from dataplat_dagster.config.models import (
     LAYERS,
     Dataflow,
@@ -153,7 +154,14 @@ def load_dataflow_file(path: Path, profile: Profile) -> LoadedDataflow:
         spec = Dataflow.model_validate(body)
     except ValidationError as exc:
         raise DeclarationError(display, problems_from_validation(exc, lines, body)) from None
-    return LoadedDataflow(spec, display, path.parent, lines, profile.project_root, explicit_engines)
+    loaded = LoadedDataflow(
+        spec, display, path.parent, lines, profile.project_root, explicit_engines
+    )
+    connections = (profile.resources.get("databases") or {}).get("connections") or {}
+    unknown = unknown_sql_connection(spec.landing, connections)
+    if unknown is not None:
+        raise loaded.fail(*unknown)
+    return loaded
 
 
 @functools.cache

@@ -8,17 +8,18 @@ stack but adds fifteen packages and loads through its own pipeline into its own 
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from dataplat_dagster.config.extracted import HttpSource
+from dataplat_dagster.config.extracted import HttpSource, is_secret
+from dataplat_dagster.config.substitution import EnvRef
 from dataplat_dagster.extract import ExtractionError
 from dataplat_dagster.resources.aws import SSM_PREFIX, AwsResource
 
@@ -31,12 +32,17 @@ class HttpProgress:
     requests: list[str] = field(default_factory=list)  # URLs without secrets, first few
 
 
-def window_params(spec: HttpSource, start: datetime | None, end: datetime | None) -> dict[str, str]:
-    """The declared query parameters with the window's bounds filled in."""
-    params = {}
+def window_params(
+    spec: HttpSource, start: datetime | None, end: datetime | None
+) -> dict[str, str | EnvRef]:
+    """The declared query parameters with the window's bounds filled in (secrets: later)."""
+    params: dict[str, str | EnvRef] = {}
     for name, template in spec.params.items():
+        if is_secret(template):
+            params[name] = template  # read by fetch_records, which has the aws resource
+            continue
         try:
-            params[name] = template.format(start=start, end=end)
+            params[name] = template.format(start=start, end=end)  # type: ignore[union-attr]
         except (AttributeError, TypeError, ValueError, KeyError, IndexError) as error:
             raise ExtractionError(
                 f"http.params.{name}: {template!r} cannot be filled "
@@ -45,11 +51,31 @@ def window_params(spec: HttpSource, start: datetime | None, end: datetime | None
     return params
 
 
+def secret_value(value: str | EnvRef, field: str, aws: AwsResource | None) -> str:
+    """`{env: NAME}` from the environment, `{ssm: /name}` from Parameter Store, text as it is."""
+    if isinstance(value, EnvRef):
+        found = os.environ.get(value.name)
+        if not found:
+            raise ExtractionError(f"{field}: {{env: {value.name}}} is not set")
+        return found
+    if not value.startswith(SSM_PREFIX):
+        return value
+    name = value[len(SSM_PREFIX) :]
+    if aws is None:
+        raise ExtractionError(f"{field}: {{ssm: {name}}} needs the profile's aws resource")
+    try:
+        return str(aws.secret(value))
+    except Exception as error:  # botocore's errors: not found, access denied, no endpoint
+        raise ExtractionError(f"{field}: {{ssm: {name}}} unreadable: {error}") from error
+
+
 def auth_secret(spec: HttpSource, aws: AwsResource | None) -> str | None:
     """The token or key of `http.auth`, from the environment or SSM Parameter Store."""
     auth = spec.auth
     if auth is None:
         return None
+    if auth.secret is not None:
+        return secret_value(auth.secret, "http.auth.secret", aws)
     if auth.secret_env is not None:
         secret = os.environ.get(auth.secret_env)
         if not secret:
@@ -64,7 +90,9 @@ def auth_secret(spec: HttpSource, aws: AwsResource | None) -> str | None:
         ) from error
 
 
-def session_for(spec: HttpSource, secret: str | None) -> requests.Session:
+def session_for(
+    spec: HttpSource, secret: str | None, aws: AwsResource | None = None
+) -> requests.Session:
     retry = Retry(
         total=spec.retries,
         backoff_factor=spec.backoff,
@@ -76,7 +104,12 @@ def session_for(spec: HttpSource, secret: str | None) -> requests.Session:
     session = requests.Session()
     session.mount("http://", HTTPAdapter(max_retries=retry))
     session.mount("https://", HTTPAdapter(max_retries=retry))
-    session.headers.update(spec.headers)
+    session.headers.update(
+        {
+            name: secret_value(value, f"http.headers.{name}", aws)
+            for name, value in spec.headers.items()
+        }
+    )
     session.headers.setdefault("Accept", "application/json")
     if spec.auth is not None and secret is not None:
         if spec.auth.type == "bearer":
@@ -88,15 +121,18 @@ def session_for(spec: HttpSource, secret: str | None) -> requests.Session:
 
 def fetch_records(
     spec: HttpSource,
-    params: dict[str, str],
+    params: dict[str, str | EnvRef],
     progress: HttpProgress,
     aws: AwsResource | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Every record of the endpoint for `params`, following the declared pagination."""
     paging = spec.pagination
-    session = session_for(spec, auth_secret(spec, aws))
+    session = session_for(spec, auth_secret(spec, aws), aws)
     url: str | None = spec.url
-    query = dict(params)
+    query = {
+        name: secret_value(value, f"http.params.{name}", aws) for name, value in params.items()
+    }
+    hidden = {name for name, value in spec.params.items() if is_secret(value)}
     if paging.size_param:
         query[paging.size_param] = str(paging.size)
     position = paging.start
@@ -111,7 +147,7 @@ def fetch_records(
             if pause:
                 time.sleep(max(0.0, last + pause - time.monotonic()))
                 last = time.monotonic()
-            page = _get(session, url, query, spec.timeout, progress)
+            page = _get(session, url, query, spec.timeout, progress, hidden)
             records = _records(page, spec.records_path, progress.pages)
             yield from records
             url, query, position = _next(spec, url, query, position, page, len(records))
@@ -123,13 +159,17 @@ def _get(
     query: dict[str, str],
     timeout: float,
     progress: HttpProgress,
+    hidden: set[str],
 ) -> Any:
     try:
         response = session.get(url, params=query, timeout=timeout)
     except requests.RequestException as error:
-        raise ExtractionError(f"GET {_shown(url)} failed: {error}") from error
+        detail = str(error)
+        for name in hidden & query.keys():  # urllib3 quotes the request's query in its errors
+            detail = detail.replace(query[name], "***").replace(quote_plus(query[name]), "***")
+        raise ExtractionError(f"GET {_shown(url, hidden)} failed: {detail}") from error
     progress.pages += 1
-    shown = _shown(response.url)
+    shown = _shown(response.url, hidden)
     if len(progress.requests) < 5:
         progress.requests.append(shown)
     if response.status_code in (401, 403):
@@ -188,10 +228,12 @@ def _at(document: Any, path: str) -> Any:
     return document
 
 
-def _shown(url: str) -> str:
-    """The URL without user info (query values stay: secrets go in headers)."""
+def _shown(url: str, hidden: Collection[str] = ()) -> str:
+    """The URL without user info, and `***` for the parameters read from {env:}/{ssm:}."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     if parts.port:
         host += f":{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, ""))
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    query = urlencode([(k, "***" if k in hidden else v) for k, v in pairs], safe="*")
+    return urlunsplit((parts.scheme, host, parts.path, query if hidden else parts.query, ""))

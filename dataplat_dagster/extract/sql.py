@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from dataplat_dagster.config.extracted import SqlSource
 from dataplat_dagster.extract import ExtractionError
+from dataplat_dagster.resources.kerberos import KerberosError
 
 
 @dataclass
@@ -74,3 +75,5 @@ def fetch_rows(
     except sa.exc.SQLAlchemyError as error:
         detail = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
         raise ExtractionError(f"{type(error).__name__}: {detail}") from error
+    except KerberosError as error:  # no ticket could be had: kinit or the keytab
+        raise ExtractionError(f"KerberosError: {error}") from error

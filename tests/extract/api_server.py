@@ -6,6 +6,7 @@ Every request is recorded (path, query, headers) for the tests to assert on.
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -34,6 +35,7 @@ class Api:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.flaky_calls = 0
+        self.unstable_calls = 0
         self.url = ""
 
 
@@ -68,7 +70,14 @@ def _handler(api: Api) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
             query = parse_qs(parts.query)
-            api.requests.append({"path": parts.path, "query": query, "headers": dict(self.headers)})
+            api.requests.append(
+                {
+                    "path": parts.path,
+                    "query": query,
+                    "headers": dict(self.headers),
+                    "at": time.monotonic(),  # when it arrived, for rate limit and backoff
+                }
+            )
             records = _window(query)
             size = int(query.get("per_page", ["2"])[0])
             if parts.path == "/pages":  # page numbers from 1, data under data.orders
@@ -94,6 +103,12 @@ def _handler(api: Api) -> type[BaseHTTPRequestHandler]:
                 api.flaky_calls += 1
                 if api.flaky_calls == 1:
                     self.send(429, {"error": "slow down"}, Retry_After="0")
+                else:
+                    self.send(200, records)
+            elif parts.path == "/unstable":  # unavailable twice, then the data
+                api.unstable_calls += 1
+                if api.unstable_calls <= 2:
+                    self.send(503, {"error": "try later"})
                 else:
                     self.send(200, records)
             elif parts.path == "/html":

@@ -23,7 +23,15 @@ HTTP = {"url": "http://127.0.0.1/orders"}
             {"http": {**HTTP, "pagination": {"type": "cursor", "param": "c"}}},
             "cursor needs cursor_path",
         ),
-        ({"http": {**HTTP, "auth": {"type": "bearer"}}}, "one of secret_env or secret_ssm"),
+        ({"http": {**HTTP, "auth": {"type": "bearer"}}}, "one of secret, secret_env or secret_ssm"),
+        (
+            {"http": {**HTTP, "auth": {"type": "bearer", "secret": "s3cret"}}},
+            r"auth.secret takes \{env: NAME\} or \{ssm: /parameter/name\}, never the secret",
+        ),
+        (
+            {"http": {**HTTP, "headers": {"X-Key": ["a"]}}},
+            r"headers.X-Key\n.*expected text, \{env: NAME\} or \{ssm: /parameter/name\}",
+        ),
     ],
 )
 def test_refused(declared: dict, message: str) -> None:
@@ -67,3 +75,35 @@ raw:
     monkeypatch.setenv("DATAPLAT_LANDING_ROOT", str(tmp_path / "landing"))
     with pytest.raises(DeclarationError, match=r"line 8: landing\.orders\.http\.pagination: "):
         build_definitions(root)
+
+
+def test_an_unknown_connection_of_a_sql_source_is_refused_at_load(tmp_path, monkeypatch) -> None:
+    from dataplat_dagster.config.errors import DeclarationError
+    from dataplat_dagster.definitions_builder import build_definitions
+    from tests.conftest import write_project
+
+    text = """\
+dataflow: shop_db
+partitioning: {granularity: daily, timezone: UTC, start: "2024-03-29"}
+landing:
+  orders:
+    path: "db/orders_{date:%Y%m%d}.jsonl"
+    format: jsonl
+    schema: {order_id: int64, ts: timestamp}
+    sql: {database: shop, table: orders, window_column: ts}
+raw:
+  orders: {from: landing.orders}
+"""
+    root = write_project(tmp_path, {"shop_db": text})
+    monkeypatch.setenv("DATAPLAT_ENV", "local")
+    monkeypatch.setenv("DATAPLAT_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("DATAPLAT_LANDING_ROOT", str(tmp_path / "landing"))
+    with pytest.raises(DeclarationError) as raised:
+        build_definitions(root)
+    message = str(raised.value)
+    assert "assets/shop_db/dataflow.yaml" in message
+    assert (
+        "line 8: landing.orders.sql.database: no connection 'shop' under resources.databases"
+        in message
+    )
+    assert "(known: reporting)" in message

@@ -209,3 +209,52 @@ def test_a_database_table_extracted_by_window_then_raw(
     # the dimension is extracted whole, in the same job
     customers, _ = storage.read(["raw", "shop_db", "customers"], [None])
     assert sorted(customers["name"].to_pylist()) == ["Ada", "Cy"]
+
+
+SECRET_DATAFLOW = """\
+dataflow: shop_api
+partitioning: {{granularity: daily, timezone: Europe/Berlin, start: "2024-03-29", end: "2024-04-03"}}
+landing:
+  orders:
+    path: "api/orders_{{date:%Y%m%d}}.jsonl"
+    format: jsonl
+    schema: {{order_id: int64, amount: float64, ts: timestamp}}
+    http:
+      url: "{url}/secure"
+      params:
+        since: "{{start:%Y-%m-%dT%H:%M:%S%z}}"
+        until: "{{end:%Y-%m-%dT%H:%M:%S%z}}"
+        tenant: {{env: SHOP_TENANT}}
+      headers: {{X-Client: {{env: SHOP_CLIENT}}}}
+      auth: {{type: bearer, secret: {{env: SHOP_TOKEN}}}}
+      retries: 0
+raw:
+  orders: {{from: landing.orders, retry: {{max_retries: 0}}}}
+"""
+
+
+def test_env_references_in_the_http_block_are_read_when_the_run_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, instance: dg.DagsterInstance
+) -> None:
+    from tests.extract.api_server import TOKEN
+
+    with serving() as api:
+        root = write_project(
+            tmp_path / "project", {"shop_api": SECRET_DATAFLOW.format(url=api.url)}
+        )
+        environment(tmp_path, monkeypatch)
+        monkeypatch.setenv("SHOP_TOKEN", TOKEN)
+        monkeypatch.setenv("SHOP_CLIENT", "client-1")
+        monkeypatch.setenv("SHOP_TENANT", "t-42")
+        result = run(root, instance)
+        assert result.success
+        (sent,) = api.requests
+    assert sent["headers"]["X-Client"] == "client-1" and sent["query"]["tenant"] == ["t-42"]
+    assert landed_ids(tmp_path / "landing" / "api" / "orders_20240331.jsonl") == [2, 3, 4, 5]
+    (landing,) = [
+        e.step_materialization_data.materialization
+        for e in result.all_events
+        if e.is_step_materialization
+        and e.step_materialization_data.materialization.asset_key.path[0] == "landing"
+    ]
+    assert "tenant=***" in landing.metadata["url"].value and "t-42" not in str(landing.metadata)
