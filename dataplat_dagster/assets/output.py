@@ -8,6 +8,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from dataplat_dagster.assets.clickhouse_output import write_to_clickhouse
 from dataplat_dagster.assets.left_out import left_out_metadata, windows_to_build
 from dataplat_dagster.assets.sql_output import (
     SqlDatabaseUnavailable,
@@ -98,6 +99,15 @@ def build_output_asset(
                 sql_metadata = {
                     "sql_table_created": written.created,
                     "sql_columns_added": dg.MetadataValue.json(list(written.added_columns)),
+                }
+            elif spec.format == "clickhouse":
+                written = write_to_clickhouse(databases, plan, engine.to_arrow(frame), keys)
+                locations = {key: written.location for key, _ in parts}
+                sql_metadata = {
+                    "clickhouse_table": written.location,
+                    "clickhouse_table_created": written.created,
+                    "clickhouse_rows_by_window": dg.MetadataValue.json(written.rows_by_window),
+                    "clickhouse_ddl": dg.MetadataValue.md(f"```sql\n{written.ddl}\n```"),
                 }
             else:
                 locations = _write_files(exports, plan, parts)
