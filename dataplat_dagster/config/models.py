@@ -326,8 +326,8 @@ class OutputTable(BuiltTable):
                 raise ValueError(f"{PARTITION_COLUMN} is the window column the output adds itself")
         elif self.database or self.table or self.columns:
             raise ValueError(
-                "`database`/`table`/`columns` only apply to format sql or clickhouse, "
-                f"not {self.format}"
+                f"`database`/`table`/`columns` only apply to format sql, not {self.format} "
+                "(and to format clickhouse)"
             )
         if self.format != "clickhouse" and self.order_by:
             raise ValueError(f"`order_by` only applies to format clickhouse, not {self.format}")

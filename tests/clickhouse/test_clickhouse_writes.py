@@ -232,10 +232,10 @@ def test_bad_data_is_refused_before_clickhouse_is_touched(
 
 
 def test_a_query_error_is_a_clear_error(chdb_url: str) -> None:
-    with pytest.raises(ClickHouseQueryError, match="UNKNOWN_TABLE|does not exist"):
+    with pytest.raises(ClickHouseQueryError, match=r"UNKNOWN_TABLE|does not exist"):
         connect(chdb_url).rows("SELECT * FROM no_such_table")
 
 
 def test_a_second_chdb_folder_in_one_process_is_refused(tmp_path: Path, chdb_url: str) -> None:
-    with pytest.raises(ClickHouseUnavailable, match="already has the folder .* open"):
+    with pytest.raises(ClickHouseUnavailable, match=r"already has the folder .* open"):
         connect(f"chdb://{tmp_path}/other")
