@@ -65,7 +65,8 @@ def connect(url: str, password: str | None = None) -> ClickHouseClient:
     if parts.scheme == "chdb":
         query = parse_qs(parts.query)
         database = query.get("database", ["default"])[0]
-        return ChdbClient(parts.path, database)
+        folder = parts.netloc + parts.path  # chdb:///abs/folder, or chdb://relative/folder
+        return ChdbClient(os.path.realpath(folder) if folder else "", database)
     if parts.scheme in ("clickhouse", "clickhouses"):
         return HttpClient.open(parts, password)
     raise ValueError(f"not a ClickHouse URL (expected {', '.join(SCHEMES)}): {url}")
