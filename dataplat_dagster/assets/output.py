@@ -16,6 +16,7 @@ from dataplat_dagster.assets.sql_output import (
     SqlWrite,
     write_sql_output,
 )
+from dataplat_dagster.assets.sql_rows import SqlOutputError
 from dataplat_dagster.assets.support import (
     AssetOptions,
     Counts,
@@ -34,6 +35,7 @@ from dataplat_dagster.config.path_pattern import PathPattern
 from dataplat_dagster.config.plan import Plan, TablePlan
 from dataplat_dagster.engines.base import PARTITION, Engine
 from dataplat_dagster.notifications import output_notice
+from dataplat_dagster.resources.clickhouse import is_clickhouse_url
 from dataplat_dagster.resources.databases import DatabasesResource
 from dataplat_dagster.resources.file_store import FileStore
 from dataplat_dagster.resources.io_managers import ParquetIOManager
@@ -227,6 +229,12 @@ def _write_table(
         columns=spec.columns,
         on_schema_change=spec.on_schema_change,
     )
+    connection = databases.connections.get(spec.database)
+    if connection is not None and is_clickhouse_url(connection.url):
+        raise SqlOutputError(
+            f"{plan.id}: database {spec.database!r} is a ClickHouse connection; declare the "
+            "output with format: clickhouse"
+        )
     try:
         database = databases.engine(spec.database)
     except OSError as exc:  # SQLite's folder could not be made

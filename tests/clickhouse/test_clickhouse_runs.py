@@ -186,3 +186,22 @@ def test_an_unreachable_server_fails_the_run_naming_output_and_window(
     assert f"writing {OUTPUT} to ClickHouse table 'region_totals'" in message, message
     assert "connection 'warehouse' (clickhouse://127.0.0.1:" in message, message
     assert f"window {DAY1}" in message and "nothing was written" in message, message
+
+
+def test_a_clickhouse_connection_under_format_sql_is_named(
+    chdb_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, instance: dg.DagsterInstance
+) -> None:
+    dataflow = SALES_YAML.replace("format: clickhouse", "format: sql").replace(
+        "    order_by: [region]\n", ""
+    )
+    root = make_project(tmp_path, monkeypatch, chdb_url, dataflow)
+    land(tmp_path, DAY1, [1])
+    result = run(root, instance, [DAY1])
+    assert not result.success
+    (event,) = result.get_step_failure_events()
+    assert event.step_failure_data.error is not None
+    message = event.step_failure_data.error.to_string()
+    assert (
+        "database 'warehouse' is a ClickHouse connection; declare the output with format: "
+        "clickhouse" in message
+    ), message
