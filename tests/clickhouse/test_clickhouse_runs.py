@@ -3,7 +3,7 @@
 Through in-process runs of a small dataflow: a range run of two windows, a re-run of one
 (replaced, not duplicated), the ordering key and types in the table's DDL, a table created
 from a contract, and an unreachable ClickHouse server failing the run with a message naming
-the output and window.
+the output and window; and the same rows from the Spark engine.
 """
 
 import csv
@@ -205,3 +205,21 @@ def test_a_clickhouse_connection_under_format_sql_is_named(
         "database 'warehouse' is a ClickHouse connection; declare the output with format: "
         "clickhouse" in message
     ), message
+
+
+@pytest.mark.spark
+def test_the_spark_engine_writes_the_same_rows(
+    chdb_url: str,
+    reader: ChdbClient,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    instance: dg.DagsterInstance,
+) -> None:
+    # the output collects the run's rows to the driver as Arrow, as for every output
+    dataflow = SALES_YAML.replace("dataflow: sales\n", "dataflow: sales\nengine: spark\n")
+    root = make_project(tmp_path, monkeypatch, chdb_url, dataflow)
+    day1, day2 = [3, 9, 4], [5]
+    land(tmp_path, DAY1, day1)
+    land(tmp_path, DAY2, day2)
+    assert run(root, instance, [DAY1, DAY2]).success
+    assert report(reader) == truth(day1, DAY1) + truth(day2, DAY2)
