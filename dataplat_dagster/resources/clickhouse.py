@@ -82,6 +82,10 @@ _SESSIONS: dict[str, Any] = {}
 def _session(folder: str) -> Any:
     with _SESSION_LOCK:
         if folder not in _SESSIONS:
+            try:
+                os.makedirs(folder, exist_ok=True)
+            except OSError as exc:  # a file in the way, no permission, a read-only disk
+                raise ClickHouseUnavailable(f"chDB cannot open the folder {folder}: {exc}") from exc
             if _SESSIONS:
                 (open_folder,) = _SESSIONS
                 raise ClickHouseUnavailable(
@@ -91,9 +95,8 @@ def _session(folder: str) -> Any:
             from chdb import session  # imported here: a 180 MB engine, loaded only when used
 
             try:
-                os.makedirs(folder, exist_ok=True)
                 _SESSIONS[folder] = session.Session(folder)
-            except (OSError, RuntimeError) as exc:
+            except RuntimeError as exc:  # e.g. another process holds the folder
                 raise ClickHouseUnavailable(f"chDB cannot open the folder {folder}: {exc}") from exc
         return _SESSIONS[folder]
 

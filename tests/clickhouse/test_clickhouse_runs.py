@@ -188,6 +188,24 @@ def test_an_unreachable_server_fails_the_run_naming_output_and_window(
     assert f"window {DAY1}" in message and "nothing was written" in message, message
 
 
+def test_a_bad_chdb_folder_fails_the_run_naming_output_and_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, instance: dg.DagsterInstance
+) -> None:
+    in_the_way = tmp_path / "not_a_folder"
+    in_the_way.write_text("a file where the data folder should be")
+    root = make_project(tmp_path, monkeypatch, f"chdb://{in_the_way}/data?database=reports")
+    land(tmp_path, DAY1, [1, 2])
+    result = run(root, instance, [DAY1])
+    assert not result.success
+    (event,) = result.get_step_failure_events()
+    assert event.step_failure_data.error is not None
+    message = event.step_failure_data.error.to_string()
+    assert f"writing {OUTPUT} to ClickHouse table 'region_totals'" in message, message
+    assert f"window {DAY1}" in message, message
+    assert f"chDB cannot open the folder {in_the_way}/data" in message, message
+    assert "nothing was written" in message, message
+
+
 def test_a_clickhouse_connection_under_format_sql_is_named(
     chdb_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, instance: dg.DagsterInstance
 ) -> None:
