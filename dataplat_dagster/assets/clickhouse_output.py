@@ -101,25 +101,27 @@ def write_clickhouse_output(
         columns, values = _columns_and_values(data, target)
     except SqlOutputError as exc:
         raise ClickHouseOutputError(f"{where}: {exc}; nothing was written") from None
+    swapped: list[str] = []  # windows already holding their new rows
     try:
         created = _prepare_table(client, target, columns, where)
         try:
             if target.windows:
-                _replace_windows(client, target, values)
+                _replace_windows(client, target, values, swapped)
             else:
                 _replace_table(client, target, values)
         except Exception:
-            if created:  # leave no empty table behind
+            if created:  # a first write that failed leaves no table behind
                 _drop_quietly(client, target.table)
+                swapped.clear()
             raise
         ddl = client.rows(f"SHOW CREATE TABLE {_name(client, target.table)}")[0][0]
     except ClickHouseUnavailable as exc:
         raise ClickHouseOutputUnavailable(
-            f"{where}: ClickHouse failed ({exc}); the previous rows are as they were"
+            f"{where}: ClickHouse failed ({exc}); {_state(target, swapped)}"
         ) from exc
     except ClickHouseQueryError as exc:
         raise ClickHouseOutputError(
-            f"{where}: ClickHouse refused the write ({exc}); the previous rows are as they were"
+            f"{where}: ClickHouse refused the write ({exc}); {_state(target, swapped)}"
         ) from exc
     return ClickHouseWrite(
         location=f"{client.describe()}#{target.table}",
@@ -127,6 +129,17 @@ def write_clickhouse_output(
         rows_by_window=_counts(values, target.windows),
         created=created,
         ddl=ddl,
+    )
+
+
+def _state(target: ClickHouseTarget, swapped: list[str]) -> str:
+    """What the table holds after a failed write."""
+    if not swapped:
+        return "the previous rows are as they were"
+    rest = [window for window in target.windows if window not in swapped]
+    return (
+        f"windows {', '.join(swapped)} already hold their new rows, {', '.join(rest)} "
+        "their previous ones (each window is swapped whole): re-run the range"
     )
 
 
@@ -286,7 +299,9 @@ def _insert(client: ClickHouseClient, table: str, values: pa.Table) -> None:
             client.insert_arrow(table, pa.Table.from_batches([batch]))
 
 
-def _replace_windows(client: ClickHouseClient, target: ClickHouseTarget, values: pa.Table) -> None:
+def _replace_windows(
+    client: ClickHouseClient, target: ClickHouseTarget, values: pa.Table, swapped: list[str]
+) -> None:
     staging = f"{target.table}__staging_{uuid.uuid4().hex[:12]}"
     client.command(f"CREATE TABLE {_name(client, staging)} AS {_name(client, target.table)}")
     try:
@@ -296,6 +311,7 @@ def _replace_windows(client: ClickHouseClient, target: ClickHouseTarget, values:
                 f"ALTER TABLE {_name(client, target.table)} REPLACE PARTITION "
                 f"{literal(window)} FROM {_name(client, staging)}"
             )
+            swapped.append(window)
     finally:
         _drop_quietly(client, staging)
 

@@ -203,6 +203,37 @@ def test_a_failure_mid_write_keeps_the_previous_rows(
     assert sorted(tables(reader)) == ["dim", "sales"]
 
 
+class FailingSwapOf(FailingSecondInsert):
+    """A real client that fails the swap of one window, as a server going away would."""
+
+    def __init__(self, client: ChdbClient, window: str) -> None:
+        super().__init__(client)
+        self.window = window
+
+    def command(self, sql: str) -> None:
+        if f"REPLACE PARTITION '{self.window}'" in sql:
+            raise ClickHouseUnavailable("connection reset by peer")
+        self.client.command(sql)
+
+    def insert_arrow(self, table: str, data: pa.Table) -> None:
+        self.client.insert_arrow(table, data)
+
+
+def test_a_failed_swap_names_the_windows_already_replaced(
+    chdb_url: str, reader: ChdbClient
+) -> None:
+    client = connect(chdb_url)
+    write_clickhouse_output(client, target(windows=(W1, W2)), sales({W1: [1], W2: [2]}))
+    with pytest.raises(ClickHouseOutputUnavailable) as failed:
+        write_clickhouse_output(
+            FailingSwapOf(client, W2), target(windows=(W1, W2)), sales({W1: [8], W2: [9]})
+        )
+    message = str(failed.value)
+    assert f"windows {W1} already hold their new rows, {W2} their previous ones" in message
+    assert stored(reader) == [(W1, 0, 8), (W2, 0, 2)]
+    assert tables(reader) == ["sales"]
+
+
 def test_a_first_write_that_fails_leaves_no_table(
     chdb_url: str, reader: ChdbClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
