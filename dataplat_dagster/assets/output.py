@@ -8,6 +8,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from dataplat_dagster.assets.clickhouse_output import write_to_clickhouse
 from dataplat_dagster.assets.left_out import left_out_metadata, windows_to_build
 from dataplat_dagster.assets.sql_output import (
     SqlDatabaseUnavailable,
@@ -15,6 +16,7 @@ from dataplat_dagster.assets.sql_output import (
     SqlWrite,
     write_sql_output,
 )
+from dataplat_dagster.assets.sql_rows import SqlOutputError
 from dataplat_dagster.assets.support import (
     AssetOptions,
     Counts,
@@ -33,6 +35,7 @@ from dataplat_dagster.config.path_pattern import PathPattern
 from dataplat_dagster.config.plan import Plan, TablePlan
 from dataplat_dagster.engines.base import PARTITION, Engine
 from dataplat_dagster.notifications import output_notice
+from dataplat_dagster.resources.clickhouse import is_clickhouse_url
 from dataplat_dagster.resources.databases import DatabasesResource
 from dataplat_dagster.resources.file_store import FileStore
 from dataplat_dagster.resources.io_managers import ParquetIOManager
@@ -98,6 +101,15 @@ def build_output_asset(
                 sql_metadata = {
                     "sql_table_created": written.created,
                     "sql_columns_added": dg.MetadataValue.json(list(written.added_columns)),
+                }
+            elif spec.format == "clickhouse":
+                written = write_to_clickhouse(databases, plan, engine.to_arrow(frame), keys)
+                locations = {key: written.location for key, _ in parts}
+                sql_metadata = {
+                    "clickhouse_table": written.location,
+                    "clickhouse_table_created": written.created,
+                    "clickhouse_rows_by_window": dg.MetadataValue.json(written.rows_by_window),
+                    "clickhouse_ddl": dg.MetadataValue.md(f"```sql\n{written.ddl}\n```"),
                 }
             else:
                 locations = _write_files(exports, plan, parts)
@@ -217,6 +229,12 @@ def _write_table(
         columns=spec.columns,
         on_schema_change=spec.on_schema_change,
     )
+    connection = databases.connections.get(spec.database)
+    if connection is not None and is_clickhouse_url(connection.url):
+        raise SqlOutputError(
+            f"{plan.id}: database {spec.database!r} is a ClickHouse connection; declare the "
+            "output with format: clickhouse"
+        )
     try:
         database = databases.engine(spec.database)
     except OSError as exc:  # SQLite's folder could not be made

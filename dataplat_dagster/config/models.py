@@ -282,18 +282,24 @@ class TransformTable(CheckedTable):
 
 
 class OutputTable(BuiltTable):
-    """An export of one table: a file per window or a SQL table, plus a notification."""
+    """An export of one table: a file per window, a SQL or ClickHouse table, and a notice."""
 
     from_: TableRefText = Field(alias="from")
-    format: Literal["csv", "parquet", "jsonl", "sql"] = "csv"
+    format: Literal["csv", "parquet", "jsonl", "sql", "clickhouse"] = "csv"
     path: str | None = Field(
         None, description="file pattern under the exports root; {partition} and {date:FMT} allowed"
     )
     database: str | None = Field(None, description="connection name in the databases resource")
-    table: str | None = Field(None, description="target SQL table (format sql)")
+    table: str | None = Field(None, description="target table (format sql or clickhouse)")
     columns: SqlColumns = Field(
         default_factory=dict,
-        description="format sql: the table's columns and types; default: the input's columns",
+        description="format sql or clickhouse: the table's columns and types; default: the "
+        "input's columns",
+    )
+    order_by: list[str] = Field(
+        default_factory=list,
+        description="format clickhouse: the MergeTree ordering key (default: _partition when "
+        "partitioned, else none)",
     )
     on_schema_change: SchemaChange = Field(
         "fail",
@@ -309,17 +315,27 @@ class OutputTable(BuiltTable):
 
     @model_validator(mode="after")
     def _target(self) -> "OutputTable":
-        if self.format == "sql":
+        if self.format in ("sql", "clickhouse"):
             if not (self.database and self.table):
-                raise ValueError("format sql needs `database` (a connection name) and `table`")
+                raise ValueError(
+                    f"format {self.format} needs `database` (a connection name) and `table`"
+                )
             if self.path:
-                raise ValueError("format sql writes a table; `path` is for file formats")
+                raise ValueError(f"format {self.format} writes a table; `path` is for file formats")
             if PARTITION_COLUMN in self.columns:
                 raise ValueError(f"{PARTITION_COLUMN} is the window column the output adds itself")
         elif self.database or self.table or self.columns:
             raise ValueError(
-                f"`database`/`table`/`columns` only apply to format sql, not {self.format}"
+                f"`database`/`table`/`columns` only apply to format sql, not {self.format} "
+                "(and to format clickhouse)"
             )
+        if self.format != "clickhouse" and self.order_by:
+            raise ValueError(f"`order_by` only applies to format clickhouse, not {self.format}")
+        if self.format == "clickhouse" and self.on_schema_change != "fail":
+            raise ValueError("format clickhouse refuses a table unlike the output: no add_columns")
+        unknown = [name for name in self.order_by if self.columns and name not in self.columns]
+        if unknown:
+            raise ValueError(f"order_by names undeclared columns: {', '.join(unknown)}")
         return self
 
 

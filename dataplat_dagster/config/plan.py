@@ -221,9 +221,11 @@ def _resolve_contract(plan: TablePlan) -> None:
         raise plan.dataflow.fail(where, str(exc)) from None
     table = contract_table(model).name
     if isinstance(spec, OutputTable):
-        if spec.format != "sql" or spec.columns:
+        if spec.format not in ("sql", "clickhouse") or spec.columns:
             raise plan.dataflow.fail(
-                where, "a contract declares a SQL output's columns: format sql, and no `columns`"
+                where,
+                "a contract declares a SQL output's columns: format sql or clickhouse, and no "
+                "`columns`",
             )
         if spec.table != table:
             raise plan.dataflow.fail(
