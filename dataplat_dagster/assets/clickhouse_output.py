@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dataplat_dagster.assets.clickhouse_columns import columns_and_values
-from dataplat_dagster.assets.sql_rows import SqlOutputError
+from dataplat_dagster.assets.sql_rows import SqlOutputError, window_scope
 from dataplat_dagster.config.models import OutputTable
 from dataplat_dagster.config.plan import TablePlan
 from dataplat_dagster.config.sql_columns import SqlColumn
@@ -62,17 +62,10 @@ class ClickHouseTarget:
     columns: Mapping[str, SqlColumn] = field(default_factory=dict)
     order_by: tuple[str, ...] = ()
 
-    def scope(self) -> str:
-        if not self.windows:
-            return "all rows (unpartitioned)"
-        if len(self.windows) == 1:
-            return f"window {self.windows[0]}"
-        return f"windows {self.windows[0]}..{self.windows[-1]} ({len(self.windows)})"
-
     def describe(self, address: str) -> str:
         return (
             f"writing {self.output} to ClickHouse table {self.table!r} of connection "
-            f"{self.database!r} ({address}), {self.scope()}"
+            f"{self.database!r} ({address}), {window_scope(self.windows)}"
         )
 
 
@@ -273,13 +266,10 @@ def write_to_clickhouse(
         columns=spec.columns,
         order_by=tuple(spec.order_by),
     )
-    if spec.database not in databases.connections:
-        known = ", ".join(sorted(databases.connections)) or "none"
-        raise ClickHouseOutputError(
-            f"{target.describe('?')}: no database connection named {spec.database!r} in the "
-            f"profile (known: {known})"
-        )
-    connection = databases.connections[spec.database]
+    try:
+        connection = databases.connection(spec.database)
+    except KeyError as exc:
+        raise ClickHouseOutputError(f"{target.describe('?')}: {exc.args[0]}") from exc
     password = databases.aws.secret(connection.password) if connection.password else None
     try:
         client = connect(connection.url, password)

@@ -19,7 +19,12 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import sqlalchemy as sa
 
-from dataplat_dagster.assets.sql_rows import SqlOutputError, TableLayout, table_layout
+from dataplat_dagster.assets.sql_rows import (
+    SqlOutputError,
+    TableLayout,
+    table_layout,
+    window_scope,
+)
 from dataplat_dagster.config.sql_columns import SchemaChange, SqlColumn
 from dataplat_dagster.engines.base import PARTITION
 from dataplat_dagster.sql_types import accepts, sql_signature
@@ -45,15 +50,9 @@ class SqlTarget:
 
     def describe(self, engine: sa.Engine) -> str:
         url = engine.url.render_as_string(hide_password=True)
-        if not self.windows:
-            scope = "all rows (unpartitioned)"
-        elif len(self.windows) == 1:
-            scope = f"window {self.windows[0]}"
-        else:
-            scope = f"windows {self.windows[0]}..{self.windows[-1]} ({len(self.windows)})"
         return (
             f"writing {self.output} to table {self.table!r} of database "
-            f"{self.database!r} ({url}), {scope}"
+            f"{self.database!r} ({url}), {window_scope(self.windows)}"
         )
 
 

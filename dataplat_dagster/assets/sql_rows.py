@@ -30,6 +30,15 @@ _CONVERTIBLE = {
 }
 
 
+def window_scope(windows: tuple[str, ...]) -> str:
+    """A run's windows as an output's messages name them."""
+    if not windows:
+        return "all rows (unpartitioned)"
+    if len(windows) == 1:
+        return f"window {windows[0]}"
+    return f"windows {windows[0]}..{windows[-1]} ({len(windows)})"
+
+
 class SqlOutputError(ValueError):
     """A write that was refused (bad data, a table unlike the output); nothing was written."""
 

@@ -93,12 +93,16 @@ class DatabasesResource(dg.ConfigurableResource):
             raise ValueError("; ".join(problems))
         return self
 
-    def engine(self, name: str) -> Engine:
+    def connection(self, name: str) -> DatabaseConnection:
+        """The profile's connection `name`; a KeyError that lists the known ones."""
         if name not in self.connections:
             known = ", ".join(sorted(self.connections)) or "none"
             raise KeyError(f"no database connection named {name!r} in the profile (known: {known})")
+        return self.connections[name]
+
+    def engine(self, name: str) -> Engine:
+        connection = self.connection(name)
         if name not in self._engines:
-            connection = self.connections[name]
             url = make_url(connection.url)
             if connection.password:
                 url = url.set(password=self.aws.secret(connection.password))
