@@ -223,7 +223,9 @@ def retail_copies(work: Path, copies: int) -> Path:
         text = declaration.replace("dataflow: retail\n", f"dataflow: {name}\n", 1)
         # each copy reads and writes its own files and table
         text = text.replace('"retail/', f'"{name}/').replace(" retail/", f" {name}/")
-        text = text.replace("table: daily_revenue", f"table: daily_revenue_{number:03d}")
+        if number:  # the demo's contract names the table daily_revenue: the first copy keeps it
+            text = text.replace("table: daily_revenue", f"table: daily_revenue_{number:03d}")
+            text = re.sub(r"\n *contract: .*DailyRevenue.*", "", text)
         (folder / "dataflow.yaml").write_text(text)
     return project
 

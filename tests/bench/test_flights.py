@@ -57,3 +57,21 @@ def test_verification_catches_a_different_row(tmp_path: Path) -> None:
         flights.verify("case", same, other)
     with pytest.raises(AssertionError, match="quarantined"):
         flights.verify("case", same, {**same, "quarantined": 1})
+
+
+def test_the_hundred_dataflow_project_declares_valid_distinct_dataflows(tmp_path: Path) -> None:
+    """`--cases validate_100` loads copies of the retail demo: they must stay a valid project."""
+    from dataplat_dagster.definitions_builder import build_definitions
+
+    project = flights.retail_copies(tmp_path, 3)
+    definitions = build_definitions(project)
+    repository = definitions.get_repository_def()
+    jobs = {job.name for job in repository.get_all_jobs()}
+    assert {"retail_000_job", "retail_001_job", "retail_002_job"} <= jobs
+    tables = {
+        key.to_user_string()
+        for key in repository.asset_graph.get_all_asset_keys()
+        if key.path[0] == "output"
+    }
+    assert "output/retail_002/daily_revenue_table" in tables
+    assert len(tables) == 6  # a CSV and a SQL output per copy
