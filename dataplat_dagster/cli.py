@@ -11,7 +11,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import dagster as dg
@@ -21,19 +21,15 @@ from dataplat_dagster.config.errors import DeclarationError
 from dataplat_dagster.config.loader import load_project
 from dataplat_dagster.config.plan import build_plan
 from dataplat_dagster.config.substitution import unset_env_refs
-from dataplat_dagster.contracts.commands import (
-    Contracts,
-    load_contracts,
-    revise,
-    run_on_targets,
-    safe_url,
-)
-from dataplat_dagster.contracts.deploy import TargetReport
 from dataplat_dagster.environment import get_environment
 from dataplat_dagster.jobs import job_specs
 from dataplat_dagster.pools import ensure_writer_pools, writer_pool
 from dataplat_dagster.remote.emr_cli import emr
 from dataplat_dagster.supervisor import dagster_dev_command, supervise
+
+if TYPE_CHECKING:  # the contract commands load SQLModel and Alembic: imported by `targets` only
+    from dataplat_dagster.contracts.commands import Contracts
+    from dataplat_dagster.contracts.deploy import TargetReport
 
 
 def _project_dir(value: str | None) -> Path:
@@ -505,6 +501,8 @@ def targets() -> None:
 @click.pass_context
 def targets_list(context: click.Context, as_json: bool) -> None:
     """Every target (built in, or a connection of the profile) and every contract table."""
+    from dataplat_dagster.contracts.commands import safe_url
+
     contracts = _contracts(context, as_json)
     shown = [
         {"target": t.name, "origin": t.origin, "url": safe_url(t.url)}
@@ -563,6 +561,8 @@ def targets_revision(context: click.Context, name: str, message: str) -> None:
 
     The target is first brought to the latest revision; deploy applies the new one.
     """
+    from dataplat_dagster.contracts.commands import revise
+
     contracts = _contracts(context, False)
     try:
         applied, path = revise(contracts, name, message)
@@ -577,7 +577,9 @@ def targets_revision(context: click.Context, name: str, message: str) -> None:
         click.echo(f"wrote {path.relative_to(contracts.root)}")
 
 
-def _contracts(context: click.Context, as_json: bool) -> Contracts:
+def _contracts(context: click.Context, as_json: bool) -> "Contracts":
+    from dataplat_dagster.contracts.commands import load_contracts
+
     root = _project_dir(context.obj["project_dir"])
     try:
         return load_contracts(root)
@@ -587,8 +589,10 @@ def _contracts(context: click.Context, as_json: bool) -> Contracts:
 
 
 def _on_targets(
-    contracts: Contracts, names: tuple[str, ...], action: str, dry_run: bool, as_json: bool
-) -> list[TargetReport]:
+    contracts: "Contracts", names: tuple[str, ...], action: str, dry_run: bool, as_json: bool
+) -> "list[TargetReport]":
+    from dataplat_dagster.contracts.commands import run_on_targets
+
     try:
         return run_on_targets(contracts, list(names), action, dry_run)
     except ValueError as exc:  # an unknown target name
@@ -596,7 +600,7 @@ def _on_targets(
         raise  # _fail exits
 
 
-def _target_reports(reports: list[TargetReport], as_json: bool, verb: str = "") -> None:
+def _target_reports(reports: "list[TargetReport]", as_json: bool, verb: str = "") -> None:
     """Exit 30 when a target could not be reached, 20 on drift, else 0."""
     if any(r.error for r in reports):
         code = runner.EXIT_RUNTIME

@@ -11,17 +11,16 @@ import time
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit, urlunsplit
-
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from dataplat_dagster.config.extracted import HttpSource, is_secret
 from dataplat_dagster.config.substitution import EnvRef
 from dataplat_dagster.extract import ExtractionError
 from dataplat_dagster.resources.aws import SSM_PREFIX, AwsResource
+
+if TYPE_CHECKING:  # requests is imported by an extraction, not by every load of the definitions
+    import requests
 
 
 @dataclass
@@ -92,7 +91,11 @@ def auth_secret(spec: HttpSource, aws: AwsResource | None) -> str | None:
 
 def session_for(
     spec: HttpSource, secret: str | None, aws: AwsResource | None = None
-) -> requests.Session:
+) -> "requests.Session":
+    import requests
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+
     retry = Retry(
         total=spec.retries,
         backoff_factor=spec.backoff,
@@ -154,13 +157,15 @@ def fetch_records(
 
 
 def _get(
-    session: requests.Session,
+    session: "requests.Session",
     url: str,
     query: dict[str, str],
     timeout: float,
     progress: HttpProgress,
     hidden: set[str],
 ) -> Any:
+    import requests
+
     try:
         response = session.get(url, params=query, timeout=timeout)
     except requests.RequestException as error:
