@@ -10,22 +10,30 @@ adds that method, following the PostgreSQL one. It also keeps each database's co
 for the next event instead of opening one per event, and lets SQLite skip the disk flush on
 every commit (`synchronous=NORMAL`, SQLite's advice for Dagster's WAL journal: a power cut can
 lose the last events, never the file); a one-window run writes about 200 events, and each
-cost 4 ms (0.4 ms now). Everything else is Dagster's. `dagster.yaml` selects it for the local
-profile.
+cost 4 ms (0.4 ms now). A new run's database is a copy of an empty one made once per Dagster
+version (Dagster creates its tables and reads its ~100 Alembic revision files for every run:
+about 0.1 s of each run). Everything else is Dagster's. `dagster.yaml` selects it for the
+local profile.
 """
 
 import os
+import sqlite3
+import uuid
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import dagster
 import dagster._check as check
 import sqlalchemy as sa
 from dagster._config import Field, StringSource
 from dagster._core.events import DagsterEventType
 from dagster._core.events.log import EventLogEntry
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    INDEX_SHARD_NAME,
+    SqliteEventLogStorage,
+)
 from dagster._core.storage.sqlalchemy_compat import db_result
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._serdes import ConfigurableClassData
@@ -101,12 +109,70 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
         )
         sa.event.listen(engine, "connect", _no_flush_per_commit)
         if shard not in self._initialized_dbs:
-            self._initdb(engine)
+            if shard == INDEX_SHARD_NAME or not self._copy_empty_run_database(shard):
+                self._initdb(engine)  # Dagster's check: creates or migrates the database
             self._initialized_dbs.add(shard)
         engines[shard] = engine
         while len(engines) > OPEN_DATABASES:
             engines.popitem(last=False)[1].dispose()
         return engine
+
+    def _copy_empty_run_database(self, run_id: str) -> bool:
+        """Create a new run's database as a copy of an empty one; False when it exists already.
+
+        The copy is linked into place, never renamed over: a run database another process made
+        meanwhile (and may be writing to) is left alone.
+        """
+        path = self.path_for_shard(run_id)
+        if os.path.exists(path):
+            return False
+        empty = self._empty_run_database()
+        if empty is None:
+            return False
+        staged = f"{path}.{uuid.uuid4().hex}.new"
+        try:
+            with open(empty, "rb") as source, open(staged, "wb") as target:
+                target.write(source.read())
+            os.link(staged, path)
+        except FileExistsError:
+            pass  # another process created it first: Dagster's own check below sees it
+        except OSError:
+            return False  # no hard links on this file system: Dagster creates the database
+        finally:
+            if os.path.exists(staged):
+                os.unlink(staged)
+        return True
+
+    def _empty_run_database(self) -> str | None:
+        """An empty run database of this Dagster version, made by Dagster's own code once.
+
+        Kept in a subfolder: Dagster lists runs by the `*.db` files of the folder itself.
+        """
+        folder = os.path.join(self._base_dir, ".empty")
+        path = os.path.join(folder, f"run-{dagster.__version__}.db")
+        if os.path.exists(path):
+            return path
+        os.makedirs(folder, exist_ok=True)
+        staged = f"{path}.{uuid.uuid4().hex}.new"
+        engine = sa.create_engine(f"sqlite:///{staged}", poolclass=sa.pool.NullPool)
+        try:
+            self._initdb(engine)
+            engine.dispose()
+            with sqlite3.connect(staged) as check_db:  # every page in the file itself, stamped
+                check_db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                stamped = check_db.execute("SELECT version_num FROM alembic_version").fetchall()
+            check_db.close()
+            if len(stamped) != 1:
+                return None
+            os.replace(staged, path)  # the same bytes whoever wins
+        except (OSError, sa.exc.SQLAlchemyError, sqlite3.Error):
+            return None
+        finally:
+            engine.dispose()
+            for leftover in (staged, f"{staged}-wal", f"{staged}-shm"):
+                if os.path.exists(leftover):
+                    os.unlink(leftover)
+        return path
 
     def _close_databases(self) -> None:
         with self._db_lock:

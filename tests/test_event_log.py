@@ -198,3 +198,36 @@ def test_the_uis_watcher_hears_of_each_event_of_a_run_written_elsewhere(tmp_path
         ui.end_watch("live", hear)
         ui.dispose()
         worker.dispose()
+
+
+def test_a_new_runs_database_is_a_copy_of_an_empty_one_stamped_by_dagster(tmp_path: Path):
+    from dagster._core.storage.event_log.sqlite import sqlite_event_log
+    from dagster._core.storage.sql import check_alembic_revision, get_alembic_config
+
+    storage = BatchingSqliteEventLogStorage(base_dir=str(tmp_path))
+    for run_id in ("first", "second"):
+        storage.store_event(_log_line(run_id, f"hello from {run_id}"))
+    (empty,) = (tmp_path / ".empty").glob("run-*.db")
+    assert empty.name == f"run-{dg.__version__}.db"
+    assert sorted(storage.get_all_run_ids()) == ["first", "second"]  # the empty one is no run
+    for run_id in ("first", "second"):
+        (record,) = storage.get_logs_for_run(run_id)
+        assert record.user_message == f"hello from {run_id}"
+        with storage.run_connection(run_id) as conn:
+            current, head = check_alembic_revision(
+                get_alembic_config(sqlite_event_log.__file__), conn
+            )
+            assert current == head is not None  # the same schema Dagster would have made
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    assert not list(tmp_path.glob("*.new")) and not list((tmp_path / ".empty").glob("*.new"))
+
+
+def test_a_run_database_made_elsewhere_is_never_replaced_by_the_empty_copy(tmp_path: Path):
+    writer = BatchingSqliteEventLogStorage(base_dir=str(tmp_path))
+    writer.store_event(_log_line("shared", "written by another process"))
+    writer.dispose()
+    # a new process: it has not seen the run's database, which exists on disk
+    late = BatchingSqliteEventLogStorage(base_dir=str(tmp_path))
+    late.store_event(_log_line("shared", "written later"))
+    messages = [r.user_message for r in late.get_logs_for_run("shared")]
+    assert messages == ["written by another process", "written later"]
