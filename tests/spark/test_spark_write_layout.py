@@ -20,9 +20,7 @@ TABLE = ["raw", "shop", "events"]
 WINDOWS = ["2024-01-01", "2024-01-02", "2024-01-03"]
 
 
-def test_a_range_is_written_one_file_per_window_in_the_frames_order(
-    tmp_path: Path, spark
-) -> None:
+def test_a_range_is_written_one_file_per_window_in_the_frames_order(tmp_path: Path, spark) -> None:
     storage = TableStorage(pa_fs.LocalFileSystem(), str(tmp_path), "file://", atomic_rename=True)
     # rows interleaved across windows and spread over 4 tasks, each holding every window
     rows = [(n, WINDOWS[n % 3]) for n in range(120)]

@@ -222,7 +222,9 @@ def _csv_values(source: LandingSource, lines: Any) -> Any:
     quoted = F.regexp_replace(line, f"{quote}[^{quote}]*{quote}", "")
     unquoted = F.when(F.instr(line, options.quote) > 0, quoted).otherwise(line)  # no regex
     # delimiters counted by length, not by splitting each line into an array
-    removed = F.length(unquoted) - F.length(F.replace(unquoted, F.lit(options.delimiter), F.lit("")))
+    removed = F.length(unquoted) - F.length(
+        F.replace(unquoted, F.lit(options.delimiter), F.lit(""))
+    )
     found = (removed / len(options.delimiter)).cast("int") + 1
     nulls = list(options.null_values)
     columns = [
