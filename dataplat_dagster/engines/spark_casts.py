@@ -36,9 +36,24 @@ _TRUE = ["true", "t", "yes", "y", "1"]
 _FALSE = ["false", "f", "no", "n", "0"]
 
 
+# Unicode White_Space: what `(?U)\s` matches in Java, the regex this trim replaced
+WHITESPACE = "".join(
+    chr(c)
+    for c in (
+        *range(0x09, 0x0E),
+        *(0x20, 0x85, 0xA0, 0x1680),
+        *range(0x2000, 0x200B),
+        *(0x2028, 0x2029, 0x202F, 0x205F, 0x3000),
+    )
+)
+
+
 def strip(text: Column) -> Column:
-    """Leading and trailing whitespace removed (any Unicode space, as Python's strip)."""
-    return F.regexp_replace(text, r"(?U)^\s+|\s+$", "")
+    """Leading and trailing whitespace removed (any Unicode space, as Python's strip).
+
+    `btrim` with the characters: a regular expression per value cost several times more.
+    """
+    return F.btrim(text, F.lit(WHITESPACE))
 
 
 def _present(text: Column) -> Column:
@@ -93,6 +108,16 @@ def text_to(text: Column, target: str, zone: str) -> tuple[Column, Column]:
         values = F.when(lowered.isin(_TRUE), True).when(lowered.isin(_FALSE), False)
         values = values.otherwise(F.lit(None).cast("boolean"))
         return values, present & values.isNull()
+    spark_type = SPARK_TYPES[target]
+    # Fast path: Spark's own cast, kept where it provably agrees with the rule below (the
+    # regular expressions then run only on the few values it cannot vouch for)
+    native = trimmed.try_cast(spark_type)
+    if target in ("float32", "float64"):
+        # within these characters Java's number grammar is _FLOAT's (no hex, no d/f suffix)
+        plain = F.length(F.translate(trimmed, "0123456789.eE+-", "")) == 0
+        agrees = native.isNotNull() & plain
+    else:  # integers and dates: the value's own text is the text read (canonical form)
+        agrees = native.cast("string") == trimmed
     if target.startswith("int"):
         trimmed = F.regexp_replace(trimmed, r"^\+", "")
         well_formed = trimmed.rlike(_INTEGER)
@@ -101,7 +126,8 @@ def text_to(text: Column, target: str, zone: str) -> tuple[Column, Column]:
         well_formed = trimmed.rlike(_FLOAT)
     else:  # date
         well_formed = trimmed.rlike(_DATE)
-    values = F.when(F.coalesce(well_formed, F.lit(False)), trimmed).try_cast(SPARK_TYPES[target])
+    checked = F.when(F.coalesce(well_formed, F.lit(False)), trimmed).try_cast(spark_type)
+    values = F.when(F.coalesce(agrees, F.lit(False)), native).otherwise(checked)
     return values, present & values.isNull()
 
 

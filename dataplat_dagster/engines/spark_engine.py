@@ -137,7 +137,7 @@ class SparkEngine(Engine):
         self, frame: Any, steps: Sequence[Step], *, label: str, timezone: str = "UTC"
     ) -> StepOutcome:
         # one step at a time per process: the previous step's persisted frames are written
-        spark_steps.release_cached()
+        spark_steps.release_cached(keep=frame)
         set_session_zone(self.session(), timezone)
         return spark_steps.apply_steps(self.as_frame(frame), list(steps), label, timezone)
 
@@ -149,7 +149,9 @@ class SparkEngine(Engine):
         frames = {ref: self.as_frame(frame) for ref, frame in tables.items()}
         result = normalise_numbers(run_spark_sql(session, sql, frames, label=label))
         schemas = {ref: arrow_schema(frame) for ref, frame in frames.items()}
-        return like_duckdb(result, duckdb_schema(sql, schemas, timezone))
+        # persisted: its preview, its counts, its checks and its write then run the query
+        # once (a join and an aggregate each time otherwise)
+        return spark_steps.persisted(like_duckdb(result, duckdb_schema(sql, schemas, timezone)))
 
     def run_sql_windows(
         self,

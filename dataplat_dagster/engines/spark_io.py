@@ -36,6 +36,7 @@ from dataplat_dagster.resources.storage import (
 )
 
 STAGING_DIR = "_staging"
+_ORDER = "__dataplat_order"  # the frame's row order, kept through the shuffle
 
 
 class SparkWriteError(RuntimeError):
@@ -237,6 +238,18 @@ def _write_job(
         return {None: int(observation.get["rows"])}
     window = F.col(PARTITION)
     frame = frame.where(window.isin(list(keys)))  # rows of other windows are not this run's
+    if len(keys) >= int(frame.sparkSession.conf.get("spark.sql.shuffle.partitions", "200")):
+        # a range of windows: one shuffle by window writes one file per window, not one per
+        # task and window (a task of a raw read holds every month of its split); each
+        # window keeps the frame's row order. (A few windows are left to every task: one
+        # task per window would write them.) Spark drops the shuffle when the frame is
+        # partitioned by window already.
+        frame = (
+            frame.withColumn(_ORDER, F.monotonically_increasing_id())
+            .repartition(window)
+            .sortWithinPartitions(window, _ORDER)
+            .drop(_ORDER)
+        )
     counts = [F.count_if(window == key).alias(f"w{i}") for i, key in enumerate(keys)]
     observed = frame.observe(observation, *counts)
     observed.write.mode("error").partitionBy(PARTITION).parquet(spark_path(storage, staging))

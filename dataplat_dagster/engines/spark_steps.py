@@ -212,15 +212,21 @@ def _persisted(frame: Any) -> Any:
     return frame
 
 
-def release_cached() -> None:
+def persisted(frame: Any) -> Any:
+    """`frame` persisted, freed when a later step starts (`release_cached`)."""
+    return _persisted(frame)
+
+
+def release_cached(keep: Any = None) -> None:
     """Free the frames persisted by the previous step (its outputs are written by now).
 
+    `keep`: a frame of the step about to start (its SQL body's result), freed next time.
     A frame of a session stopped since (another resource's, a Connect server gone) has no
     cache left to free, and its error is no concern of the step about to start.
     """
     with _CACHED_LOCK:
-        frames = list(_CACHED)
-        _CACHED.clear()
+        frames = [frame for frame in _CACHED if frame is not keep]
+        _CACHED[:] = [frame for frame in _CACHED if frame is keep]
     for frame in frames:
         try:
             frame.unpersist()

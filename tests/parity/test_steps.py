@@ -146,3 +146,33 @@ def test_a_bad_expression_names_the_step(engine: Engine) -> None:
 def test_a_missing_column_is_named(engine: Engine) -> None:
     with pytest.raises(StepError, match="column\\(s\\) nope not found"):
         outcome_of(engine, text_orders(), [{"select": ["nope"]}], "UTC")
+
+
+# Values Spark's own casts read differently from the landing rules (hex, d/f suffixes, a
+# date with a time, loose dates, any Unicode space): the Spark engine casts natively first
+# and must fall back to the rules for exactly these (engines/spark_casts.py `text_to`)
+EDGE_TEXT = {
+    "i": ["007", "-0", "1.5", "12.00", "+5", "1e3", " 42 ", "\u30007", "9223372036854775808"],
+    "f": ["1.5d", "2f", "0x1p3", "Infinity", "-inf", ".5", "5.", "1e-3", "\u00a03.25"],
+    "d": [
+        "2024-1-5",
+        "2024-01-05T00:00",
+        "2024-01-05 ",
+        "20240105",
+        "2024-01-05 12:00",
+        "2024-01",
+        "2024-02-30",
+        "\u20032024-03-01",
+        "2024-03-01",
+    ],
+}
+
+
+def test_native_casts_fall_back_to_the_landing_rules(engine: Engine) -> None:
+    import pyarrow as pa
+
+    rows = len(EDGE_TEXT["i"])
+    table = pa.table({**EDGE_TEXT, "_partition": ["2024-01-01"] * rows})
+    steps = [{"cast": {"i": "int64", "f": "float64", "d": "date"}}]
+    got = outcome_of(engine, table, steps, "UTC")
+    assert_same(got, outcome_of(PANDAS, table, steps, "UTC"))

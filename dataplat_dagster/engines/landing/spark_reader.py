@@ -18,6 +18,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from dataplat_dagster.config.models import LandingSource
 from dataplat_dagster.engines.base import PARTITION, REASON, RULE
@@ -118,35 +119,55 @@ def _labels(files: Sequence[LandingFile], attribute: str) -> Any:
     return F.create_map(*pairs)[_file_key(F.col("_metadata.file_path"))]
 
 
+def _labels_by_path(files: Sequence[LandingFile], paths: Sequence[str], attribute: str) -> Any:
+    """As `_labels`, keyed by the paths as Spark reports them (no decoding per row)."""
+    from pyspark.sql import functions as F
+
+    by_key = {_plain_key(file.spark_path): getattr(file, attribute) for file in files}
+    pairs = [
+        item
+        for path in paths
+        for item in (F.lit(path), F.lit(by_key.get(_driver_file_key(path))).cast("string"))
+    ]
+    return F.create_map(*pairs)[F.col(_PATH)] if pairs else F.lit(None).cast("string")
+
+
+def _driver_file_key(path: str) -> str:
+    """`_file_key` of one path, on the driver: `+` kept, `%XX` decoded, the scheme removed."""
+    return _plain_key(unquote(path))
+
+
 def _lines(spark: Any, source: LandingSource, files: Sequence[LandingFile]) -> Any:
     """Every non-blank data line: (file label, window, line number, text).
 
     The files are read as lines, split across tasks. A line's number is its position in its
     block (the ids Spark gives rows are consecutive within a task) plus the lines of the
-    blocks before it in its file, counted by one small job first (`_block_bases`).
+    blocks before it in its file, counted by one small job first (`_block_bases`), which
+    also finds the paths as Spark reports them: labels and windows are looked up by those,
+    not by decoding each row's path (regular expressions per row were most of that job).
     """
     from pyspark.sql import functions as F
 
     text = spark.read.text([f.spark_path for f in files])
-    block = F.concat_ws(
-        "#", _file_key(F.col("_metadata.file_path")), F.col("_metadata.file_block_start")
-    )
     located = text.select(
-        _labels(files, "label").alias(FILE),
-        _labels(files, "window").alias(PARTITION),
-        block.alias(_BLOCK),
+        F.col("_metadata.file_path").alias(_PATH),
+        F.col("_metadata.file_block_start").alias(_START),
         F.monotonically_increasing_id().alias(_ID),
         F.col("value").alias("line"),
     )
-    bases = [
-        item for key, base in _block_bases(located).items() for item in (F.lit(key), F.lit(base))
-    ]
-    base = F.create_map(*bases)[F.col(_BLOCK)] if bases else F.lit(0)
+    bases, paths = _block_bases(located)
+    block = F.concat_ws("#", F.col(_PATH), F.col(_START).cast("string"))
+    pairs = [item for key, base in bases.items() for item in (F.lit(key), F.lit(base))]
+    base = F.create_map(*pairs)[block] if pairs else F.lit(0)
+    line = F.col("line")
     numbered = located.select(
-        FILE,
-        PARTITION,
+        _labels_by_path(files, paths, "label").alias(FILE),
+        _labels_by_path(files, paths, "window").alias(PARTITION),
         (F.col(_ID) + base + 1).cast("long").alias(LINE),
-        F.regexp_replace(F.col("line"), "^\ufeff", "").alias("line"),
+        # a byte order mark starts a file's first line only: no regex over every line
+        F.when(line.startswith("\ufeff"), line.substr(F.lit(2), F.length(line)))
+        .otherwise(line)
+        .alias("line"),
     )
     blank = F.trim(F.col("line")) == "" if source.format == "jsonl" else F.col("line") == ""
     data = numbered.where(~blank)
@@ -155,27 +176,30 @@ def _lines(spark: Any, source: LandingSource, files: Sequence[LandingFile]) -> A
     return data
 
 
-def _block_bases(located: Any) -> dict[str, int]:
-    """For each block of a file: the lines of its file's earlier blocks minus its first id."""
+def _block_bases(located: Any) -> tuple[dict[str, int], list[str]]:
+    """For each block (`path#start`): its file's earlier blocks' lines minus its first id.
+
+    Also every path read, as Spark reports it.
+    """
     from pyspark.sql import functions as F
 
-    blocks = located.groupBy(_BLOCK).agg(
+    blocks = located.groupBy(_PATH, _START).agg(
         F.count(F.lit(1)).alias("lines"), F.min(_ID).alias("first")
     )
-    by_file: dict[str, list[tuple[int, str, int, int]]] = {}
+    by_file: dict[str, list[tuple[int, int, int]]] = {}
     for row in blocks.collect():
-        path, start = row[_BLOCK].rsplit("#", 1)
-        by_file.setdefault(path, []).append((int(start), row[_BLOCK], row["lines"], row["first"]))
+        by_file.setdefault(row[_PATH], []).append((int(row[_START]), row["lines"], row["first"]))
     bases = {}
-    for parts in by_file.values():
+    for path, parts in by_file.items():
         before = 0
-        for _, key, lines, first in sorted(parts):
-            bases[key] = before - first
+        for start, lines, first in sorted(parts):
+            bases[f"{path}#{start}"] = before - first
             before += lines
-    return bases
+    return bases, sorted(by_file)
 
 
-_BLOCK = "__dataplat_block"  # a file's path and the offset of the block a task read
+_PATH = "__dataplat_path"  # a file's path as Spark reports it
+_START = "__dataplat_start"  # the offset of the block a task read
 _ID = "__dataplat_id"
 
 
@@ -197,7 +221,11 @@ def _csv_values(source: LandingSource, lines: Any) -> Any:
     line = F.col("line")
     quoted = F.regexp_replace(line, f"{quote}[^{quote}]*{quote}", "")
     unquoted = F.when(F.instr(line, options.quote) > 0, quoted).otherwise(line)  # no regex
-    found = F.size(F.split(unquoted, re.escape(options.delimiter), -1))
+    # delimiters counted by length, not by splitting each line into an array
+    removed = F.length(unquoted) - F.length(
+        F.replace(unquoted, F.lit(options.delimiter), F.lit(""))
+    )
+    found = (removed / len(options.delimiter)).cast("int") + 1
     nulls = list(options.null_values)
     columns = [
         F.when(fields[i].isin(nulls), F.lit(None).cast("string")).otherwise(fields[i]).alias(name)
