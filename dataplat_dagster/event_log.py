@@ -17,11 +17,12 @@ local profile.
 """
 
 import os
+import shutil
 import sqlite3
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from typing import Any
 
 import dagster
@@ -131,13 +132,12 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
             return False
         staged = f"{path}.{uuid.uuid4().hex}.new"
         try:
-            with open(empty, "rb") as source, open(staged, "wb") as target:
-                target.write(source.read())
+            shutil.copyfile(empty, staged)
             os.link(staged, path)
-        except FileExistsError:
-            pass  # another process created it first: Dagster's own check below sees it
         except OSError:
-            return False  # no hard links on this file system: Dagster creates the database
+            # another process created it first (FileExistsError), or no hard links on this
+            # file system: Dagster's own check creates or verifies the database
+            return False
         finally:
             if os.path.exists(staged):
                 os.unlink(staged)
@@ -157,11 +157,10 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
         engine = sa.create_engine(f"sqlite:///{staged}", poolclass=sa.pool.NullPool)
         try:
             self._initdb(engine)
-            engine.dispose()
-            with sqlite3.connect(staged) as check_db:  # every page in the file itself, stamped
+            engine.dispose()  # before the check below reads the file
+            with closing(sqlite3.connect(staged)) as check_db:  # every page in the file, stamped
                 check_db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 stamped = check_db.execute("SELECT version_num FROM alembic_version").fetchall()
-            check_db.close()
             if len(stamped) != 1:
                 return None
             os.replace(staged, path)  # the same bytes whoever wins

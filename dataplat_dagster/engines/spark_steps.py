@@ -199,22 +199,18 @@ def _dedupe(outcome: StepOutcome, step: DedupeStep, at: StepAt) -> None:
     window = Window.partitionBy(*[column(k) for k in keys]).orderBy(*order)
     flagged = frame.withColumn(_FLAG, F.row_number().over(window) == 1).drop(_ORDER)
     # counted here, then by later steps, the checks and both writes: shuffled and sorted once
-    _drop(outcome, _persisted(flagged), at.where)
+    _drop(outcome, persisted(flagged), at.where)
 
 
 _CACHED: list[Any] = []  # frames the steps persisted, freed when the next step starts
 _CACHED_LOCK = threading.Lock()
 
 
-def _persisted(frame: Any) -> Any:
+def persisted(frame: Any) -> Any:
+    """`frame` persisted, freed when a later step starts (`release_cached`)."""
     with _CACHED_LOCK:
         _CACHED.append(frame.persist())
     return frame
-
-
-def persisted(frame: Any) -> Any:
-    """`frame` persisted, freed when a later step starts (`release_cached`)."""
-    return _persisted(frame)
 
 
 def release_cached(keep: Any = None) -> None:

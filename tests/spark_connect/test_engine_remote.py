@@ -86,7 +86,7 @@ def test_a_step_starts_though_the_previous_steps_session_has_ended(
     from dataplat_dagster.engines import spark_steps
 
     other = SparkSession.builder.remote(connect_server.url).create()
-    spark_steps._persisted(other.range(3))
+    spark_steps.persisted(other.range(3))
     other.stop()
 
     spark_steps.release_cached()
