@@ -15,7 +15,9 @@ as its own process after a warm-up of each:
 verifies that both give the same rows (staging rows, quarantined rows, daily_delays equal
 after sorting), and prints medians and ratios platform / hand-written. It also times
 `python -m dagster definitions validate` on the repository's code location and on a
-generated one declaring 100 copies of the retail demo dataflow.
+generated one declaring 100 copies of the retail demo dataflow; the latter's hand-written side
+is the same Dagster objects (assets, checks, jobs, schedules, sensors) written directly in
+Dagster with empty bodies (bench/dagster_shape.py): what Dagster itself costs to load them.
 
     python bench/flights.py --runs 3
     python bench/flights.py --days 3 --runs 1 --cases window,year   # a quick check
@@ -236,14 +238,29 @@ def retail_copies(work: Path, copies: int) -> Path:
     return project
 
 
-def run_validate(project: Path, work: Path) -> dict:
+def validate_env(work: Path) -> dict[str, str]:
     env = {**os.environ, "DATAPLAT_ENV": "local", "DATAPLAT_HOME": str(work / "state")}
     env["DAGSTER_HOME"] = str(work / "dagster")
     env["PYTHONPATH"] = str(ROOT)  # the platform this benchmark sits in, whatever is installed
     Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    return env
+
+
+def run_validate(project: Path, work: Path) -> dict:
     command = [sys.executable, "-m", "dagster", "definitions", "validate"]
     command += ["-w", str(project / "workspace.yaml")]
-    wall, rss, _, cpu = measure(command, env, cwd=project)
+    wall, rss, _, cpu = measure(command, validate_env(work), cwd=project)
+    return {"wall": wall, "cpu": cpu, "rss": rss}
+
+
+def run_validate_dagster_shape(project: Path, work: Path, copies: int) -> dict:
+    """`definitions validate` on the project's Dagster objects written directly in Dagster."""
+    env, shape = validate_env(work), work / "shape.json"
+    script = str(BENCH / "dagster_shape.py")
+    subprocess.run([sys.executable, script, str(project), str(shape)], env=env, check=True)
+    env.update(DATAPLAT_SHAPE=str(shape), DATAPLAT_SHAPE_COPIES=str(copies))
+    command = [sys.executable, "-m", "dagster", "definitions", "validate", "-f", script]
+    wall, rss, _, cpu = measure(command, env, cwd=work)
     return {"wall": wall, "cpu": cpu, "rss": rss}
 
 
@@ -322,7 +339,14 @@ def one_run(
     if case in LOAD_CASES:
         if case == "validate_default":
             return {"platform": run_validate(ROOT, work)}
-        return {"platform": run_validate(retail_copies(work, 100), work)}
+        project = retail_copies(work, 100)
+        order = ("platform", "handwritten") if run % 2 == 0 else ("handwritten", "platform")
+        return {  # hand-written: the same Dagster objects without the platform
+            name: run_validate(project, work / name)
+            if name == "platform"
+            else run_validate_dagster_shape(project, work / name, 100)
+            for name in order
+        }
     assert landing is not None
     chosen = case_days(case, days)
     order = ("platform", "handwritten") if run % 2 == 0 else ("handwritten", "platform")

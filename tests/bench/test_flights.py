@@ -75,3 +75,33 @@ def test_the_hundred_dataflow_project_declares_valid_distinct_dataflows(tmp_path
     }
     assert "output/retail_002/daily_revenue_table" in tables
     assert len(tables) == 6  # a CSV and a SQL output per copy
+
+
+def test_the_plain_dagster_side_holds_the_same_dagster_objects(tmp_path: Path) -> None:
+    """`validate_100`'s hand-written side: the platform's objects, one for one, in plain Dagster."""
+    from bench import dagster_shape
+    from dataplat_dagster.definitions_builder import build_definitions
+
+    repositories = {}
+    project = flights.retail_copies(tmp_path, 2)
+    shape = dagster_shape.shape_of(build_definitions(project), "retail_000")
+    platform = build_definitions(project).get_repository_def()
+    plain = dagster_shape.build_defs(shape, 2).get_repository_def()
+    for name, repository in (("platform", platform), ("plain", plain)):
+        graph = repository.asset_graph
+        repositories[name] = {
+            "keys": set(graph.get_all_asset_keys()),
+            "observable": set(graph.observable_asset_keys),
+            "checks": {(c.asset_key, c.name) for c in graph.asset_check_keys},
+            "blocking": {
+                (spec.asset_key, spec.name)
+                for assets_def in graph.assets_defs
+                for spec in assets_def.check_specs
+                if spec.blocking
+            },
+            "jobs": {j.name for j in repository.get_all_jobs()},
+            "schedules": len(repository.schedule_defs),
+            "sensors": {s.name for s in repository.sensor_defs if "file_arrival" in s.name},
+        }
+    assert repositories["plain"] == repositories["platform"]
+    assert len(repositories["plain"]["checks"]) == 2 * 21
