@@ -39,9 +39,7 @@ def shape_of(definitions: dg.Definitions, dataflow: str) -> dict:
             {
                 "keys": [path(k) for k in keys],
                 "deps": sorted({tuple(path(d)) for k in keys for d in assets_def.asset_deps[k]}),
-                "checks": [
-                    [c.name, path(c.asset_key), c.blocking] for c in assets_def.check_specs
-                ],
+                "checks": [[c.name, path(c.asset_key), c.blocking] for c in assets_def.check_specs],
                 "partitioned": assets_def.partitions_def is not None,
                 "observable": assets_def.is_observable,
                 "resources": sorted(assets_def.required_resource_keys - {"io_manager"}),
@@ -93,7 +91,7 @@ def dataflow_defs(shape: dict, name: str, windows: dg.PartitionsDefinition) -> t
             required_resource_keys=set(table["resources"]),
             can_subset=True,
         )
-        def build(context: dg.AssetExecutionContext):  # noqa: ANN202 (no outputs: checks only)
+        def build(context: dg.AssetExecutionContext):  # no return annotation: checks only
             return None
 
         assets.append(build)
