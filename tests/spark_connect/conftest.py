@@ -20,12 +20,13 @@ def connect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Connect
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def remote_engine(connect_server: ConnectServer) -> Iterator[SparkEngine]:
-    """The Spark engine with `remote: sc://127.0.0.1:<port>`.
+    """The Spark engine with `remote: sc://127.0.0.1:<port>`, for this folder's tests alone.
 
     Its client session is stopped before the server: a client left open on a stopped server
-    hangs the process's exit.
+    hangs the process's exit. Package-scoped: the process is in Connect mode only while this
+    folder's tests run, and classic again for the Spark tests collected after it.
     """
     _end_sessions()  # pyspark runs one mode per process: the classic session of other tests goes
     engine = SparkEngine(remote=connect_server.url, conf={"spark.sql.session.timeZone": "UTC"})
@@ -55,7 +56,7 @@ def _end_sessions() -> None:
     spark_engine._sessions.clear()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def connect_session(remote_engine: SparkEngine) -> SparkSession:
     """The engine's Spark Connect client session (no JVM in this process)."""
     return remote_engine.session()
