@@ -167,6 +167,17 @@ def test_dedupe_counts_and_keeps_the_same_rows_as_pandas(engine: Engine, keep: s
     assert_same(got, outcome_of(PANDAS, table, steps, "UTC"))
 
 
+def test_dedupe_takes_zeros_and_nans_alike(engine: Engine) -> None:
+    """0.0 and -0.0 are one value, and so are NaNs (Spark's hash of the keys agrees)."""
+    nan = float("nan")
+    table = pa.table({"x": [0.0, -0.0, nan, nan, 1.0], "_partition": [DAYS[0]] * 5})
+    outcome = engine.apply_steps(
+        engine.from_arrow(table), STEPS.validate_python(["dedupe"]), label="t"
+    )
+    assert outcome.removed_by_window == {DAYS[0]: 2}
+    assert engine.row_count(outcome.frame) == 3
+
+
 def test_a_bad_expression_names_the_step(engine: Engine) -> None:
     with pytest.raises(StepError, match=r"staging\.t\.steps\[0\] \(filter\)"):
         outcome_of(engine, text_orders(), [{"filter": "no_such_column > 1"}], "UTC")
