@@ -188,6 +188,19 @@ def _dedupe(outcome: StepOutcome, step: DedupeStep, at: StepAt) -> None:
     _require(frame, [*keys, *(params.order_by or [])], at.where)
     if PARTITION in frame.columns:  # duplicates are found within a window
         keys = [*keys, PARTITION]
+    # counted here, then by later steps, the checks and both writes: read once
+    frame = persisted(frame)
+    # duplicates counted by a hash aggregate (as `dropDuplicates`), not a sort of every row;
+    # most frames have none, and then every row is kept in its order, whichever row `keep`
+    # would choose
+    duplicates = _duplicates_by_window(frame, keys)
+    removed = _count(outcome, duplicates)
+    outcome.dropped[at.where] = outcome.dropped.get(at.where, 0) + removed
+    # a frame of its own over the cache: the next step frees the cache (`release_cached`
+    # keeps only the very frame a step starts from)
+    outcome.frame = frame.select("*")
+    if not removed:
+        return
     # the frame's own order breaks ties, as pandas' stable sort keeps it
     frame = frame.withColumn(_ORDER, F.monotonically_increasing_id())
     first = params.keep == "first"
@@ -197,9 +210,36 @@ def _dedupe(outcome: StepOutcome, step: DedupeStep, at: StepAt) -> None:
     ]
     order.append(F.col(_ORDER).asc() if first else F.col(_ORDER).desc())
     window = Window.partitionBy(*[column(k) for k in keys]).orderBy(*order)
-    flagged = frame.withColumn(_FLAG, F.row_number().over(window) == 1).drop(_ORDER)
-    # counted here, then by later steps, the checks and both writes: shuffled and sorted once
-    _drop(outcome, persisted(flagged), at.where)
+    kept = frame.withColumn(_FLAG, F.row_number().over(window) == 1).where(F.col(_FLAG))
+    outcome.frame = persisted(kept).drop(_FLAG, _ORDER)  # sorted once for the jobs after
+
+
+def _duplicates_by_window(frame: Any, keys: list[str]) -> dict[str | None, int]:
+    """Rows beyond the first of each key, per window: one hash aggregate, groups to the driver.
+
+    The same count as the rows `row_number() > 1` marks over `keys` (nulls equal each other
+    in both), without sorting the rows.
+    """
+    if keys and _no_hash_repeats(frame, keys):
+        return {}
+    groups = frame.groupBy(*[column(k) for k in keys]).agg(F.count(F.lit(1)).alias("rows"))
+    extra = groups.where(F.col("rows") > 1)
+    if PARTITION not in keys:
+        total = int(extra.agg(F.sum(F.col("rows") - 1)).first()[0] or 0)
+        return {None: total} if total else {}
+    counted = extra.groupBy(PARTITION).agg(F.sum(F.col("rows") - 1)).collect()
+    return {str(row[0]): int(row[1]) for row in counted}
+
+
+def _no_hash_repeats(frame: Any, keys: list[str]) -> bool:
+    """Whether no two rows share a 64-bit hash of `keys`: then no two rows share the keys.
+
+    Equal keys hash alike (`xxhash64` takes -0.0 as 0.0 and every NaN alike, as grouping
+    does), so this proves "no duplicate" with an aggregate of one long per row instead of
+    every column; a repeated hash (a duplicate, or rarely a collision) is counted exactly.
+    """
+    hashes = frame.groupBy(F.xxhash64(*[column(k) for k in keys]).alias("hash")).count()
+    return hashes.where(F.col("count") > 1).isEmpty()
 
 
 _CACHED: list[Any] = []  # frames the steps persisted, freed when the next step starts

@@ -7,12 +7,13 @@ is Europe/Berlin for the cases marked so. Does not touch storage or Dagster.
 
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from pydantic import TypeAdapter
 
 from dataplat_dagster.config.steps import Step
 from dataplat_dagster.engines.base import Engine, StepError
-from tests.parity.helpers import PANDAS, canonical, text_orders, typed_orders
+from tests.parity.helpers import DAYS, PANDAS, canonical, text_orders, typed_orders
 
 STEPS = TypeAdapter(list[Step])
 TEXT_CASES: dict[str, list[Any]] = {
@@ -136,6 +137,45 @@ def test_dedupe_counts_per_window(engine: Engine) -> None:
     got = outcome_of(engine, text_orders(), [{"dedupe": ["id"]}], "UTC")
     assert got["dropped"] == {"staging.t.steps[0] (dedupe)": 1}  # "1" repeats across windows
     assert got["removed"] == {"2024-01-01": 1}
+
+
+def test_dedupe_without_duplicates_keeps_every_row_in_order(engine: Engine) -> None:
+    """No duplicate: nothing dropped or counted, and the rows keep the frame's order."""
+    table = text_orders()  # its rows all differ (id 2's twin by its note)
+    outcome = engine.apply_steps(
+        engine.from_arrow(table), STEPS.validate_python(["dedupe"]), label="t"
+    )
+    assert outcome.dropped == {"t.steps[0] (dedupe)": 0}
+    assert outcome.removed_by_window == {}
+    assert engine.to_arrow(outcome.frame)["note"].to_pylist() == table["note"].to_pylist()
+
+
+@pytest.mark.parametrize("keep", ["first", "last"])
+def test_dedupe_counts_and_keeps_the_same_rows_as_pandas(engine: Engine, keep: str) -> None:
+    """Duplicates in both windows and null keys: the counts per window and the row kept."""
+    table = pa.table(
+        {
+            "k": ["a", "a", None, None, "a", "b", "a"],
+            "v": ["1", "2", "3", "4", "5", "6", "7"],
+            "_partition": [DAYS[0]] * 4 + [DAYS[1]] * 3,
+        }
+    )
+    steps = [{"dedupe": {"keys": ["k"], "keep": keep}}]
+    got = outcome_of(engine, table, steps, "UTC")
+    assert got["removed"] == {DAYS[0]: 2, DAYS[1]: 1}
+    assert got["dropped"] == {"staging.t.steps[0] (dedupe)": 3}
+    assert_same(got, outcome_of(PANDAS, table, steps, "UTC"))
+
+
+def test_dedupe_takes_zeros_and_nans_alike(engine: Engine) -> None:
+    """0.0 and -0.0 are one value, and so are NaNs (Spark's hash of the keys agrees)."""
+    nan = float("nan")
+    table = pa.table({"x": [0.0, -0.0, nan, nan, 1.0], "_partition": [DAYS[0]] * 5})
+    outcome = engine.apply_steps(
+        engine.from_arrow(table), STEPS.validate_python(["dedupe"]), label="t"
+    )
+    assert outcome.removed_by_window == {DAYS[0]: 2}
+    assert engine.row_count(outcome.frame) == 3
 
 
 def test_a_bad_expression_names_the_step(engine: Engine) -> None:
