@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 
 FIRST = date(2024, 3, 1)
 WINDOWS = 12  # to 2024-03-12, across 2024-03-10 (clocks go forward in New York)
-FAILING = "2024-03-11"  # a status outside the accepted values: an ERROR rule fails; a window after it
+FAILING = "2024-03-11"  # outside the accepted values: an ERROR rule fails; one window after it
 
 SHOP = """\
 dataflow: shop
