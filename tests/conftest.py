@@ -104,6 +104,19 @@ def write_project(
     return root
 
 
+def demo_with_quick_retries(root: Path) -> Path:
+    """The demo project whose retries wait 1 s before the first instead of the demo's 5 s.
+
+    For tests whose faults exhaust the retries: the same retries, declared and run as in the
+    demo, without 15 s of waiting each.
+    """
+    base = (PROJECT_ROOT / "resources" / "base.yaml").read_text()
+    quick = base.replace("retry: {max_retries: 2, delay: 5s,", "retry: {max_retries: 2, delay: 1s,")
+    assert quick != base, "the demo's retry declaration changed: update this helper"
+    shutil.copytree(PROJECT_ROOT / "assets" / "retail", root / "assets" / "retail")
+    return write_project(root, {}, files={"resources/base.yaml": quick})
+
+
 # -- real AWS endpoints on this machine: a moto server per test session -----------------------
 
 

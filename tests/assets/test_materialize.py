@@ -18,7 +18,7 @@ from dataplat_dagster.alerts import build_run_failure_sensor
 from dataplat_dagster.definitions_builder import build_definitions
 from dataplat_dagster.resources import storage as storage_module
 from dataplat_dagster.resources.storage import TableStorage
-from tests.conftest import DEMO_WINDOWS, PROJECT_ROOT, run_demo
+from tests.conftest import DEMO_WINDOWS, PROJECT_ROOT, demo_with_quick_retries, run_demo
 
 
 def warehouse(state: Path) -> TableStorage:
@@ -206,8 +206,14 @@ def test_rerunning_a_window_replaces_it(demo_defs, instance, local_env: Path) ->
 
 
 def test_interrupted_write_leaves_the_previous_partition_intact(
-    demo_defs, instance, local_env: Path, landing_copy: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    instance,
+    local_env: Path,
+    landing_copy: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # the crash is retried as a transient failure, twice: 1 s apart, not the demo's 5 s
+    demo_defs = build_definitions(demo_with_quick_retries(tmp_path / "project"))
     assert run_demo(demo_defs, instance, ["2024-01-02"]).success
     before = read(local_env, "raw", "orders", ["2024-01-02"])
     landing = landing_copy / "retail" / "orders_20240102.csv"

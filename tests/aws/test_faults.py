@@ -4,6 +4,8 @@ A proxy in front of the moto server (tests/aws/faulty_endpoint.py) answers chose
 requests with 503 SlowDown, as an overloaded S3 does.
 """
 
+from pathlib import Path
+
 import dagster as dg
 import pyarrow.fs as pa_fs
 import pytest
@@ -14,7 +16,7 @@ from dataplat_dagster.resources.storage import S3TableStorage
 from dataplat_dagster.resources.window_locks import S3WindowLocks
 from tests.aws.conftest import BUCKET
 from tests.aws.faulty_endpoint import FaultyEndpoint
-from tests.conftest import PROJECT_ROOT, run_demo
+from tests.conftest import PROJECT_ROOT, demo_with_quick_retries, run_demo
 
 pytestmark = pytest.mark.integration
 
@@ -49,8 +51,11 @@ def test_a_lasting_s3_failure_fails_the_step_clearly_and_keeps_the_previous_vers
     aws_credentials: str,
     instance: dg.DagsterInstance,
     monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
-    definitions = build_definitions(PROJECT_ROOT)
+    # the step's two retries run as declared, 1 s apart instead of the demo's 5 s
+    project = demo_with_quick_retries(tmp_path / "project")
+    definitions = build_definitions(project)
     assert run_demo(definitions, instance, ["2024-01-03"]).success
     storage = staging_orders(aws_env)
     before, _ = storage.read(["staging", "retail", "orders"], ["2024-01-03"])
@@ -69,7 +74,7 @@ def test_a_lasting_s3_failure_fails_the_step_clearly_and_keeps_the_previous_vers
             "DATAPLAT_AWS_MAX_ATTEMPTS", "3"
         )  # fewer, shorter waits than production's 8
         result = run_demo(
-            build_definitions(PROJECT_ROOT), instance, ["2024-01-03"], raise_on_error=False
+            build_definitions(project), instance, ["2024-01-03"], raise_on_error=False
         )
     assert not result.success
     (failure,) = [e for e in result.all_events if e.is_step_failure]
