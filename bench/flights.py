@@ -336,11 +336,11 @@ def one_run(
 ) -> dict:
     if profile:
         profile.parent.mkdir(parents=True, exist_ok=True)
+    order = ("platform", "handwritten") if run % 2 == 0 else ("handwritten", "platform")
     if case in LOAD_CASES:
         if case == "validate_default":
             return {"platform": run_validate(ROOT, work)}
         project = retail_copies(work, 100)
-        order = ("platform", "handwritten") if run % 2 == 0 else ("handwritten", "platform")
         return {  # hand-written: the same Dagster objects without the platform
             name: run_validate(project, work / name)
             if name == "platform"
@@ -349,7 +349,6 @@ def one_run(
         }
     assert landing is not None
     chosen = case_days(case, days)
-    order = ("platform", "handwritten") if run % 2 == 0 else ("handwritten", "platform")
     measured = {}
     for name in order:
         if name == "platform":

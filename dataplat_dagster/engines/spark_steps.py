@@ -215,7 +215,7 @@ def _dedupe(outcome: StepOutcome, step: DedupeStep, at: StepAt) -> None:
 
 
 def _duplicates_by_window(frame: Any, keys: list[str]) -> dict[str | None, int]:
-    """Rows beyond the first of each key, per window: one hash aggregate, groups to the driver.
+    """Rows beyond the first of each key, per window: hash aggregates, counts to the driver.
 
     The same count as the rows `row_number() > 1` marks over `keys` (nulls equal each other
     in both), without sorting the rows.

@@ -84,8 +84,9 @@ def test_the_plain_dagster_side_holds_the_same_dagster_objects(tmp_path: Path) -
 
     repositories = {}
     project = flights.retail_copies(tmp_path, 2)
-    shape = dagster_shape.shape_of(build_definitions(project), "retail_000")
-    platform = build_definitions(project).get_repository_def()
+    definitions = build_definitions(project)
+    shape = dagster_shape.shape_of(definitions, "retail_000")
+    platform = definitions.get_repository_def()
     plain = dagster_shape.build_defs(shape, 2).get_repository_def()
     for name, repository in (("platform", platform), ("plain", plain)):
         graph = repository.asset_graph
