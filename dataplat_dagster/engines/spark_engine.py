@@ -279,6 +279,14 @@ def _build_session(engine: SparkEngine) -> Any:
 
     builder = SparkSession.builder.appName(engine.app_name)
     builder = builder.remote(engine.remote) if engine.remote else builder.master(engine.master)
-    for key, value in engine.conf.items():
+    conf = dict(engine.conf)
+    if not engine.remote:
+        # the console progress bar redraws one line with carriage returns: in a run's compute
+        # log and in `dataplat run` output it is noise (the Spark UI shows progress)
+        conf.setdefault(CONSOLE_PROGRESS, "false")
+    for key, value in conf.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+CONSOLE_PROGRESS = "spark.ui.showConsoleProgress"

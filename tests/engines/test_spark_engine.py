@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from dataplat_dagster.engines.base import PARTITION, TransformError
-from dataplat_dagster.engines.spark_engine import SparkEngine
+from dataplat_dagster.engines.spark_engine import CONSOLE_PROGRESS, SparkEngine
 from tests.parity.helpers import DAYS, PANDAS, canonical, typed_orders
 
 pytestmark = pytest.mark.spark
@@ -79,6 +79,15 @@ def test_one_session_per_settings(spark_engine: SparkEngine) -> None:
     again = SparkEngine(**spark_engine.model_dump())  # the same settings: the same session
     assert again.session() is spark_engine.session()
     assert spark_engine.session().conf.get("spark.sql.shuffle.partitions") == "2"
+
+
+def test_no_console_progress_bar_unless_the_profile_asks(spark_engine: SparkEngine) -> None:
+    """Spark's progress bar would redraw itself through every run's log and CLI output."""
+    session = spark_engine.session()
+    if spark_engine.remote:  # a Spark Connect server keeps its own settings
+        assert CONSOLE_PROGRESS not in spark_engine.conf
+        return
+    assert session.sparkContext.getConf().get(CONSOLE_PROGRESS) == "false"
 
 
 def test_samples_come_back_as_pandas_shows_them(spark_engine: SparkEngine) -> None:
