@@ -27,6 +27,7 @@ from dataplat_dagster.engines.spark_frames import (
     normalise_numbers,
     spark_to_arrow,
 )
+from dataplat_dagster.engines.spark_io import known_rows
 from dataplat_dagster.engines.spark_masks import WindowCodes, quarantine_rows
 from dataplat_dagster.engines.spark_masks import check_windows as _check_windows
 from dataplat_dagster.engines.spark_sql import duckdb_schema, like_duckdb, run_spark_sql
@@ -78,7 +79,10 @@ class SparkEngine(Engine):
 
     # -- facts about a frame ----------------------------------------------------------------
     def row_count(self, frame: Any) -> int:
-        return frame.num_rows if isinstance(frame, pa.Table) else frame.count()
+        if isinstance(frame, pa.Table):
+            return frame.num_rows
+        known = known_rows(frame)  # an input read from the warehouse: no Spark job
+        return known if known is not None else frame.count()
 
     def column_names(self, frame: Any) -> list[str]:
         return list(frame.column_names) if isinstance(frame, pa.Table) else list(frame.columns)

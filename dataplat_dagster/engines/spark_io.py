@@ -13,6 +13,7 @@ engine see a complete version or the previous one. Row counts come from the writ
 (an `Observation`), not from reading the data back.
 """
 
+import weakref
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -83,16 +84,32 @@ def read_windows(
     if not files:  # nothing written yet, or every window empty: the schema alone
         schema = unified(schemas) if schemas else pa.schema([])
         frame = spark.createDataFrame(schema.empty_table())
-        return (
-            frame.withColumn(PARTITION, F.lit(None).cast("string")) if windowed else frame
-        ), counts
+        if windowed:
+            frame = frame.withColumn(PARTITION, F.lit(None).cast("string"))
+        return _with_known_rows(frame, counts), counts
     reader = spark.read
     if len({s.remove_metadata() for s in schemas}) > 1:  # windows written before a change
         reader = reader.option("mergeSchema", "true")
     frame = reader.parquet(*[spark_path(storage, f) for f in files])
     if windowed:
         frame = frame.withColumn(PARTITION, _window_of_file(F.col("_metadata.file_path")))
-    return frame, counts
+    return _with_known_rows(frame, counts), counts
+
+
+# Rows of the frames read above, from their windows' manifests: a step counts its inputs'
+# rows for its metrics, and counting them again would be a Spark job per input and step.
+# Weak keys: an entry lives as long as its frame (a DataFrame hashes by identity).
+_KNOWN_ROWS: "weakref.WeakKeyDictionary[Any, int]" = weakref.WeakKeyDictionary()
+
+
+def _with_known_rows(frame: Any, counts: list[tuple[str | None, int]]) -> Any:
+    _KNOWN_ROWS[frame] = sum(rows for _, rows in counts)
+    return frame
+
+
+def known_rows(frame: Any) -> int | None:
+    """The rows of a frame read from the warehouse, as its manifests give them, or None."""
+    return _KNOWN_ROWS.get(frame)
 
 
 def _window_of_file(path: Any) -> Any:

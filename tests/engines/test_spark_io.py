@@ -155,3 +155,28 @@ def test_unpartitioned_table_round_trip(tmp_path: Path, spark) -> None:
     assert sorted(table.column("id").to_pylist()) == [1, 2]
     back, _ = read_windows(spark, storage, ["common", "shop", "dim"], [None], windowed=False)
     assert sorted(r.name for r in back.collect()) == ["a", "b"]
+
+
+def test_rows_read_from_the_warehouse_are_counted_from_their_manifests(
+    tmp_path: Path, spark_engine
+) -> None:
+    """A step's input rows come from its windows' manifests; a derived frame is counted."""
+    spark = spark_engine.session()
+    storage = _storage(tmp_path)
+    storage.write(
+        TABLE,
+        [
+            (WINDOWS[0], pa.table({"order_id": [1, 2], "status": ["paid", "new"]})),
+            (WINDOWS[1], pa.table({"order_id": [3], "status": ["paid"]})),
+        ],
+    )
+    frame, _ = read_windows(spark, storage, TABLE, WINDOWS[:2], windowed=True)
+    tracker = spark.sparkContext.statusTracker()
+    spark.sparkContext.setJobGroup("rows-from-manifests", "counting inputs")
+    try:
+        assert spark_engine.row_count(frame) == 3
+        assert tracker.getJobIdsForGroup("rows-from-manifests") == []  # no Spark job ran
+        assert spark_engine.row_count(frame.where("order_id > 1")) == 2
+        assert tracker.getJobIdsForGroup("rows-from-manifests") != []
+    finally:
+        spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
