@@ -83,7 +83,7 @@ class QualityGate:
             RuleFailure: a rule with `on_fail: fail` found failing rows.
         """
         engine, keys = self.engine, inputs.keys
-        rows = engine.row_count(frame)
+        rows = engine.mask_length(frame)
         codes = engine.window_codes(frame, keys)
         result = GateResult(frame)
         masks: dict[str, Any] = {}

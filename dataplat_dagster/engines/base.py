@@ -66,6 +66,10 @@ class Engine(dg.ConfigurableResource, ABC):
     @abstractmethod
     def row_count(self, frame: Any) -> int: ...
 
+    def mask_length(self, frame: Any) -> int:
+        """The length `combine` needs for masks over `frame` (its rows, where masks are arrays)."""
+        return self.row_count(frame)
+
     @abstractmethod
     def column_names(self, frame: Any) -> list[str]: ...
 

@@ -84,6 +84,9 @@ class SparkEngine(Engine):
         known = known_rows(frame)  # an input read from the warehouse: no Spark job
         return known if known is not None else frame.count()
 
+    def mask_length(self, frame: Any) -> int:
+        return 0  # masks are Column expressions: no length, and no Spark job to count rows
+
     def column_names(self, frame: Any) -> list[str]:
         return list(frame.column_names) if isinstance(frame, pa.Table) else list(frame.columns)
 
