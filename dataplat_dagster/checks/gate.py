@@ -23,6 +23,7 @@ from dataplat_dagster.timestamps import naive_zone
 
 SAMPLE_SIZE = 5
 _ALL_ROWS, _REMOVED, _QUARANTINED = "rows", "removed", "quarantined"  # count_masks names
+_ACTED = "acted/"  # before the names of counted actions, apart from checks' names
 
 
 class RuleFailure(dg.Failure):
@@ -107,8 +108,33 @@ class QualityGate:
                 verdicts_of[check.name] = self._table_verdicts(frame, rule, check, failing, keys)
             else:
                 masks[check.name] = failing
-        # every mask counted at once: one pass over the rows on engines that can (Spark)
-        counts = engine.count_masks(codes, {_ALL_ROWS: None, **masks}, len(keys))
+        # the rows the actions take: masks combined, nothing computed yet on engines that defer
+        quarantined = engine.combine([], rows)
+        acted: dict[str, Any] = {}
+        quarantining: list[tuple[Any, Any]] = []
+        for check in row_checks:
+            if self._rule(check).on_fail == "quarantine" and check.name in masks:
+                mask = engine.combine([masks[check.name]], rows, exclude=quarantined)
+                quarantining.append((check, mask))
+                acted[f"quarantine:{check.name}"] = mask
+                quarantined = engine.combine([quarantined, mask], rows)
+        dropping = [
+            c.name for c in row_checks if self._rule(c).on_fail == "drop" and c.name in masks
+        ]
+        dropped = engine.combine([masks[name] for name in dropping], rows, exclude=quarantined)
+        for name in dropping:
+            acted[f"drop:{name}"] = engine.combine([masks[name]], rows, exclude=quarantined)
+        removed = engine.combine([quarantined, dropped], rows)
+        acted[_REMOVED], acted[_QUARANTINED] = removed, quarantined
+        # every mask and every action counted at once: one pass over the rows on engines that
+        # can (Spark); action names are kept apart from check names
+        counted = engine.count_masks(
+            codes,
+            {_ALL_ROWS: None, **masks, **{_ACTED + n: m for n, m in acted.items()}},
+            len(keys),
+        )
+        counts = {n: c for n, c in counted.items() if not n.startswith(_ACTED)}
+        action_counts = {n[len(_ACTED) :]: c for n, c in counted.items() if n.startswith(_ACTED)}
         rows_by_window = counts[_ALL_ROWS]
         present = engine.column_names(frame)
         shown = {  # the columns each check's sample shows
@@ -136,35 +162,19 @@ class QualityGate:
                 )
             result.outcomes.append(CheckOutcome(check, verdicts_of[check.name]))
         self._fail_if_asked(result)
-        quarantined = engine.combine([], rows)
-        acted: dict[str, Any] = {}
-        for check in row_checks:
-            rule = self._rule(check)
-            if rule.on_fail == "quarantine" and check.name in masks:
-                mask = engine.combine([masks[check.name]], rows, exclude=quarantined)
-                prefix, column, suffix = _reason(check, rule)
-                result.quarantined.append(
-                    engine.quarantine(frame, mask, check.name, prefix, column, suffix)
-                )
-                acted[f"quarantine:{check.name}"] = mask
-                quarantined = engine.combine([quarantined, mask], rows)
-        dropping = [
-            c.name for c in row_checks if self._rule(c).on_fail == "drop" and c.name in masks
-        ]
-        dropped = engine.combine([masks[name] for name in dropping], rows, exclude=quarantined)
-        for name in dropping:
-            acted[f"drop:{name}"] = engine.combine([masks[name]], rows, exclude=quarantined)
-        acted[_REMOVED] = engine.combine([quarantined, dropped], rows)
-        acted[_QUARANTINED] = quarantined
-        action_counts = engine.count_masks(codes, acted, len(keys))
-        for name, counted in action_counts.items():
+        for check, mask in quarantining:
+            prefix, column, suffix = _reason(check, self._rule(check))
+            result.quarantined.append(
+                engine.quarantine(frame, mask, check.name, prefix, column, suffix)
+            )
+        for name, by_window in action_counts.items():
             kind, _, check_name = name.partition(":")
             if kind == "quarantine":
-                result.quarantined_rows[check_name] = sum(counted)
+                result.quarantined_rows[check_name] = sum(by_window)
             elif kind == "drop":
-                result.dropped[check_name] = sum(counted)
+                result.dropped[check_name] = sum(by_window)
         removed_now, quarantined_now = action_counts[_REMOVED], action_counts[_QUARANTINED]
-        result.frame = engine.keep_rows(frame, engine.combine([quarantined, dropped], rows))
+        result.frame = engine.keep_rows(frame, removed)
         self._judge_table(result, inputs, rows_by_window, removed_now, quarantined_now)
         for outcome in result.outcomes:
             rule = self._rule(outcome.check) if outcome.check.rule_index is not None else None
@@ -279,8 +289,8 @@ class QualityGate:
         quarantined_now: list[int],
     ) -> None:
         engine, keys = self.engine, inputs.keys
-        kept_codes = engine.window_codes(result.frame, keys)
-        kept = engine.count_by_window(kept_codes, None, len(keys))
+        # the rows kept: those in minus those the actions removed (no second pass to count)
+        kept = [rows - gone for rows, gone in zip(rows_in, removed_now, strict=True)]
         suites: dict[int, dict[str | None, list[Verdict]]] = {}
         for check in self.checks:
             if check.name == QUARANTINE_RATIO:
@@ -301,7 +311,8 @@ class QualityGate:
                     Verdict(key, verdict.passed, verdict.metadata, verdict.severity) for key in keys
                 ]
             elif rule.kind == "freshness":
-                verdicts = self._freshness(result.frame, rule, kept_codes, keys)
+                codes = engine.window_codes(result.frame, keys)
+                verdicts = self._freshness(result.frame, rule, codes, keys)
             elif rule.kind == "count_audit":
                 verdicts = self._count_audit(rule, inputs, kept, removed_now)
             else:  # great_expectations: the suite runs once per window, each check reads its expectation

@@ -82,7 +82,7 @@ class SparkEngine(Engine):
         if isinstance(frame, pa.Table):
             return frame.num_rows
         known = known_rows(frame)  # an input read from the warehouse: no Spark job
-        return known if known is not None else frame.count()
+        return sum(known.values()) if known is not None else frame.count()
 
     def mask_length(self, frame: Any) -> int:
         return 0  # masks are Column expressions: no length, and no Spark job to count rows

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dataplat_dagster.engines.base import PARTITION
+from dataplat_dagster.engines.spark_frames import spark_schema
 from dataplat_dagster.resources.storage import (
     PARTITION_DIR,
     VERSION_DIR,
@@ -90,26 +91,57 @@ def read_windows(
     reader = spark.read
     if len({s.remove_metadata() for s in schemas}) > 1:  # windows written before a change
         reader = reader.option("mergeSchema", "true")
+    elif (known := _stated_schema(schemas[0])) is not None:
+        reader = reader.schema(known)  # no job reading every file's footer to infer it
     frame = reader.parquet(*[spark_path(storage, f) for f in files])
     if windowed:
         frame = frame.withColumn(PARTITION, _window_of_file(F.col("_metadata.file_path")))
     return _with_known_rows(frame, counts), counts
 
 
-# Rows of the frames read above, from their windows' manifests: a step counts its inputs'
-# rows for its metrics, and counting them again would be a Spark job per input and step.
+# Rows of the frames read above per window, from their manifests: a step counts its inputs'
+# rows for its metrics and count audits, and counting them again would be a Spark job each.
 # Weak keys: an entry lives as long as its frame (a DataFrame hashes by identity).
-_KNOWN_ROWS: "weakref.WeakKeyDictionary[Any, int]" = weakref.WeakKeyDictionary()
+_KNOWN_ROWS: "weakref.WeakKeyDictionary[Any, dict[str | None, int]]" = weakref.WeakKeyDictionary()
 
 
 def _with_known_rows(frame: Any, counts: list[tuple[str | None, int]]) -> Any:
-    _KNOWN_ROWS[frame] = sum(rows for _, rows in counts)
+    _KNOWN_ROWS[frame] = {key: rows for key, rows in counts}
     return frame
 
 
-def known_rows(frame: Any) -> int | None:
-    """The rows of a frame read from the warehouse, as its manifests give them, or None."""
+def known_rows(frame: Any) -> dict[str | None, int] | None:
+    """Rows per window of a frame read from the warehouse, as its manifests give them, or None."""
     return _KNOWN_ROWS.get(frame)
+
+
+def _stated_schema(schema: pa.Schema) -> Any:
+    """The files' Spark schema from their manifest, where Spark would infer the same, or None.
+
+    Only types whose Parquet form Spark reads back as `spark_schema` maps them; anything
+    else (unsigned integers, null columns, nested types) is left to Spark's inference.
+    """
+    for field in schema:
+        kind = field.type.value_type if pa.types.is_dictionary(field.type) else field.type
+        plain = (
+            pa.types.is_string(kind)
+            or pa.types.is_signed_integer(kind)
+            or pa.types.is_floating(kind)
+            or pa.types.is_boolean(kind)
+            or pa.types.is_date32(kind)
+            or pa.types.is_decimal(kind)
+            or (pa.types.is_timestamp(kind) and kind.unit == "us" and kind.tz in (None, "UTC"))
+        )
+        if not plain or pa.types.is_float16(kind):
+            return None
+    return spark_schema(
+        pa.schema(
+            [
+                f.with_type(f.type.value_type) if pa.types.is_dictionary(f.type) else f
+                for f in schema
+            ]
+        )
+    )
 
 
 def _window_of_file(path: Any) -> Any:

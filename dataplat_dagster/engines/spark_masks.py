@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from dataplat_dagster.engines.base import PARTITION, REASON, RULE, TransformError
+from dataplat_dagster.engines.spark_io import known_rows
 from dataplat_dagster.engines.spark_rules import FLAG, MASKED, flag
 from dataplat_dagster.engines.spark_text import as_text, column, text_of
 
@@ -32,6 +33,12 @@ class WindowCodes:
 
     def count(self, mask: Column | None, windows: int) -> list[int]:
         """Rows (in `mask`) per window, in the order of `keys`."""
+        known = known_rows(self.frame) if mask is None else None
+        if known is not None:  # a frame read from the warehouse: its manifests' counts
+            if not self.windowed:
+                return [sum(known.values()), *[0] * (windows - 1)]
+            by_key = {str(key): rows for key, rows in known.items()}
+            return [by_key.get(str(key), 0) for key in self.keys][:windows]
         rows = self.frame if mask is None else flag(self.frame, mask).where(F.col(FLAG))
         if not self.windowed:
             return [rows.count(), *[0] * (windows - 1)]

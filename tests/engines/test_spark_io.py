@@ -175,8 +175,49 @@ def test_rows_read_from_the_warehouse_are_counted_from_their_manifests(
     spark.sparkContext.setJobGroup("rows-from-manifests", "counting inputs")
     try:
         assert spark_engine.row_count(frame) == 3
+        codes = spark_engine.window_codes(frame, WINDOWS[:2])
+        assert spark_engine.count_by_window(codes, None, 2) == [2, 1]  # a count audit's source
         assert tracker.getJobIdsForGroup("rows-from-manifests") == []  # no Spark job ran
         assert spark_engine.row_count(frame.where("order_id > 1")) == 2
         assert tracker.getJobIdsForGroup("rows-from-manifests") != []
     finally:
         spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
+
+
+def test_the_manifest_schema_reads_what_spark_would_infer(tmp_path: Path, spark) -> None:
+    """Spark gets the files' schema from their manifest (no footer-reading job), the same one."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from dataplat_dagster.engines.spark_io import _stated_schema, spark_path
+
+    every_type = pa.table(
+        {
+            "tiny": pa.array([1, None], pa.int8()),
+            "big": pa.array([2**40, 3], pa.int64()),
+            "ratio": pa.array([0.5, None], pa.float32()),
+            "price": pa.array([1.25, 2.0], pa.float64()),
+            "flag": pa.array([True, None], pa.bool_()),
+            "day": pa.array([dt.date(2024, 3, 31), None], pa.date32()),
+            "at": pa.array([dt.datetime(2024, 3, 31, 1, 30), None], pa.timestamp("us", "UTC")),
+            "wall": pa.array([dt.datetime(2024, 3, 31, 2, 30), None], pa.timestamp("us")),
+            "amount": pa.array([Decimal("1.10"), None], pa.decimal128(10, 2)),
+            "label": pa.array(["a", None], pa.string()).dictionary_encode(),
+        }
+    )
+    storage = _storage(tmp_path)
+    storage.write(TABLE, [(WINDOWS[0], every_type), (WINDOWS[1], every_type.slice(1))])
+    stated = _stated_schema(storage.manifest(TABLE, WINDOWS[0]).schema)
+    assert stated is not None
+
+    frame, _ = read_windows(spark, storage, TABLE, WINDOWS[:2], windowed=False)
+    files, _, _ = storage.resolve(TABLE, WINDOWS[:2])
+    inferred = spark.read.parquet(*[spark_path(storage, f) for f in files])
+
+    assert frame.schema == inferred.schema == stated
+    assert sorted(map(tuple, frame.collect()), key=repr) == sorted(
+        map(tuple, inferred.collect()), key=repr
+    )
+    # types whose Parquet form Spark reads its own way are left to Spark's inference
+    assert _stated_schema(pa.schema([("n", pa.uint32())])) is None
+    assert _stated_schema(pa.schema([("n", pa.null())])) is None
