@@ -39,6 +39,7 @@ _sessions: dict[tuple[Any, ...], Any] = {}
 _PANDAS = PandasEngine()  # small results (samples, previews) shown as the Pandas engine shows them
 _ARROW_SPLITTER = _PANDAS
 _SAMPLE = "__dataplat_sample"  # which request a sampled row answers
+CONSOLE_PROGRESS = "spark.ui.showConsoleProgress"  # off unless a profile turns it on
 
 
 class SparkEngine(Engine):
@@ -295,5 +296,3 @@ def _build_session(engine: SparkEngine) -> Any:
         builder = builder.config(key, value)
     return builder.getOrCreate()
 
-
-CONSOLE_PROGRESS = "spark.ui.showConsoleProgress"
