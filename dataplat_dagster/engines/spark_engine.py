@@ -295,4 +295,3 @@ def _build_session(engine: SparkEngine) -> Any:
     for key, value in conf.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
-
