@@ -103,7 +103,7 @@ class ObservedLoad:
 
     table: Any
     plain: Any
-    _read: SparkLandingRead
+    read: SparkLandingRead  # the lines as parsed, never cached here
     _tally: "_Tally"
     _lineage: Any
     _counted: tuple[dict[str | None, int], dict[str | None, int]] | None = field(
@@ -118,7 +118,7 @@ class ObservedLoad:
 
     def bad(self) -> Any:
         """The rejected rows with their windows and lineage (once the table is written)."""
-        rejects = self._read.rejects
+        rejects = self.read.rejects
         if self._tally.dated is not None:
             rejects = _placed(rejects, self._tally.dated, self._tally.null_keys())
         return self._lineage(rejects, (RULE, REASON))
@@ -185,7 +185,8 @@ class _Tally:
         found = []
         for i, key in enumerate(self.keys):
             here = F.lit(True) if key is None else window == key
-            found += [F.count_if(here).alias(f"n{i}"), F.count_if(here & rejected).alias(f"r{i}")]
+            # `rejected` first: most lines are not, and the window is not compared again
+            found += [F.count_if(here).alias(f"n{i}"), F.count_if(rejected & here).alias(f"r{i}")]
         if self.dated is not None:
             when = F.col(WHEN)
             for side in (0, 1):  # the table's dates, the rejected rows' dates: as `_windowed`

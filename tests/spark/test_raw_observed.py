@@ -100,22 +100,24 @@ def _published(shop: Any, result: dg.ExecuteInProcessResult) -> dict[str, Any]:
 
 
 @pytest.fixture
-def observed_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The real `load_observed`, recording each table it loads (which path raw took)."""
-    real, calls = raw_module.load_observed, []
+def observed_loads(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The real `load_observed`, recording what it loads by first file (which path raw took)."""
+    real, loads = raw_module.load_observed, {}
 
     def recording(spark: Any, source: Any, files: list, *args: Any, **kwargs: Any) -> Any:
-        calls.append(files[0][0].path)
-        return real(spark, source, files, *args, **kwargs)
+        loads[files[0][0].path] = real(spark, source, files, *args, **kwargs)
+        return loads[files[0][0].path]
 
     monkeypatch.setattr(raw_module, "load_observed", recording)
-    return calls
+    return loads
 
 
 def test_raw_without_checks_counts_during_its_write_as_pandas_counts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spark, observed_loads: list[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spark, observed_loads: dict[str, Any]
 ) -> None:
-    runs, cached = {}, set(spark.sparkContext._jsc.getPersistentRDDs().keys())
+    from pyspark import StorageLevel
+
+    runs = {}
     for engine in ("pandas", "spark"):
         shop = _shop(tmp_path / engine, monkeypatch, SHOP, engine == "spark")
         with dg.instance_for_test() as instance:
@@ -141,18 +143,19 @@ def test_raw_without_checks_counts_during_its_write_as_pandas_counts(
     # a range run's counts: the run's (two lines rejected on the 1st, one on the 3rd)
     assert runs["spark"]["orders 2024-01-01 counts"][0]["rows_quarantined"] == 3
     assert len(runs["spark"]["orders__quarantine 2024-01-03 rows"]) == 1
-    assert set(spark.sparkContext._jsc.getPersistentRDDs().keys()) == cached  # none left
+    for loaded in observed_loads.values():  # parsed by the write job, not cached first
+        assert loaded.read.read.storageLevel == StorageLevel.NONE
 
 
 def test_a_raw_error_check_still_keeps_its_window_unpublished_on_spark(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spark, observed_loads: list[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spark, observed_loads: dict[str, Any]
 ) -> None:
     checked = SHOP.replace(
         "  orders: {from: landing.orders}\n",
         "  orders:\n    from: landing.orders\n"
         "    rules: [{row_count: {min: 3}, severity: error}]\n",
     )
-    failed = {}
+    failed, sales = {}, {}
     for engine in ("pandas", "spark"):
         shop = _shop(tmp_path / engine, monkeypatch, checked, engine == "spark")
         with dg.instance_for_test() as instance:
@@ -161,6 +164,13 @@ def test_a_raw_error_check_still_keeps_its_window_unpublished_on_spark(
         assert any("quality gate closed" in error for error in failures.values()), failures
         assert not materialized(result, "raw", "shop", "orders")
         failed[engine] = shop.failed_checks("raw", "orders", "2024-01-02")
+        # beside it, one window of a table without checks: published, its preview shown
+        (table,) = materialized(result, "raw", "shop", "sales")
+        manifest = shop.storage().manifest(["raw", "shop", "sales"], "2024-01-02")
+        sales[engine] = (_rows(shop, "sales", "2024-01-02"), manifest.properties["source_rows"])
+        assert table.metadata["preview"].value.records
 
     assert failed["spark"] == failed["pandas"] == ("row_count",)
     assert "shop/orders_20240102.csv" not in observed_loads  # counted before the write
+    assert "shop/sales.csv" in observed_loads
+    assert sales["spark"] == sales["pandas"] and sales["spark"][1] == 1
