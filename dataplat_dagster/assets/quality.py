@@ -32,6 +32,45 @@ def windows_count(
     return totals
 
 
+def preview_metadata(
+    context: dg.AssetExecutionContext,
+    engine: Engine,
+    keys: list[str | None],
+    table: Any,
+    frame: Any,
+) -> dict[str, Any]:
+    """The preview as output metadata, or, in a range run, on its first window only.
+
+    Dagster copies an output's metadata onto the materialization of every window: the same
+    rows on each of a year's 365 windows were most of the event log's bytes.
+    """
+    shown = preview(engine, frame)
+    if len(keys) == 1 or keys[0] is None:
+        return {"preview": shown}
+    context.add_asset_metadata(
+        {"preview": shown}, asset_key=asset_key(table), partition_key=keys[0]
+    )
+    return {}
+
+
+def failed_metadata(
+    context: dg.AssetExecutionContext,
+    plan: TablePlan,
+    keys: list[str | None],
+    failed: dict[str | None, list[str]],
+) -> dict[str, Any]:
+    """The failed ERROR checks as output metadata, or, in a range run, on each failing window."""
+    if len(keys) == 1 or keys[0] is None:
+        return {"failed_checks": dg.MetadataValue.json({str(k): v for k, v in failed.items()})}
+    for window, checks in failed.items():
+        context.add_asset_metadata(
+            {"failed_checks": dg.MetadataValue.json(checks)},
+            asset_key=asset_key(plan.id),
+            partition_key=window,
+        )
+    return {}
+
+
 class QualityGateClosed(dg.Failure):
     """An ERROR check failed on the run's only window: nothing was published below it."""
 
@@ -139,32 +178,12 @@ class Published:
             )
 
     def _preview(self, context: dg.AssetExecutionContext, table: Any, frame: Any) -> dict[str, Any]:
-        """The preview as output metadata, or, in a range run, on its first window only.
-
-        Dagster copies an output's metadata onto the materialization of every window: the same
-        rows on each of a year's 365 windows were most of the event log's bytes.
-        """
-        shown = preview(self.engine, frame)
-        if len(self.keys) == 1 or self.keys[0] is None:
-            return {"preview": shown}
-        context.add_asset_metadata(
-            {"preview": shown}, asset_key=asset_key(table), partition_key=self.keys[0]
-        )
-        return {}
+        return preview_metadata(context, self.engine, self.keys, table, frame)
 
     def _failed_metadata(
         self, context: dg.AssetExecutionContext, failed: dict[str | None, list[str]]
     ) -> dict[str, Any]:
-        """The failed ERROR checks as output metadata, or, in a range run, on each failing window."""
-        if len(self.keys) == 1 or self.keys[0] is None:
-            return {"failed_checks": dg.MetadataValue.json({str(k): v for k, v in failed.items()})}
-        for window, checks in failed.items():
-            context.add_asset_metadata(
-                {"failed_checks": dg.MetadataValue.json(checks)},
-                asset_key=asset_key(self.plan.id),
-                partition_key=window,
-            )
-        return {}
+        return failed_metadata(context, self.plan, self.keys, failed)
 
     def _unpublished(
         self,

@@ -1,14 +1,20 @@
 """Raw on the Spark engine: landing files read by Spark, lineage columns, counts per window.
 
-Only counts reach the driver (one job counts rows and rejected rows per window); the rows
-stay Spark DataFrames until the Spark IO manager writes them. A file of many windows gets
-each row's window from its date column in Spark (engines/spark_windows.py); the same job
-also finds the dates' range, which places rows without a date as the Arrow path does.
-Sources Spark cannot read (engines/landing/spark_reader.py `unsupported`) are read by the
-Arrow readers, as on Pandas.
+Only counts reach the driver; the rows stay Spark DataFrames until the Spark IO manager
+writes them. A file of many windows gets each row's window from its date column in Spark
+(engines/spark_windows.py); the counts also find the dates' range, which places rows
+without a date as the Arrow path does.
+
+Two ways to count: a table with checks needs its counts before publication (its gate judges
+them), so one job counts rows and rejected rows per window first and caches the parsed lines
+for the writes (`load_with_spark`); a table without checks counts them during the table's
+write (`load_observed`: an `Observation` of every line read, in the write job), and its
+quarantine is placed once those counts are known. Sources Spark cannot read
+(engines/landing/spark_reader.py `unsupported`) are read by the Arrow readers, as on Pandas.
 """
 
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 from dataplat_dagster.engines.base import PARTITION, REASON, RULE
@@ -68,21 +74,168 @@ def load_with_spark(
     zone: str,
     dated: DateWindows | None = None,
 ) -> SparkLoaded:
-    """Read the run's files with Spark; rows get raw's lineage columns.
+    """Read the run's files with Spark; rows get raw's lineage columns; counted first.
 
     `dated`: the rows of a file of many windows find their window by this date column.
     """
-    from pyspark.sql import functions as F
-
-    landing = [
-        LandingFile(spark_path(file_store, info.path), info.path, key) for info, key in files
-    ]
-    read = read_landing(spark, source, landing, zone, dated)
+    read = _read(spark, source, files, file_store, zone, dated)
     read.read.persist()  # filled by the counting job, read again by the two writes
     rows, rejects = read.rows, read.rejects
     counted = None
     if dated is not None:
         rows, rejects, counted = _windowed(read, dated)
+    lineage = _lineage(bronze)
+    table, bad = lineage(rows, ()), lineage(rejects, (RULE, REASON))
+    read_by_window, rejected_by_window = counted or _counts(read.read, keys)
+    return SparkLoaded(table, bad, read_by_window, rejected_by_window, read.read)
+
+
+@dataclass
+class ObservedLoad:
+    """The files of a run read by Spark, counted by the job that writes `table`.
+
+    `table` carries an `Observation` of every line read: its write job counts the rows and
+    rejected rows of each window (and the dates' range) on the way. Read the counts
+    (`counts()`) and the rejected rows (`bad()`, placed by those counts) only after it ran.
+    `plain` is the same table without the observation, for what runs before the write (a
+    preview, a schema): any other job over `table` would take the observation's place.
+    """
+
+    table: Any
+    plain: Any
+    read: SparkLandingRead  # the lines as parsed, never cached here
+    _tally: "_Tally"
+    _lineage: Any
+    _counted: tuple[dict[str | None, int], dict[str | None, int]] | None = field(
+        default=None, init=False
+    )
+
+    def counts(self) -> tuple[dict[str | None, int], dict[str | None, int]]:
+        """Rows and rejected rows read per window, as `load_with_spark` counts them."""
+        if self._counted is None:
+            self._counted = self._tally.counts()
+        return self._counted
+
+    def bad(self) -> Any:
+        """The rejected rows with their windows and lineage (once the table is written)."""
+        rejects = self.read.rejects
+        if self._tally.dated is not None:
+            rejects = _placed(rejects, self._tally.dated, self._tally.null_keys())
+        return self._lineage(rejects, (RULE, REASON))
+
+
+def load_observed(
+    spark: Any,
+    source: Any,
+    files: list[tuple[FileInfo, str | None]],
+    keys: list[str | None],
+    bronze: dict[str, Any],
+    file_store: FileStore,
+    zone: str,
+    dated: DateWindows | None = None,
+) -> ObservedLoad:
+    """Read the run's files with Spark, to be counted during the table's write.
+
+    No cache and no counting job: the table's write job parses every line once and counts
+    them (see `ObservedLoad`). For a table without checks: nothing needs the counts before
+    the table is published.
+    """
+    from pyspark.sql import Observation
+    from pyspark.sql import functions as F
+
+    read = _read(spark, source, files, file_store, zone, dated)
+    lineage = _lineage(bronze)
+    tally = _Tally(Observation(f"dataplat_raw_{uuid.uuid4().hex}"), keys, dated)
+    if dated is None:
+        window = F.col(PARTITION) if PARTITION in read.read.columns else F.lit(None)
+        marked = read.read.withColumn(_WINDOW, window.cast("string"))
+    else:  # a row's window computed once: the count and the table's `_partition` share it
+        marked = read.read.withColumn(_WINDOW, dated.window_of(F.col(WHEN)))
+    observed = marked.observe(tally.observation, *tally.metrics())
+
+    own = [c for c in read.rows.columns if c not in (WHEN, RANGE, PARTITION)]
+    windowed = dated is not None or PARTITION in read.rows.columns
+
+    def table_of(frame: Any) -> Any:
+        rows = frame.where(F.col(RULE).isNull())
+        if dated is not None:  # a row's date is inside the declared windows: no null to place
+            rows = rows.where(F.col(_WINDOW).isNotNull()).withColumn(PARTITION, F.col(_WINDOW))
+        return lineage(rows.select(*own, *([PARTITION] if windowed else [])), ())
+
+    return ObservedLoad(table_of(observed), table_of(marked), read, tally, lineage)
+
+
+_WINDOW = "__dataplat_window"  # the row's window as counted (before placing dateless rows)
+
+
+@dataclass
+class _Tally:
+    """What the write job observes over every line read: counts per window, dates' range."""
+
+    observation: Any
+    keys: list[str | None]
+    dated: DateWindows | None
+
+    def metrics(self) -> list[Any]:
+        from pyspark.sql import functions as F
+
+        rejected, window = F.col(RULE).isNotNull(), F.col(_WINDOW)
+        if self.dated is None:  # a line without a window counts in the first (as `_counts`)
+            window = F.coalesce(window, F.lit(self.keys[0]))
+        found = []
+        for i, key in enumerate(self.keys):
+            here = F.lit(True) if key is None else window == key
+            # `rejected` first: most lines are not, and the window is not compared again
+            found += [F.count_if(here).alias(f"n{i}"), F.count_if(rejected & here).alias(f"r{i}")]
+        if self.dated is not None:
+            when = F.col(WHEN)
+            for side in (0, 1):  # the table's dates, the rejected rows' dates: as `_windowed`
+                on_side = F.col(RANGE) == side
+                dateless = on_side & when.isNull()
+                found += [
+                    F.min(F.when(on_side, when)).alias(f"low{side}"),
+                    F.max(F.when(on_side, when)).alias(f"high{side}"),
+                    F.count_if(dateless).alias(f"n_dateless{side}"),
+                    F.count_if(dateless & rejected).alias(f"r_dateless{side}"),
+                ]
+        return found
+
+    def null_keys(self) -> dict[int, str | None]:
+        """Where rows without a date go, by their side (table 0, rejected on reading 1)."""
+        assert self.dated is not None
+        got = self.observation.get
+        return {s: self.dated.null_window(got[f"low{s}"], got[f"high{s}"]) for s in (0, 1)}
+
+    def counts(self) -> tuple[dict[str | None, int], dict[str | None, int]]:
+        got = self.observation.get
+        counts = {key: int(got[f"n{i}"]) for i, key in enumerate(self.keys)}
+        rejected = {key: int(got[f"r{i}"]) for i, key in enumerate(self.keys)}
+        if self.dated is not None:
+            for side, key in self.null_keys().items():
+                if key in counts:
+                    counts[key] += int(got[f"n_dateless{side}"])
+                    rejected[key] += int(got[f"r_dateless{side}"])
+        return counts, rejected
+
+
+def _read(
+    spark: Any,
+    source: Any,
+    files: list[tuple[FileInfo, str | None]],
+    file_store: FileStore,
+    zone: str,
+    dated: DateWindows | None,
+) -> SparkLandingRead:
+    landing = [
+        LandingFile(spark_path(file_store, info.path), info.path, key) for info, key in files
+    ]
+    return read_landing(spark, source, landing, zone, dated)
+
+
+def _lineage(bronze: dict[str, Any]) -> Any:
+    """Adds raw's lineage columns to a frame: (frame, columns kept last) -> frame."""
+    from pyspark.sql import functions as F
+
     constants = {
         "_load_ts": F.lit(bronze["_load_ts"]).cast("timestamp"),
         "_source_system": F.lit(bronze["_source_system"]),
@@ -99,9 +252,7 @@ def load_with_spark(
             *own, *[v.alias(k) for k, v in constants.items()], *window, *[F.col(c) for c in tail]
         )
 
-    table, bad = lineage(rows, ()), lineage(rejects, (RULE, REASON))
-    read_by_window, rejected_by_window = counted or _counts(read.read, keys)
-    return SparkLoaded(table, bad, read_by_window, rejected_by_window, read.read)
+    return lineage
 
 
 def _windowed(
@@ -145,17 +296,22 @@ def _windowed(
         if key in counts:
             counts[key] += group["count"]
             rejected[key] += group["count"] if group["rejected"] else 0
+    placed = _placed(read.rows, dated, null_keys), _placed(read.rejects, dated, null_keys)
+    return *placed, (counts, rejected)
+
+
+def _placed(frame: Any, dated: DateWindows, null_keys: dict[int, str | None]) -> Any:
+    """Each row in its window, a row without a date where `null_keys` puts its side's."""
+    from pyspark.sql import functions as F
+
+    when = F.col(WHEN)
     final = (
         F.when(when.isNull() & (F.col(RANGE) == 0), F.lit(null_keys[0]).cast("string"))
         .when(when.isNull(), F.lit(null_keys[1]).cast("string"))
-        .otherwise(window)
+        .otherwise(dated.window_of(when))
     )
-
-    def placed(frame: Any) -> Any:
-        framed = frame.withColumn(PARTITION, final).where(F.col(PARTITION).isNotNull())
-        return framed.drop(WHEN, RANGE)
-
-    return placed(read.rows), placed(read.rejects), (counts, rejected)
+    framed = frame.withColumn(PARTITION, final).where(F.col(PARTITION).isNotNull())
+    return framed.drop(WHEN, RANGE)
 
 
 def _counts(

@@ -54,10 +54,15 @@ class WindowedFrame:
     frame: Any
     # window -> ERROR checks it failed (the layers below refuse it)
     failed_checks: dict[str | None, list[str]] = field(default_factory=dict)
-    # window -> what was read for it (raw: source rows and files)
-    properties: dict[str | None, Any] = field(default_factory=dict)
+    # window -> what was read for it (raw: source rows and files); on Spark also a function
+    # giving it once the write job ran (raw counts its rows during the write)
+    properties: dict[str | None, Any] | Callable[[], dict[str | None, Any]] = field(
+        default_factory=dict
+    )
     # window -> why a range run did not build it (an input failed its gate): not written
     left_out: dict[str, str] = field(default_factory=dict)
+    # output metadata known only once the frame is written (counts the write observed)
+    settled: Callable[[], dict[str, Any]] | None = None
 
 
 class ParquetIOManager(dg.ConfigurableIOManager, ABC):
@@ -119,6 +124,7 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
                 "partitions_written": len(windows),
                 "bytes_written": sum(w.bytes for w in written),
                 **self.run_metadata(),
+                **(carried.settled() if carried.settled is not None else {}),
             }
         )
         for index, window in enumerate(windows):
