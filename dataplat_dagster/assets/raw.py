@@ -130,9 +130,8 @@ def build_raw_asset(
             on_spark_engine = engine_of(plan) == "spark"
             why_not = _spark_cannot(landing, files, windows) if on_spark_engine else "pandas"
             on_spark = None
-            if why_not is None and not QualityGate(plan, engine).active:
-                # no check judges the counts before publication: the table's write counts them
-                observed = load_observed(
+            spark_read = (  # what Spark reads, either way below
+                (
                     engine.session(),
                     source,
                     files,
@@ -142,6 +141,12 @@ def build_raw_asset(
                     naive_zone(landing),
                     _dated(landing, windows, keys),
                 )
+                if why_not is None
+                else None
+            )
+            if spark_read is not None and not QualityGate(plan, engine).active:
+                # no check judges the counts before publication: the table's write counts them
+                observed = load_observed(*spark_read)
                 if len(keys) <= options.checks_per_window_up_to:
                     yield from _landing_observations(landing, files, file_store)
                 yield from observed_events(
@@ -160,17 +165,8 @@ def build_raw_asset(
                     f"{counts.rows_quarantined} quarantined"
                 )
                 return
-            if why_not is None:  # Spark reads the files: only counts come back
-                on_spark = load_with_spark(
-                    engine.session(),
-                    source,
-                    files,
-                    keys,
-                    bronze,
-                    file_store,
-                    naive_zone(landing),
-                    _dated(landing, windows, keys),
-                )
+            if spark_read is not None:  # Spark reads the files: only counts come back
+                on_spark = load_with_spark(*spark_read)
                 table, bad = on_spark.table, on_spark.bad
                 read_by_window = on_spark.read_by_window
                 rejected_by_window = on_spark.rejected_by_window
