@@ -138,8 +138,8 @@ class Published:
         table_metadata = {
             **self.counts.as_metadata(),
             **(metadata or {}),
-            **self._preview(context, self.plan.id, self.result.frame),
-            **self._failed_metadata(context, failed),
+            **preview_metadata(context, self.engine, self.keys, self.plan.id, self.result.frame),
+            **failed_metadata(context, self.plan, self.keys, failed),
         }
         if closed:
             yield self._unpublished(context, warehouse, table_metadata, failed, properties or {})
@@ -153,7 +153,7 @@ class Published:
                 QUARANTINE,
                 metadata={
                     "rows": self.counts.rows_quarantined,
-                    **self._preview(context, companion, self.quarantine),
+                    **preview_metadata(context, self.engine, self.keys, companion, self.quarantine),
                 },
             )
         self._alert(context, notifier, metrics, options.ui_base_url)
@@ -176,14 +176,6 @@ class Published:
                 allow_retries=False,
                 metadata={"failed_checks": dg.MetadataValue.json(failed[window])},
             )
-
-    def _preview(self, context: dg.AssetExecutionContext, table: Any, frame: Any) -> dict[str, Any]:
-        return preview_metadata(context, self.engine, self.keys, table, frame)
-
-    def _failed_metadata(
-        self, context: dg.AssetExecutionContext, failed: dict[str | None, list[str]]
-    ) -> dict[str, Any]:
-        return failed_metadata(context, self.plan, self.keys, failed)
 
     def _unpublished(
         self,
