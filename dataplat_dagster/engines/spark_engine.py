@@ -40,6 +40,17 @@ _PANDAS = PandasEngine()  # small results (samples, previews) shown as the Panda
 _ARROW_SPLITTER = _PANDAS
 _SAMPLE = "__dataplat_sample"  # which request a sampled row answers
 CONSOLE_PROGRESS = "spark.ui.showConsoleProgress"  # off unless a profile turns it on
+# Whole-stage code generation compiles a stage's expressions into one Java method. Raw's
+# parse by the landing rules (several expressions per declared column) makes that method
+# thousands of lines long, and HotSpot interprets any method over 8,000 bytes of bytecode
+# (`DontCompileHugeMethods`). Spark's own advice for HotSpot is a limit of 8,000 (such a
+# stage then runs operator by operator, in methods small enough to compile), and the JVMs
+# this process launches compile large methods too: TPC-H lineitem's parse at scale 1 took
+# 134 s before, 78 s after (local[2], one cold run each, twice). A profile's `conf`
+# overrides either; a remote session keeps its server's settings.
+HUGE_METHOD_LIMIT = "spark.sql.codegen.hugeMethodLimit"
+COMPILE_HUGE_METHODS = "-XX:-DontCompileHugeMethods"
+JAVA_OPTIONS = ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions")
 
 
 class SparkEngine(Engine):
@@ -292,6 +303,9 @@ def _build_session(engine: SparkEngine) -> Any:
         # the console progress bar redraws one line with carriage returns: in a run's compute
         # log and in `dataplat run` output it is noise (the Spark UI shows progress)
         conf.setdefault(CONSOLE_PROGRESS, "false")
+        conf.setdefault(HUGE_METHOD_LIMIT, "8000")
+        for option in JAVA_OPTIONS:
+            conf.setdefault(option, COMPILE_HUGE_METHODS)
     for key, value in conf.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()

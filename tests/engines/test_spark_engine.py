@@ -11,7 +11,12 @@ import pyarrow as pa
 import pytest
 
 from dataplat_dagster.engines.base import PARTITION, TransformError
-from dataplat_dagster.engines.spark_engine import CONSOLE_PROGRESS, SparkEngine
+from dataplat_dagster.engines.spark_engine import (
+    COMPILE_HUGE_METHODS,
+    CONSOLE_PROGRESS,
+    HUGE_METHOD_LIMIT,
+    SparkEngine,
+)
 from tests.parity.helpers import DAYS, PANDAS, canonical, typed_orders
 
 pytestmark = pytest.mark.spark
@@ -88,6 +93,17 @@ def test_no_console_progress_bar_unless_the_profile_asks(spark_engine: SparkEngi
         assert CONSOLE_PROGRESS not in spark_engine.conf
         return
     assert session.sparkContext.getConf().get(CONSOLE_PROGRESS) == "false"
+
+
+def test_large_generated_methods_are_compiled(spark_engine: SparkEngine) -> None:
+    """Raw's parse generates methods HotSpot would interpret (spark_engine.py says why)."""
+    session = spark_engine.session()
+    if spark_engine.remote:  # a Spark Connect server keeps its own settings
+        assert HUGE_METHOD_LIMIT not in spark_engine.conf
+        return
+    assert session.conf.get(HUGE_METHOD_LIMIT) == "8000"
+    runtime = session.sparkContext._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()
+    assert COMPILE_HUGE_METHODS in list(runtime.getInputArguments())  # the driver's JVM
 
 
 def test_samples_come_back_as_pandas_shows_them(spark_engine: SparkEngine) -> None:
