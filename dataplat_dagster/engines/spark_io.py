@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dataplat_dagster.engines.base import PARTITION
-from dataplat_dagster.engines.spark_frames import spark_schema
+from dataplat_dagster.engines.spark_frames import arrow_schema, spark_schema
 from dataplat_dagster.resources.storage import (
     PARTITION_DIR,
     VERSION_DIR,
@@ -254,8 +254,9 @@ def _stage(
         ) from exc
     finally:
         storage.remove_folder(staging)
-    schema = _written_schema(storage, key_path, moved, version, frame)
-    rows = _rows_written(storage, key_path, moved, version)
+    rows, schema = _footers(storage, key_path, moved, version)
+    if schema is None:  # no file written: the frame's own schema
+        schema = arrow_schema(frame.drop(PARTITION) if PARTITION in frame.columns else frame)
     written_at = datetime.now(UTC).isoformat()
     staged = []
     for window, files in moved.items():
@@ -303,46 +304,35 @@ def _write_job(storage: TableStorage, frame: Any, keys: Sequence[str] | None, st
     frame.write.mode("error").partitionBy(PARTITION).parquet(spark_path(storage, staging))
 
 
-def _rows_written(
+def _footers(
     storage: TableStorage,
     key_path: Sequence[str],
     moved: dict[str | None, dict[str, int]],
     version: str,
-) -> dict[str | None, int]:
-    """Rows of each window written, from its files' Parquet footers (read a few at a time)."""
+) -> tuple[dict[str | None, int], pa.Schema | None]:
+    """Rows of each window written and the files' Arrow schema, from their Parquet footers.
+
+    Each footer is read once, a few at a time (on S3 each is a request); the schema is the
+    first written file's (None when no file was written).
+    """
     paths = [
         (window, f"{storage.partition_path(key_path, window)}/{version}/{name}")
         for window, files in moved.items()
-        for name in files
+        for name in sorted(files)
     ]
 
-    def rows_of(path: str) -> int:
+    def footer(path: str) -> tuple[int, pa.Schema]:
         with storage.fs.open_input_file(path) as source:
-            return pq.read_metadata(source).num_rows
+            parquet = pq.ParquetFile(source)
+            return parquet.metadata.num_rows, parquet.schema_arrow.remove_metadata()
 
-    rows = dict.fromkeys(moved, 0)
-    with ThreadPoolExecutor(max_workers=8) as pool:  # on S3 each footer is a request
-        for (window, _), count in zip(paths, pool.map(rows_of, [p for _, p in paths]), strict=True):
+    rows, schema = dict.fromkeys(moved, 0), None
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        read = pool.map(footer, [path for _, path in paths])
+        for (window, _), (count, file_schema) in zip(paths, read, strict=True):
             rows[window] += count
-    return rows
-
-
-def _written_schema(
-    storage: TableStorage,
-    key_path: Sequence[str],
-    moved: dict[str | None, dict[str, int]],
-    version: str,
-    frame: Any,
-) -> pa.Schema:
-    """The Arrow schema of the files written (one file's footer), or of the frame if none."""
-    for window, files in moved.items():
-        if files:
-            path = f"{storage.partition_path(key_path, window)}/{version}/{min(files)}"
-            with storage.fs.open_input_file(path) as source:
-                return pq.read_schema(source).remove_metadata()
-    from dataplat_dagster.engines.spark_frames import arrow_schema
-
-    return arrow_schema(frame.drop(PARTITION) if PARTITION in frame.columns else frame)
+            schema = file_schema if schema is None else schema
+    return rows, schema
 
 
 def window_of_folder(name: str) -> str:
