@@ -2,8 +2,9 @@
 
 A raw table without checks needs no count before publication: nothing can keep a window
 back. Its table is written first, and that write job parses every line once and counts
-rows and rejected rows per window (raw_spark.py `load_observed`); each window's manifest
-(`source_rows`), the output's counts and the quarantine (placed by those counts) come after.
+rejected rows per window (raw_spark.py `load_observed`; the rows written per window are
+the files' footers); each window's manifest (`source_rows`), the output's counts and the
+quarantine (placed by those counts) come after.
 Tables with checks go through `Published` (quality.py), which counts before publishing.
 """
 
@@ -50,7 +51,9 @@ def observed_events(
         **preview_metadata(context, engine, keys, plan.id, loaded.plain),  # not the observed
         **failed_metadata(context, plan, keys, {}),
     }
-    carried = WindowedFrame(loaded.table, {}, lambda: sources(loaded.counts()[0]), settled=settled)
+    carried = WindowedFrame(
+        loaded.table, {}, lambda written: sources(loaded.counts(written)[0]), settled=settled
+    )
     yield dg.Output(carried, "table", metadata=table_metadata)
     if counts.rows_quarantined:
         # read twice (its preview, its write): cached, as the rejected rows are few

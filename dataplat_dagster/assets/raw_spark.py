@@ -94,8 +94,9 @@ def load_with_spark(
 class ObservedLoad:
     """The files of a run read by Spark, counted by the job that writes `table`.
 
-    `table` carries an `Observation` of every line read: its write job counts the rows and
-    rejected rows of each window (and the dates' range) on the way. Read the counts
+    `table` carries an `Observation` of every line read: its write job counts the rejected
+    rows of each window (and the dates' range) on the way; the rows of each window are the
+    written files' (their footers). Read the counts
     (`counts()`) and the rejected rows (`bad()`, placed by those counts) only after it ran.
     `plain` is the same table without the observation, for what runs before the write (a
     preview, a schema): any other job over `table` would take the observation's place.
@@ -110,10 +111,18 @@ class ObservedLoad:
         default=None, init=False
     )
 
-    def counts(self) -> tuple[dict[str | None, int], dict[str | None, int]]:
-        """Rows and rejected rows read per window, as `load_with_spark` counts them."""
+    def counts(
+        self, written: dict[str | None, int] | None = None
+    ) -> tuple[dict[str | None, int], dict[str | None, int]]:
+        """Rows and rejected rows read per window, as `load_with_spark` counts them.
+
+        `written`: the table's rows per window (its files' footers), which the first call,
+        once the table is written, gives: a line read is a row written or a rejected row.
+        """
         if self._counted is None:
-            self._counted = self._tally.counts()
+            if written is None:
+                raise RuntimeError("raw's counts are known once its table is written")
+            self._counted = self._tally.counts(written)
         return self._counted
 
     def bad(self) -> Any:
@@ -177,6 +186,12 @@ class _Tally:
     dated: DateWindows | None
 
     def metrics(self) -> list[Any]:
+        """Rejected lines per window, and the dates' range of each side.
+
+        Rejected lines only: the rows per window are the table's, from its files' footers
+        (`counts`). A count of every line per window was one comparison per line and
+        window: 84 per line for a range of months, as long as the parse itself.
+        """
         from pyspark.sql import functions as F
 
         rejected, window = F.col(RULE).isNotNull(), F.col(_WINDOW)
@@ -185,18 +200,17 @@ class _Tally:
         found = []
         for i, key in enumerate(self.keys):
             here = F.lit(True) if key is None else window == key
-            # `rejected` first: most lines are not, and the window is not compared again
-            found += [F.count_if(here).alias(f"n{i}"), F.count_if(rejected & here).alias(f"r{i}")]
+            # `rejected` first: most lines are not, and the window is not compared at all
+            found.append(F.count_if(rejected & here).alias(f"r{i}"))
         if self.dated is not None:
             when = F.col(WHEN)
             for side in (0, 1):  # the table's dates, the rejected rows' dates: as `_windowed`
                 on_side = F.col(RANGE) == side
-                dateless = on_side & when.isNull()
+                # a line without a date is rejected (`partition`, or it did not parse)
                 found += [
                     F.min(F.when(on_side, when)).alias(f"low{side}"),
                     F.max(F.when(on_side, when)).alias(f"high{side}"),
-                    F.count_if(dateless).alias(f"n_dateless{side}"),
-                    F.count_if(dateless & rejected).alias(f"r_dateless{side}"),
+                    F.count_if(on_side & when.isNull()).alias(f"dateless{side}"),
                 ]
         return found
 
@@ -206,15 +220,17 @@ class _Tally:
         got = self.observation.get
         return {s: self.dated.null_window(got[f"low{s}"], got[f"high{s}"]) for s in (0, 1)}
 
-    def counts(self) -> tuple[dict[str | None, int], dict[str | None, int]]:
+    def counts(
+        self, written: dict[str | None, int]
+    ) -> tuple[dict[str | None, int], dict[str | None, int]]:
+        """(lines read, rejected lines) per window; `written`: the table's rows per window."""
         got = self.observation.get
-        counts = {key: int(got[f"n{i}"]) for i, key in enumerate(self.keys)}
         rejected = {key: int(got[f"r{i}"]) for i, key in enumerate(self.keys)}
         if self.dated is not None:
             for side, key in self.null_keys().items():
-                if key in counts:
-                    counts[key] += int(got[f"n_dateless{side}"])
-                    rejected[key] += int(got[f"r_dateless{side}"])
+                if key in rejected:
+                    rejected[key] += int(got[f"dateless{side}"])
+        counts = {key: written.get(key, 0) + rejected[key] for key in self.keys}
         return counts, rejected
 
 

@@ -34,6 +34,7 @@ from dataplat_dagster.resources.storage import (
     StagedWindow,
     StorageWriteError,
     TableStorage,
+    WindowProperties,
     WrittenPartition,
     describe,
     unified,
@@ -168,7 +169,7 @@ def write_windows(
     write_id: str,
     owner: str,
     failed_checks: dict[str | None, list[str]] | None = None,
-    properties: dict[str | None, Any] | Callable[[], dict[str | None, Any]] | None = None,
+    properties: WindowProperties | None = None,
     after_publish: Callable[[list[WrittenPartition], pa.Schema], None] | None = None,
 ) -> tuple[list[WrittenPartition], pa.Schema]:
     """Write the frame's windows with Spark and publish them, under the windows' locks.
@@ -182,8 +183,8 @@ def write_windows(
         write_id: names the version folders.
         owner: who holds the locks (the run id).
         failed_checks: window -> ERROR checks it failed (kept in its manifest).
-        properties: window -> what its manifest keeps, or a function giving it once the
-            write job ran (the rows it counted).
+        properties: window -> what its manifest keeps, or a function of the rows written
+            per window giving it once the write job ran (raw's counts of rows read).
         after_publish: the catalogue registration (windows written, their schema), called
             after publishing and before cleanup.
 
@@ -209,7 +210,7 @@ def _stage(
     keys: Sequence[str] | None,
     write_id: str,
     failed_checks: dict[str | None, list[str]],
-    properties: dict[str | None, Any] | Callable[[], dict[str | None, Any]],
+    properties: WindowProperties,
 ) -> tuple[list[StagedWindow], pa.Schema]:
     """One Spark job writes every window; each window's folder becomes its version folder."""
     staging = f"{storage.table_path(key_path)}/{STAGING_DIR}/{write_id}"
@@ -223,8 +224,6 @@ def _stage(
             f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. "
             "Nothing of this write was published; every window keeps its previous version."
         ) from exc
-    if callable(properties):  # known once the job ran (raw's rows counted by the write)
-        properties = properties()
     version = f"{VERSION_DIR}={write_id}"
     moved: dict[str | None, dict[str, int]] = {}
     try:
@@ -255,6 +254,8 @@ def _stage(
     finally:
         storage.remove_folder(staging)
     rows, schema = _footers(storage, key_path, moved, version)
+    if callable(properties):  # known once the job ran: raw's counts add the rows written
+        properties = properties(rows)
     if schema is None:  # no file written: the frame's own schema
         schema = arrow_schema(frame.drop(PARTITION) if PARTITION in frame.columns else frame)
     written_at = datetime.now(UTC).isoformat()

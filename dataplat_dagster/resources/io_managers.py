@@ -28,6 +28,7 @@ from dataplat_dagster.resources.storage import (
     PARTITION_DIR,
     S3TableStorage,
     TableStorage,
+    WindowProperties,
     WrittenPartition,
 )
 from dataplat_dagster.resources.window_locks import LocalWindowLocks, S3WindowLocks
@@ -54,11 +55,9 @@ class WindowedFrame:
     frame: Any
     # window -> ERROR checks it failed (the layers below refuse it)
     failed_checks: dict[str | None, list[str]] = field(default_factory=dict)
-    # window -> what was read for it (raw: source rows and files); on Spark also a function
-    # giving it once the write job ran (raw counts its rows during the write)
-    properties: dict[str | None, Any] | Callable[[], dict[str | None, Any]] = field(
-        default_factory=dict
-    )
+    # window -> what was read for it (raw: source rows and files), or a function of the
+    # rows written (raw on Spark counts its rejected rows during the write)
+    properties: WindowProperties = field(default_factory=dict)
     # window -> why a range run did not build it (an input failed its gate): not written
     left_out: dict[str, str] = field(default_factory=dict)
     # output metadata known only once the frame is written (counts the write observed)

@@ -39,6 +39,9 @@ from dataplat_dagster.resources.threads import each
 from dataplat_dagster.resources.window_locks import LocalWindowLocks, WindowLocks
 
 MANIFEST = "_manifest.json"
+# window -> what its manifest keeps beside the data (raw: source rows and files), or, on
+# Spark, a function of the rows written per window giving it once the write job ran
+WindowProperties = dict[str | None, Any] | Callable[[dict[str | None, int]], dict[str | None, Any]]
 PARTITION_DIR = "dt"
 VERSION_DIR = "v"
 
