@@ -355,8 +355,13 @@ def _typed(
         PARTITION,
         *([WHEN, F.when(F.col(RULE) == "parse", 1).otherwise(0).alias(RANGE)] if dated else []),
         RULE,
-        F.concat(
-            F.col(FILE), F.lit(" line "), F.col(LINE).cast("string"), F.lit(": "), F.col("_why")
+        # built for rejected lines only: a concatenation evaluates every part before it
+        # finds the null reason of a row
+        F.when(
+            F.col("_why").isNotNull(),
+            F.concat(
+                F.col(FILE), F.lit(" line "), F.col(LINE).cast("string"), F.lit(": "), F.col("_why")
+            ),
         ).alias(REASON),
     )
     kept = [WHEN, RANGE] if dated else []
