@@ -96,8 +96,8 @@ class ObservedLoad:
 
     `table` carries an `Observation` of every line read: its write job counts the rejected
     rows of each window (and the dates' range) on the way; the rows of each window are the
-    written files' (their footers). Read the counts
-    (`counts()`) and the rejected rows (`bad()`, placed by those counts) only after it ran.
+    written files' (their footers), which the Spark writer hands to `counts` first. Read
+    the counts and the rejected rows (`bad()`, placed by those counts) only after it ran.
     `plain` is the same table without the observation, for what runs before the write (a
     preview, a schema): any other job over `table` would take the observation's place.
     """
