@@ -44,7 +44,16 @@ def preview_metadata(
     Dagster copies an output's metadata onto the materialization of every window: the same
     rows on each of a year's 365 windows were most of the event log's bytes.
     """
-    shown = preview(engine, frame)
+    return shown_metadata(context, keys, table, preview(engine, frame))
+
+
+def shown_metadata(
+    context: dg.AssetExecutionContext,
+    keys: list[str | None],
+    table: Any,
+    shown: dg.MetadataValue,
+) -> dict[str, Any]:
+    """`preview_metadata` of a preview already made (from the rows written, say)."""
     if len(keys) == 1 or keys[0] is None:
         return {"preview": shown}
     context.add_asset_metadata(

@@ -4,7 +4,8 @@ A raw table without checks needs no count before publication: nothing can keep a
 back. Its table is written first, and that write job parses every line once and counts
 rejected rows per window (raw_spark.py `load_observed`; the rows written per window are
 the files' footers); each window's manifest (`source_rows`), the output's counts and the
-quarantine (placed by those counts) come after.
+quarantine (placed by those counts) come after, and so does its preview: the first rows
+written, read back from the files.
 Tables with checks go through `Published` (quality.py), which counts before publishing.
 """
 
@@ -12,10 +13,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import dagster as dg
+import pyarrow as pa
 
-from dataplat_dagster.assets.quality import failed_metadata, preview_metadata
+from dataplat_dagster.assets.quality import failed_metadata, preview_metadata, shown_metadata
 from dataplat_dagster.assets.raw_spark import ObservedLoad
-from dataplat_dagster.assets.support import QUARANTINE, Counts
+from dataplat_dagster.assets.support import PREVIEW_ROWS, QUARANTINE, Counts, preview_table
 from dataplat_dagster.config.plan import TablePlan
 from dataplat_dagster.engines.base import Engine
 from dataplat_dagster.resources.io_managers import WindowedFrame
@@ -46,13 +48,18 @@ def observed_events(
         counts.rows_out = counts.rows_in - counts.rows_quarantined
         return counts.as_metadata()
 
-    table_metadata = {
-        **metadata,
-        **preview_metadata(context, engine, keys, plan.id, loaded.plain),  # not the observed
-        **failed_metadata(context, plan, keys, {}),
-    }
+    def previewed(first_rows: Callable[[int], pa.Table]) -> dict[str, Any]:
+        # the rows written, read back: a preview of the table before its write was a Spark
+        # job of its own, which planned and ran the whole parse once more
+        return shown_metadata(context, keys, plan.id, preview_table(first_rows(PREVIEW_ROWS)))
+
+    table_metadata = {**metadata, **failed_metadata(context, plan, keys, {})}
     carried = WindowedFrame(
-        loaded.table, {}, lambda written: sources(loaded.counts(written)[0]), settled=settled
+        loaded.table,
+        {},
+        lambda written: sources(loaded.counts(written)[0]),
+        settled=settled,
+        preview_written=previewed,
     )
     yield dg.Output(carried, "table", metadata=table_metadata)
     if counts.rows_quarantined:

@@ -98,8 +98,9 @@ class ObservedLoad:
     rows of each window (and the dates' range) on the way; the rows of each window are the
     written files' (their footers), which the Spark writer hands to `counts` first. Read
     the counts and the rejected rows (`bad()`, placed by those counts) only after it ran.
-    `plain` is the same table without the observation, for what runs before the write (a
-    preview, a schema): any other job over `table` would take the observation's place.
+    `plain` is the same table without the observation, for anything but the write (its
+    schema): any other job over `table` would take the observation's place. The table's
+    preview is read back from the written files (raw_observed.py).
     """
 
     table: Any

@@ -62,6 +62,9 @@ class WindowedFrame:
     left_out: dict[str, str] = field(default_factory=dict)
     # output metadata known only once the frame is written (counts the write observed)
     settled: Callable[[], dict[str, Any]] | None = None
+    # output metadata from the rows written (a preview), given `first_rows(n)`: read back
+    # from the written files, where a preview of the frame was a Spark job of its own
+    preview_written: Callable[[Callable[[int], pa.Table]], dict[str, Any]] | None = None
 
 
 class ParquetIOManager(dg.ConfigurableIOManager, ABC):
@@ -124,6 +127,11 @@ class ParquetIOManager(dg.ConfigurableIOManager, ABC):
                 "bytes_written": sum(w.bytes for w in written),
                 **self.run_metadata(),
                 **(carried.settled() if carried.settled is not None else {}),
+                **(
+                    carried.preview_written(lambda rows: storage.head(key_path, written, rows))
+                    if carried.preview_written is not None
+                    else {}
+                ),
             }
         )
         for index, window in enumerate(windows):

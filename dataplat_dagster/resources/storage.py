@@ -548,6 +548,22 @@ class TableStorage:
         )
         return pa_ds.dataset(files, schema=schema, format="parquet", filesystem=self.fs), left_out
 
+    def head(
+        self, key_path: Sequence[str], written: Sequence[WrittenPartition], rows: int
+    ) -> pa.Table:
+        """The first `rows` rows of the windows just written, read from their files only."""
+        first: list[str | None] = []
+        found = 0
+        for window in written:  # the windows that hold the first rows, no more
+            if window.rows and found < rows:
+                first.append(window.key)
+                found += window.rows
+        if not first:  # nothing written: no rows, the schema of the manifest
+            manifest = self.manifest(key_path, written[0].key) if written else None
+            return manifest.schema.empty_table() if manifest is not None else pa.table({})
+        dataset, _ = self.dataset(key_path, first)
+        return dataset.head(rows)
+
     def read(
         self,
         key_path: Sequence[str],

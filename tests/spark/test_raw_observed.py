@@ -16,6 +16,7 @@ import pyarrow as pa
 import pytest
 
 import dataplat_dagster.assets.raw as raw_module
+from dataplat_dagster.assets.support import PREVIEW_ROWS
 from tests.checks.helpers import make_shop, materialized, step_failures
 from tests.conftest import PROJECT_ROOT
 from tests.spark.test_demo_on_spark import SPARK_PROFILE, VOLATILE
@@ -117,6 +118,18 @@ def test_raw_without_checks_counts_during_its_write_as_pandas_counts(
 ) -> None:
     from pyspark import StorageLevel
 
+    from dataplat_dagster.engines.base import RULE
+    from dataplat_dagster.engines.spark_engine import SparkEngine
+
+    previews_of_tables = []  # a Spark job over a raw table (not its quarantine) for a preview
+    real_head = SparkEngine.head
+
+    def head(self: Any, frame: Any, rows: int) -> Any:
+        if rows and not isinstance(frame, pa.Table) and RULE not in frame.columns:
+            previews_of_tables.append(frame.columns)
+        return real_head(self, frame, rows)
+
+    monkeypatch.setattr(SparkEngine, "head", head)
     runs = {}
     for engine in ("pandas", "spark"):
         shop = _shop(tmp_path / engine, monkeypatch, SHOP, engine == "spark")
@@ -124,6 +137,8 @@ def test_raw_without_checks_counts_during_its_write_as_pandas_counts(
             result = shop.run(instance, KEYS)
         assert result.success, step_failures(result)
         runs[engine] = _published(shop, result)
+        if engine == "spark":
+            _assert_preview_is_the_first_rows_written(shop, result)
 
     assert sorted(observed_loads) == [
         "shop/customers.csv",
@@ -145,6 +160,20 @@ def test_raw_without_checks_counts_during_its_write_as_pandas_counts(
     assert len(runs["spark"]["orders__quarantine 2024-01-03 rows"]) == 1
     for loaded in observed_loads.values():  # parsed by the write job, not cached first
         assert loaded.read.read.storageLevel == StorageLevel.NONE
+    assert not previews_of_tables  # each preview was read back from the written files
+
+
+def _assert_preview_is_the_first_rows_written(shop: Any, result: Any) -> None:
+    """The preview is read back from the written files, shown on the run's first window."""
+    for table, key_column in (("orders", "order_id"), ("sales", "sale_id"), ("customers", None)):
+        keys = [None] if key_column is None else KEYS
+        shown = [e for e in materialized(result, "raw", "shop", table) if "preview" in e.metadata]
+        assert [e.partition for e in shown] == [keys[0]], table
+        records = [r.data for r in shown[0].metadata["preview"].value.records]
+        written = shop.read("raw", table, keys).to_pylist()
+        column = key_column or "customer_id"
+        assert records and len(records) == min(PREVIEW_ROWS, len(written))
+        assert [r[column] for r in records] == [r[column] for r in written[: len(records)]]
 
 
 def test_a_raw_error_check_still_keeps_its_window_unpublished_on_spark(
