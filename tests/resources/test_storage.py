@@ -134,6 +134,22 @@ def test_an_empty_partition_reads_as_zero_rows_with_its_schema(storage: TableSto
     assert storage.existing_partitions(KEY) == DAYS[:2]
 
 
+def test_head_reads_the_first_rows_from_the_first_windows_holding_any(
+    storage: TableStorage,
+) -> None:
+    empty = orders([]).slice(0, 0)
+    written = storage.write(
+        KEY, [(DAYS[0], empty), (DAYS[1], orders([1, 2])), (DAYS[2], orders([3, 4, 5]))]
+    )
+
+    assert storage.head(KEY, written, 3).column("id").to_pylist() == [1, 2, 3]
+    assert storage.head(KEY, written, 1).column("id").to_pylist() == [1]
+    assert storage.head(KEY, written, 9).column("id").to_pylist() == [1, 2, 3, 4, 5]
+    nothing = storage.write(KEY, [("2024-01-04", empty)])  # no rows: the schema written
+    head = storage.head(KEY, nothing, 3)
+    assert head.num_rows == 0 and head.schema.names == ["id", "day"]
+
+
 def test_reading_a_partition_never_written_names_table_and_partition(storage: TableStorage) -> None:
     storage.write(KEY, [(DAYS[0], orders([1]))])
 
