@@ -211,3 +211,39 @@ def test_line_numbers_hold_across_the_blocks_of_a_split_file(spark, tmp_path: Pa
 
     assert (rows, rejects) == _arrow(ORDERS, path, "orders_20240102.csv")
     assert [n for n, _ in rejects] == [n + 1 for n in range(997, 6001, 997)]
+
+
+QUOTES = """order_id,customer_id,product_id,quantity,unit_price,status,ordered_at
+1,10,"P""1",2,3.5,paid,2024-01-02T10:00:00
+2,11,"P2,1,3.5,paid,2024-01-02T11:00:00
+3,12,P"3",1,2.0,paid,2024-01-02T12:00:00
+4,13,"P,4",1,2.0,paid,"2024-01-02T13:00:00",x
+5,14,"P5",1,2.0,paid,2024-01-02T14:00:00,
+6,15,"",1,2.0,paid,2024-01-02T15:00:00
+"""
+
+
+def test_quotes_split_and_reject_lines_as_the_arrow_reader_does(spark, tmp_path: Path) -> None:
+    """Field counts are Spark's CSV parser's: quoted delimiters, doubled quotes, a quote
+    that never closes, quotes inside a field, an empty quoted field.
+
+    The line whose quote never closes is rejected by both; the Arrow reader also says how
+    many lines its record would take, which a reader of single lines cannot know.
+    """
+    path = tmp_path / "orders_20240102.csv"
+    path.write_text(QUOTES)
+
+    rows, rejects = _spark(spark, ORDERS, path, "orders_20240102.csv")
+    arrow_rows, arrow_rejects = _arrow(ORDERS, path, "orders_20240102.csv")
+
+    assert rows == arrow_rows
+    assert [r["product_id"] for r in rows] == ['P"1', 'P"3"', None]
+    assert [n for n, _ in rejects] == [n for n, _ in arrow_rejects] == [3, 5, 6]
+    assert rejects[1:] == arrow_rejects[1:]  # wrong field counts: the same reasons
+    open_quote = "a quote opened on this line is not closed on it"
+    assert open_quote in rejects[0][1] and open_quote in arrow_rejects[0][1]
+    line = '2,11,"P2,1,3.5,paid,2024-01-02T11:00:00'
+    assert rejects[0][1].replace(", so its record would take 2 lines", "") == (
+        arrow_rejects[0][1].replace(", so its record would take 2 lines", "")
+    )
+    assert rejects[0][1].endswith(f"'{line}'")

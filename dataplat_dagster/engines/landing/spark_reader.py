@@ -209,39 +209,64 @@ def _csv_values(source: LandingSource, lines: Any) -> Any:
 
     names = list(source.schema_)
     options = source.csv
-    ddl = ", ".join(f"`c{i}` STRING" for i in range(len(names)))
+    # a line whose field count is not the schema's is a malformed record to Spark's CSV
+    # parser: it keeps the line in this extra field. Counting every line's delimiters
+    # (outside quotes) to find those took as long as the split itself; the count is now
+    # made for those lines only, for the reason
+    ddl = ", ".join([*(f"`c{i}` STRING" for i in range(len(names))), f"`{_UNSPLIT}` STRING"])
     parsed = F.from_csv(
         F.col("line"),
         ddl,
-        {"sep": options.delimiter, "quote": options.quote, "escape": options.quote},
+        {
+            "sep": options.delimiter,
+            "quote": options.quote,
+            "escape": options.quote,
+            "columnNameOfCorruptRecord": _UNSPLIT,
+        },
     )
     fields = [parsed[f"c{i}"] for i in range(len(names))]
-    # the fields of a line: its delimiters outside quoted text, plus one
-    quote = re.escape(options.quote)
-    line = F.col("line")
-    quoted = F.regexp_replace(line, f"{quote}[^{quote}]*{quote}", "")
-    unquoted = F.when(F.instr(line, options.quote) > 0, quoted).otherwise(line)  # no regex
-    # delimiters counted by length, not by splitting each line into an array
-    removed = F.length(unquoted) - F.length(
-        F.replace(unquoted, F.lit(options.delimiter), F.lit(""))
-    )
-    found = (removed / len(options.delimiter)).cast("int") + 1
     nulls = list(options.null_values)
     columns = [
         F.when(fields[i].isin(nulls), F.lit(None).cast("string")).otherwise(fields[i]).alias(name)
         for i, name in enumerate(names)
     ]
-    bad = F.when(
-        found != len(names),
-        F.concat(
-            F.lit(f"expected {len(names)} fields, found "),
-            found.cast("string"),
-            F.lit(": '"),
-            F.col("line"),
-            F.lit("'"),
-        ),
-    )
+    bad = F.when(parsed[_UNSPLIT].isNotNull(), _field_count_reason(options, len(names)))
     return lines.select(FILE, PARTITION, LINE, *columns, bad.alias("_unread"))
+
+
+_UNSPLIT = "__dataplat_unsplit"  # the line, where its fields are not the schema's
+
+
+def _field_count_reason(options: Any, expected: int) -> Any:
+    """Why a line was not split into `expected` fields (worded as the Arrow reader's).
+
+    An odd number of quotes: one opened and not closed, which the Arrow reader reports as
+    a record running into the next lines (how many it cannot say here, line by line).
+    Otherwise the fields found: the line's delimiters outside quotes, plus one.
+    """
+    from pyspark.sql import functions as F
+
+    line, quote = F.col("line"), options.quote
+    quotes = F.length(line) - F.length(F.replace(line, F.lit(quote), F.lit("")))
+    unquoted = F.regexp_replace(
+        line, f"{re.escape(quote)}[^{re.escape(quote)}]*{re.escape(quote)}", ""
+    )
+    delimiters = F.length(unquoted) - F.length(
+        F.replace(unquoted, F.lit(options.delimiter), F.lit(""))
+    )
+    found = (delimiters / len(options.delimiter)).cast("int") + 1
+    shown = F.concat(F.lit(": '"), line, F.lit("'"))
+    return F.when(
+        (quotes / len(quote)).cast("int") % 2 == 1,
+        F.concat(
+            F.lit(
+                "a quote opened on this line is not closed on it; the line is quarantined "
+                "alone and the lines after it are read (declare csv.newlines_in_values: true "
+                "if values hold line breaks)"
+            ),
+            shown,
+        ),
+    ).otherwise(F.concat(F.lit(f"expected {expected} fields, found "), found.cast("string"), shown))
 
 
 def _json_values(source: LandingSource, lines: Any) -> Any:
