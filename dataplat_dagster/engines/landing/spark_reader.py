@@ -119,11 +119,18 @@ def _labels(files: Sequence[LandingFile], attribute: str) -> Any:
     return F.create_map(*pairs)[_file_key(F.col("_metadata.file_path"))]
 
 
-def _labels_by_path(files: Sequence[LandingFile], paths: Sequence[str], attribute: str) -> Any:
-    """As `_labels`, keyed by the paths as Spark reports them (no decoding per row)."""
+def _labels_by_path(
+    files: Sequence[LandingFile], paths: Sequence[str], attribute: str, constant: bool = False
+) -> Any:
+    """As `_labels`, keyed by the paths as Spark reports them (no decoding per row).
+
+    `constant`: `paths` is one path, and its label is a literal.
+    """
     from pyspark.sql import functions as F
 
     by_key = {_plain_key(file.spark_path): getattr(file, attribute) for file in files}
+    if constant:
+        return F.lit(by_key.get(_driver_file_key(paths[0]))).cast("string")
     pairs = [
         item
         for path in paths
@@ -156,13 +163,31 @@ def _lines(spark: Any, source: LandingSource, files: Sequence[LandingFile]) -> A
         F.col("value").alias("line"),
     )
     bases, paths = _block_bases(located)
-    block = F.concat_ws("#", F.col(_PATH), F.col(_START).cast("string"))
-    pairs = [item for key, base in bases.items() for item in (F.lit(key), F.lit(base))]
-    base = F.create_map(*pairs)[block] if pairs else F.lit(0)
+    if len(paths) == 1:
+        # one file (a large one, split into blocks): no lookup by its path on every row,
+        # which compared the whole path three times a line
+        pairs = [
+            item
+            for (_, start), base in bases.items()
+            for item in (F.lit(start).cast("long"), F.lit(base).cast("long"))
+        ]
+        base = F.create_map(*pairs)[F.col(_START)]
+        label = _labels_by_path(files, paths, "label", constant=True)
+        window = _labels_by_path(files, paths, "window", constant=True)
+    else:
+        block = F.concat_ws("#", F.col(_PATH), F.col(_START).cast("string"))
+        pairs = [
+            item
+            for (path, start), base in bases.items()
+            for item in (F.lit(f"{path}#{start}"), F.lit(base))
+        ]
+        base = F.create_map(*pairs)[block] if pairs else F.lit(0)
+        label = _labels_by_path(files, paths, "label")
+        window = _labels_by_path(files, paths, "window")
     line = F.col("line")
     numbered = located.select(
-        _labels_by_path(files, paths, "label").alias(FILE),
-        _labels_by_path(files, paths, "window").alias(PARTITION),
+        label.alias(FILE),
+        window.alias(PARTITION),
         (F.col(_ID) + base + 1).cast("long").alias(LINE),
         # a byte order mark starts a file's first line only: no regex over every line
         F.when(line.startswith("\ufeff"), line.substr(F.lit(2), F.length(line)))
@@ -176,8 +201,8 @@ def _lines(spark: Any, source: LandingSource, files: Sequence[LandingFile]) -> A
     return data
 
 
-def _block_bases(located: Any) -> tuple[dict[str, int], list[str]]:
-    """For each block (`path#start`): its file's earlier blocks' lines minus its first id.
+def _block_bases(located: Any) -> tuple[dict[tuple[str, int], int], list[str]]:
+    """For each block (path, start): its file's earlier blocks' lines minus its first id.
 
     Also every path read, as Spark reports it.
     """
@@ -193,7 +218,7 @@ def _block_bases(located: Any) -> tuple[dict[str, int], list[str]]:
     for path, parts in by_file.items():
         before = 0
         for start, lines, first in sorted(parts):
-            bases[f"{path}#{start}"] = before - first
+            bases[(path, start)] = before - first
             before += lines
     return bases, sorted(by_file)
 
