@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
+import pyarrow as pa
 
 from dataplat_dagster.assets.support import QUARANTINE, AssetOptions, Counts, asset_key, preview
 from dataplat_dagster.checks.gate import GateInputs, GateResult, QualityGate
@@ -80,6 +81,13 @@ def failed_metadata(
     return {}
 
 
+def _no_rows(engine: Engine, frame: Any) -> Any:
+    """An engine frame of `frame`'s columns and no rows (a Spark frame's without a job)."""
+    if isinstance(frame, pa.Table):  # raw's rows as read: only the empty slice converted
+        return engine.as_frame(frame.slice(0, 0))
+    return engine.no_rows(frame)
+
+
 class QualityGateClosed(dg.Failure):
     """An ERROR check failed on the run's only window: nothing was published below it."""
 
@@ -101,18 +109,20 @@ class Published:
         started = time.perf_counter()
         # an Arrow table (raw) becomes an engine frame only when rules need to look at it
         self.result = (
-            gate.evaluate(engine.as_frame(frame), inputs) if gate.active else GateResult(frame)
+            gate.evaluate(engine.as_frame(frame), inputs)
+            if gate.active
+            else GateResult(frame, rows_kept=inputs.rows_after_steps())
         )
         counts.checks_seconds = time.perf_counter() - started if gate.active else None
         rows = [engine.as_text(r) for r in rejects] + self.result.quarantined
         self.quarantine = (
             engine.concat(rows)
             if rows
-            else engine.quarantine(
-                engine.as_frame(engine.head(frame, 0)), engine.combine([], 0), "", "", None, ""
-            )
+            else engine.quarantine(_no_rows(engine, frame), engine.combine([], 0), "", "", None, "")
         )
-        counts.rows_out = engine.row_count(self.result.frame)
+        # counted only when neither the gate nor the steps know it (a Spark job each)
+        kept = self.result.rows_kept
+        counts.rows_out = kept if kept is not None else engine.row_count(self.result.frame)
         counts.rows_dropped += sum(self.result.dropped.values())
         counts.rows_quarantined = engine.row_count(self.quarantine) if rows else 0
         counts.dropped_by_step.update(

@@ -126,6 +126,10 @@ def build_transformed_asset(
                 references={t: inputs[names[t]] for t in plan.all_inputs},
                 removed_before=outcome.removed_by_window,
                 quarantined_before=windows_count(engine, outcome.rejects, keys),
+                # the steps start from the input as read: its rows are known
+                rows_entering=counts.rows_in
+                if spec.body == "steps" and len(plan.inputs) == 1
+                else None,
             )
             published = Published(plan, engine, outcome.frame, outcome.rejects, gate_inputs, counts)
         yield from published.events(

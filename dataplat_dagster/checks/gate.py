@@ -37,6 +37,8 @@ class GateResult:
     dropped: dict[str, int] = field(default_factory=dict)
     quarantined_rows: dict[str, int] = field(default_factory=dict)
     outcomes: list[CheckOutcome] = field(default_factory=list)
+    # rows of `frame` when known without counting it (the gate's own counts, or the steps')
+    rows_kept: int | None = None
 
     def failed(self, severity: str) -> list[tuple[CheckDef, Verdict]]:
         return [
@@ -65,6 +67,14 @@ class GateInputs:
     )  # by steps or parsing, per window
     quarantined_before: dict[str | None, int] = field(default_factory=dict)
     source_counts: dict[str | None, int] | None = None  # for raw: rows read per window
+    # rows of the frame the steps started from, when known (an input's, from its manifests)
+    rows_entering: int | None = None
+
+    def rows_after_steps(self) -> int | None:
+        """Rows left by the steps, from what they removed: no pass over the rows."""
+        if self.rows_entering is None:
+            return None
+        return self.rows_entering - sum(self.removed_before.values())
 
 
 class QualityGate:
@@ -175,6 +185,8 @@ class QualityGate:
                 result.dropped[check_name] = sum(by_window)
         removed_now, quarantined_now = action_counts[_REMOVED], action_counts[_QUARANTINED]
         result.frame = engine.keep_rows(frame, removed)
+        # the rows kept, from the counts just made: no pass over the rows to count them
+        result.rows_kept = sum(rows_by_window) - sum(removed_now)
         self._judge_table(result, inputs, rows_by_window, removed_now, quarantined_now)
         for outcome in result.outcomes:
             rule = self._rule(outcome.check) if outcome.check.rule_index is not None else None

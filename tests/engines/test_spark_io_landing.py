@@ -224,10 +224,10 @@ QUOTES = """order_id,customer_id,product_id,quantity,unit_price,status,ordered_a
 
 
 def test_quotes_split_and_reject_lines_as_the_arrow_reader_does(spark, tmp_path: Path) -> None:
-    """Field counts are Spark's CSV parser's: quoted delimiters, doubled quotes, a quote
-    that never closes, quotes inside a field, an empty quoted field.
+    """Field counts as Spark's CSV parser finds them, against the Arrow reader's.
 
-    The line whose quote never closes is rejected by both; the Arrow reader also says how
+    Quoted delimiters, doubled quotes, a quote that never closes, quotes inside a field, an
+    empty quoted field. The line whose quote never closes is rejected by both; the Arrow reader also says how
     many lines its record would take, which a reader of single lines cannot know.
     """
     path = tmp_path / "orders_20240102.csv"
