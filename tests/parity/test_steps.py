@@ -216,3 +216,27 @@ def test_native_casts_fall_back_to_the_landing_rules(engine: Engine) -> None:
     steps = [{"cast": {"i": "int64", "f": "float64", "d": "date"}}]
     got = outcome_of(engine, table, steps, "UTC")
     assert_same(got, outcome_of(PANDAS, table, steps, "UTC"))
+
+
+def test_trim_takes_any_unicode_space_off_either_end_only(engine: Engine) -> None:
+    """Spaces of every kind at either end, and values with none to take.
+
+    Characters beyond ASCII that are no space, control characters that are no space,
+    blanks (engines/spark_casts.py `strip` trims only values whose end characters may be
+    spaces).
+    """
+    import pyarrow as pa
+
+    values = ["a", " a", "a ", "\u00a0a", "a\u3000", "\x85a\x85", "café", "élan", "\x01a\x01"]
+    values += ["a b", "", "\t\n", " é ", "\u2003\u2003", None]
+    table = pa.table({"note": values, "_partition": ["2024-01-01"] * len(values)})
+    assert_same(
+        outcome_of(engine, table, ["trim"], "UTC"), outcome_of(PANDAS, table, ["trim"], "UTC")
+    )
+    trimmed = engine.to_arrow(
+        engine.apply_steps(
+            engine.from_arrow(table), STEPS.validate_python(["trim"]), label="t"
+        ).frame
+    )["note"].to_pylist()
+    assert trimmed[:9] == ["a"] * 6 + ["café", "élan", "\x01a\x01"]
+    assert trimmed[9:] == ["a b", None, None, "é", None, None]
