@@ -15,9 +15,8 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from tests.checks.helpers import make_shop, materialized, step_failures
-from tests.conftest import PROJECT_ROOT
-from tests.spark.test_demo_on_spark import SPARK_PROFILE
+from tests.checks.helpers import materialized, step_failures
+from tests.spark.test_raw_observed import spark_shop
 
 pytestmark = pytest.mark.spark
 
@@ -67,15 +66,6 @@ COUNTS = ("rows_in", "rows_out", "rows_dropped", "rows_quarantined", "rows_dropp
 TABLES = (("staging", "orders"), ("staging", "plain"), ("common", "totals"))
 
 
-def _shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spark: bool) -> Any:
-    local = (PROJECT_ROOT / "resources" / "local.yaml").read_text()
-    files = {"resources/local.yaml": local + SPARK_PROFILE} if spark else None
-    shop = make_shop(tmp_path, monkeypatch, SHOP, files)
-    for name, content in LANDING.items():
-        (shop.landing / "shop" / name).write_text(content)
-    return shop
-
-
 def _counts(result: dg.ExecuteInProcessResult, layer: str, table: str) -> dict[str, Any]:
     """The run's counts (each window's materialization carries them)."""
     events = [e for e in materialized(result, layer, "shop", table) if "rows_out" in e.metadata]
@@ -106,7 +96,7 @@ def test_rows_out_comes_from_the_gate_and_the_steps_without_counting_the_frame(
     monkeypatch.setattr(SparkEngine, "row_count", row_count)
     found = {}
     for engine in ("pandas", "spark"):
-        shop = _shop(tmp_path / engine, monkeypatch, engine == "spark")
+        shop = spark_shop(tmp_path / engine, monkeypatch, SHOP, engine == "spark", LANDING)
         with dg.instance_for_test() as instance:
             result = shop.run(instance, KEYS)
         assert result.success, step_failures(result)

@@ -60,11 +60,18 @@ TABLES = ("orders", "sales", "customers")
 COUNTS = ("rows_in", "rows_out", "rows_quarantined", "rows_in_by_input", "files")
 
 
-def _shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, spark: bool) -> Any:
+def spark_shop(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    text: str,
+    spark: bool,
+    landing: dict[str, str] | None = None,
+) -> Any:
+    """The shop project on Spark (or Pandas), its landing files written (`LANDING` unless given)."""
     local = (PROJECT_ROOT / "resources" / "local.yaml").read_text()
     files = {"resources/local.yaml": local + SPARK_PROFILE} if spark else None
     shop = make_shop(tmp_path, monkeypatch, text, files)
-    for name, content in LANDING.items():
+    for name, content in (LANDING if landing is None else landing).items():
         (shop.landing / "shop" / name).write_text(content)
     return shop
 
@@ -132,7 +139,7 @@ def test_raw_without_checks_counts_during_its_write_as_pandas_counts(
     monkeypatch.setattr(SparkEngine, "head", head)
     runs = {}
     for engine in ("pandas", "spark"):
-        shop = _shop(tmp_path / engine, monkeypatch, SHOP, engine == "spark")
+        shop = spark_shop(tmp_path / engine, monkeypatch, SHOP, engine == "spark")
         with dg.instance_for_test() as instance:
             result = shop.run(instance, KEYS)
         assert result.success, step_failures(result)
@@ -186,7 +193,7 @@ def test_a_raw_error_check_still_keeps_its_window_unpublished_on_spark(
     )
     failed, sales = {}, {}
     for engine in ("pandas", "spark"):
-        shop = _shop(tmp_path / engine, monkeypatch, checked, engine == "spark")
+        shop = spark_shop(tmp_path / engine, monkeypatch, checked, engine == "spark")
         with dg.instance_for_test() as instance:
             result = shop.run(instance, ["2024-01-02"])
         failures = step_failures(result)
