@@ -149,6 +149,8 @@ class SparkEngine(Engine):
 
     def no_rows(self, frame: Any, text_columns: Sequence[str] = ()) -> Any:
         empty = frame.limit(0)
+        if not text_columns:  # Spark Connect's client refuses withColumns of nothing
+            return empty
         return empty.withColumns({name: F.lit(None).cast("string") for name in text_columns})
 
     # -- work -------------------------------------------------------------------------------
