@@ -43,11 +43,14 @@ CONSOLE_PROGRESS = "spark.ui.showConsoleProgress"  # off unless a profile turns 
 # Whole-stage code generation compiles a stage's expressions into one Java method. Raw's
 # parse by the landing rules (several expressions per declared column) makes that method
 # thousands of lines long, and HotSpot interprets any method over 8,000 bytes of bytecode
-# (`DontCompileHugeMethods`). Spark's own advice for HotSpot is a limit of 8,000 (such a
-# stage then runs operator by operator, in methods small enough to compile), and the JVMs
-# this process launches compile large methods too: TPC-H lineitem's parse at scale 1 took
-# 134 s before, 78 s after (local[2], one cold run each, twice). A profile's `conf`
-# overrides either; a remote session keeps its server's settings.
+# (`DontCompileHugeMethods`). The JVMs this process launches compile large methods: TPC-H
+# lineitem's parse at scale 1 took 134 s before, 78 s after (local[2], one cold run each,
+# twice). Spark's own advice for HotSpot, a limit of 8,000 on the generated method (such a
+# stage then runs operator by operator, in methods small enough to compile), is the
+# fallback where a profile's JVM options keep HotSpot's default: beside compiled huge
+# methods it cost a third more (the parse alone, a `noop` write: 20.4 s against 15.2 s,
+# second of two passes). A profile's `conf` overrides either; a remote session keeps its
+# server's settings.
 HUGE_METHOD_LIMIT = "spark.sql.codegen.hugeMethodLimit"
 COMPILE_HUGE_METHODS = "-XX:-DontCompileHugeMethods"
 JAVA_OPTIONS = ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions")
@@ -300,14 +303,23 @@ def _build_session(engine: SparkEngine) -> Any:
 
     builder = SparkSession.builder.appName(engine.app_name)
     builder = builder.remote(engine.remote) if engine.remote else builder.master(engine.master)
-    conf = dict(engine.conf)
-    if not engine.remote:
-        # the console progress bar redraws one line with carriage returns: in a run's compute
-        # log and in `dataplat run` output it is noise (the Spark UI shows progress)
-        conf.setdefault(CONSOLE_PROGRESS, "false")
-        conf.setdefault(HUGE_METHOD_LIMIT, "8000")
-        for option in JAVA_OPTIONS:
-            conf.setdefault(option, COMPILE_HUGE_METHODS)
-    for key, value in conf.items():
+    for key, value in session_conf(engine).items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+def session_conf(engine: SparkEngine) -> dict[str, str]:
+    """The settings a session is built with: the profile's, and the platform's defaults."""
+    conf = dict(engine.conf)
+    if engine.remote:
+        return conf
+    # the console progress bar redraws one line with carriage returns: in a run's compute
+    # log and in `dataplat run` output it is noise (the Spark UI shows progress)
+    conf.setdefault(CONSOLE_PROGRESS, "false")
+    for option in JAVA_OPTIONS:  # added to a profile's own options, unless they decide
+        given = conf.get(option, "")
+        if "DontCompileHugeMethods" not in given:
+            conf[option] = f"{given} {COMPILE_HUGE_METHODS}".strip()
+    if not all(COMPILE_HUGE_METHODS in conf[option] for option in JAVA_OPTIONS):
+        conf.setdefault(HUGE_METHOD_LIMIT, "8000")  # huge methods interpreted: keep them small
+    return conf

@@ -16,6 +16,7 @@ from dataplat_dagster.engines.spark_engine import (
     CONSOLE_PROGRESS,
     HUGE_METHOD_LIMIT,
     SparkEngine,
+    session_conf,
 )
 from tests.parity.helpers import DAYS, PANDAS, canonical, typed_orders
 
@@ -101,9 +102,29 @@ def test_large_generated_methods_are_compiled(spark_engine: SparkEngine) -> None
     if spark_engine.remote:  # a Spark Connect server keeps its own settings
         assert HUGE_METHOD_LIMIT not in spark_engine.conf
         return
-    assert session.conf.get(HUGE_METHOD_LIMIT) == "8000"
+    # compiled, the whole stage stays one method: Spark's own limit, not the fallback's
+    assert session.conf.get(HUGE_METHOD_LIMIT) == "65535"
     runtime = session.sparkContext._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()
     assert COMPILE_HUGE_METHODS in list(runtime.getInputArguments())  # the driver's JVM
+
+
+def test_a_profiles_java_options_keep_large_methods_compiled() -> None:
+    """The flag joins a profile's own JVM options, unless they decide for themselves.
+
+    Where they keep HotSpot's default, generated methods stay small enough to compile.
+    """
+    own = SparkEngine(conf={"spark.driver.extraJavaOptions": "-Duser.timezone=UTC"})
+    conf = session_conf(own)
+    assert conf["spark.driver.extraJavaOptions"] == f"-Duser.timezone=UTC {COMPILE_HUGE_METHODS}"
+    assert conf["spark.executor.extraJavaOptions"] == COMPILE_HUGE_METHODS
+    assert HUGE_METHOD_LIMIT not in conf
+    interpreted = SparkEngine(
+        conf={"spark.executor.extraJavaOptions": "-XX:+DontCompileHugeMethods"}
+    )
+    conf = session_conf(interpreted)
+    assert conf["spark.executor.extraJavaOptions"] == "-XX:+DontCompileHugeMethods"
+    assert conf[HUGE_METHOD_LIMIT] == "8000"
+    assert session_conf(SparkEngine(remote="sc://localhost:15002")) == {}
 
 
 def test_samples_come_back_as_pandas_shows_them(spark_engine: SparkEngine) -> None:
