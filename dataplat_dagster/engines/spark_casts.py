@@ -142,8 +142,11 @@ def text_to(text: Column, target: str, zone: str) -> tuple[Column, Column]:
         well_formed = trimmed.rlike(_DATE)
     checked = F.when(F.coalesce(well_formed, F.lit(False)), trimmed).try_cast(spark_type)
     values = F.when(F.coalesce(agrees, F.lit(False)), native).otherwise(checked)
-    # a value that converted is present: the blank test (a trim) runs for the others only
-    return values, values.isNull() & present
+    # a value that converted is present: the blank test (a trim) runs for the others only.
+    # A branch, not `values.isNull() & present`: Spark evaluates once, ahead of the row, any
+    # expression an unconditional part repeats, and both sides of `&` count as such: the
+    # first and last characters of every value were looked at for the trim of none
+    return values, F.when(values.isNull(), present).otherwise(F.lit(False))
 
 
 def parse_timestamps(
