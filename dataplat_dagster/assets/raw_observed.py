@@ -2,8 +2,9 @@
 
 A raw table without checks needs no count before publication: nothing can keep a window
 back. Its table is written first, and that write job parses every line once and counts
-rejected rows per window (raw_spark.py `load_observed`; the rows written per window are
-the files' footers); each window's manifest (`source_rows`), the output's counts and the
+the rejected rows (raw_spark.py `load_observed`; the rows written per window are the
+files' footers, and rejected rows, where there are any, are read once more and counted by
+window); each window's manifest (`source_rows`), the output's counts and the
 quarantine (placed by those counts) come after, and so does its preview: the first rows
 written, read back from the files.
 Tables with checks go through `Published` (quality.py), which counts before publishing.
@@ -63,7 +64,8 @@ def observed_events(
     )
     yield dg.Output(carried, "table", metadata=table_metadata)
     if counts.rows_quarantined:
-        # read twice (its preview, its write): cached, as the rejected rows are few
+        # read twice (its preview, its write): from the rejected rows cached as they were
+        # counted, cached as text, as they are few
         quarantine = engine.as_text(loaded.bad()).persist()
     else:
         empty = engine.as_frame(engine.head(loaded.plain, 0))
@@ -79,3 +81,4 @@ def observed_events(
     )
     if counts.rows_quarantined:
         quarantine.unpersist()
+        loaded.release()
