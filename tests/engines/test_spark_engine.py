@@ -12,6 +12,7 @@ import pytest
 
 from dataplat_dagster.engines.base import PARTITION, TransformError
 from dataplat_dagster.engines.spark_engine import (
+    CACHE_COMPRESSED,
     COMPILE_HUGE_METHODS,
     CONSOLE_PROGRESS,
     HUGE_METHOD_LIMIT,
@@ -125,6 +126,15 @@ def test_a_profiles_java_options_keep_large_methods_compiled() -> None:
     assert conf["spark.executor.extraJavaOptions"] == "-XX:+DontCompileHugeMethods"
     assert conf[HUGE_METHOD_LIMIT] == "8000"
     assert session_conf(SparkEngine(remote="sc://localhost:15002")) == {}
+
+
+def test_the_platforms_caches_are_built_uncompressed(spark_engine: SparkEngine) -> None:
+    """Compressing the cached columns cost more than it saved (spark_engine.py)."""
+    if spark_engine.remote:  # a Spark Connect server keeps its own settings
+        assert CACHE_COMPRESSED not in spark_engine.conf
+        return
+    assert spark_engine.session().conf.get(CACHE_COMPRESSED) == "false"
+    assert session_conf(SparkEngine(conf={CACHE_COMPRESSED: "true"}))[CACHE_COMPRESSED] == "true"
 
 
 def test_samples_come_back_as_pandas_shows_them(spark_engine: SparkEngine) -> None:
