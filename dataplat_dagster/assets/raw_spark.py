@@ -164,8 +164,8 @@ def load_observed(
     """Read the run's files with Spark, to be counted during the table's write.
 
     No cache and no counting job: the table's write job parses every line once and counts
-    them (see `ObservedLoad`; rejected rows are read again, once, where there are any). For a table without checks: nothing needs the counts before
-    the table is published.
+    them (see `ObservedLoad`; rejected rows are read again, once, where there are any).
+    For a table without checks: nothing needs the counts before the table is published.
     """
     from pyspark.sql import Observation
     from pyspark.sql import functions as F
