@@ -65,8 +65,8 @@ def observed_events(
     yield dg.Output(carried, "table", metadata=table_metadata)
     if counts.rows_quarantined:
         # read twice (its preview, its write): from the rejected rows cached as they were
-        # counted, cached as text, as they are few
-        quarantine = engine.as_text(loaded.bad()).persist()
+        # counted (`ObservedLoad.counts`), as text
+        quarantine = engine.as_text(loaded.bad())
     else:
         empty = engine.as_frame(engine.head(loaded.plain, 0))
         quarantine = engine.quarantine(empty, engine.combine([], 0), "", "", None, "")
@@ -79,6 +79,4 @@ def observed_events(
             **preview_metadata(context, engine, keys, companion, quarantine),
         },
     )
-    if counts.rows_quarantined:
-        quarantine.unpersist()
-        loaded.release()
+    loaded.release()
