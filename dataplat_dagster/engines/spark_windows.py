@@ -22,6 +22,9 @@ from dataplat_dagster.partitions import assign_windows
 
 WHEN = "__dataplat_when"  # the row's date, as converted (null when it did not convert)
 RANGE = "__dataplat_range"  # 0: read as a row (table's range), 1: rejected on reading
+# declared ranges of up to this many days get each row's window by an array lookup (about
+# 27 years of days; longer ones use the binary search of nested CASEs)
+MAX_LOOKUP_DAYS = 10_000
 
 
 @dataclass(frozen=True)
@@ -58,10 +61,16 @@ class DateWindows:
             for key in self.keys
             for window in [self.windows.time_window_for_partition_key(key)]
         ]
+        days = (end - first).days
+        inside = (
+            _by_day(when, first, days, bounds)
+            if days <= MAX_LOOKUP_DAYS
+            else _search(when, sorted(bounds, key=lambda b: b[1]))
+        )
         return (
             F.when(when < first, self._in_run(first_key))
             .when(when >= end, self._in_run(last_key))
-            .otherwise(_search(when, sorted(bounds, key=lambda b: b[1])))
+            .otherwise(inside)
         )
 
     def null_window(self, low: date | None, high: date | None) -> str | None:
@@ -75,6 +84,24 @@ class DateWindows:
         from pyspark.sql import functions as F
 
         return F.lit(key if key in self.keys else None).cast("string")
+
+
+def _by_day(when: Any, first: date, days: int, bounds: list[tuple[str, date, date]]) -> Any:
+    """The window of each day of the declared range, looked up by the date's day number.
+
+    Windows start at midnight, so each is whole days: one subtraction and an array lookup per
+    row, where the binary search compared about log2(windows) dates through nested CASEs (2.5 s
+    of the 12.6 s parse of TPC-H lineitem at scale factor 1 over 84 monthly windows). Only
+    dates inside the declared range reach it (`window_of` handles the others).
+    """
+    from pyspark.sql import functions as F
+
+    by_day: list[str | None] = [None] * days
+    for key, start, end in bounds:
+        by_day[(start - first).days : (end - first).days] = [key] * (end - start).days
+    lookup = F.array(*[F.lit(key).cast("string") for key in by_day])
+    # element_at counts from 1; a null date gives a null index, hence a null window
+    return F.element_at(lookup, F.date_diff(when, F.lit(first)) + 1)
 
 
 def _search(when: Any, bounds: list[tuple[str, date, date]]) -> Any:
