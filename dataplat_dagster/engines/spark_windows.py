@@ -99,9 +99,16 @@ def _by_day(when: Any, first: date, days: int, bounds: list[tuple[str, date, dat
     by_day: list[str | None] = [None] * days
     for key, start, end in bounds:
         by_day[(start - first).days : (end - first).days] = [key] * (end - start).days
-    lookup = F.array(*[F.lit(key).cast("string") for key in by_day])
-    # element_at counts from 1; a null date gives a null index, hence a null window
-    return F.element_at(lookup, F.date_diff(when, F.lit(first)) + 1)
+    # one text literal split into the array: an array of thousands of literal expressions
+    # cost seconds of Spark's query planning (each optimizer rule visits every element)
+    assert not any(key and _SEPARATOR in key for key in by_day), "a key holds the separator"
+    lookup = F.split(F.lit(_SEPARATOR.join(key or "" for key in by_day)), _SEPARATOR)
+    # counted from 1; a null date gives a null index, hence a null window; days of
+    # windows the run does not build hold "" (no window)
+    return F.nullif(F.try_element_at(lookup, F.date_diff(when, F.lit(first)) + 1), F.lit(""))
+
+
+_SEPARATOR = ","  # between the days' keys in the lookup's literal (keys are dates and times)
 
 
 def _search(when: Any, bounds: list[tuple[str, date, date]]) -> Any:
