@@ -238,7 +238,11 @@ def _no_hash_repeats(frame: Any, keys: list[str]) -> bool:
     does), so this proves "no duplicate" with an aggregate of one long per row instead of
     every column; a repeated hash (a duplicate, or rarely a collision) is counted exactly.
     """
-    hashes = frame.groupBy(F.xxhash64(*[column(k) for k in keys]).alias("hash")).count()
+    # shuffled by hash before counting: a task's partial count of hashes that are nearly all
+    # distinct only builds a hash table as large as its rows (1.2 s of TPC-H lineitem's 11.6 s
+    # at scale factor 1, with the cache it fills)
+    hashed = frame.select(F.xxhash64(*[column(k) for k in keys]).alias("hash"))
+    hashes = hashed.repartition("hash").groupBy("hash").count()
     return hashes.where(F.col("count") > 1).isEmpty()
 
 
