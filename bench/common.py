@@ -205,7 +205,7 @@ class _GroupSampler:
             time.sleep(self.INTERVAL)
 
     def _sample(self, group: int) -> int:
-        rss = members = 0
+        found: dict[int, tuple[int, int]] = {}  # member: (parent, resident bytes)
         for entry in os.scandir("/proc"):
             if not entry.name.isdigit():
                 continue
@@ -218,8 +218,24 @@ class _GroupSampler:
             fields = stat[stat.rindex(b")") + 2 :].split()
             if int(fields[2]) != group or fields[0] == b"Z":
                 continue
-            members += 1
             self._cpu_ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
-            rss += int(fields[21]) * self._page
+            found[int(entry.name)] = (int(fields[1]), int(fields[21]) * self._page)
+        rss = sum(size for pid, (parent, size) in found.items() if not _forked(pid, parent, found))
         self.peak_rss = max(self.peak_rss, rss)
-        return members
+        return len(found)
+
+
+def _forked(pid: int, parent: int, members: dict[int, tuple[int, int]]) -> bool:
+    """Whether `pid` is a fork of a member that has not run another program yet.
+
+    Its resident pages are its parent's (the JVM starts every shell command, Hadoop's file
+    operations included, by a fork whose memory is the JVM's until the command starts):
+    summed with the parent's they counted the JVM twice, about 4.7 GB of a 9.8 GB peak.
+    """
+    if parent not in members:
+        return False
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as own, open(f"/proc/{parent}/cmdline", "rb") as up:
+            return own.read() == up.read()
+    except OSError:  # either exited: nothing to count twice
+        return True

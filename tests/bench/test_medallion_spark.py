@@ -83,6 +83,19 @@ def test_a_process_tree_is_measured_whole(tmp_path: Path) -> None:
     assert measured.cpu > 0
 
 
+def test_a_fork_is_not_counted_twice(tmp_path: Path) -> None:
+    # a fork shares its parent's 300 MiB until it runs another program: one copy is counted
+    script = (
+        "import os, time; block = bytearray(300 << 20); block[::4096] = b'x' * len(block[::4096]); "
+        "pid = os.fork()\n"
+        "if pid == 0: time.sleep(1.5); os._exit(0)\n"
+        "os.waitpid(pid, 0); print('forked', flush=True)"
+    )
+    measured = measure_tree([sys.executable, "-c", script], {}, cwd=tmp_path)
+    assert "forked" in measured.stdout
+    assert 300 <= measured.rss < 450
+
+
 def test_the_platform_runs_on_the_engine_the_benchmark_chose(tmp_path: Path) -> None:
     project = bench_project(tmp_path / "project", "tpch")
     untouched = load_profile(project / "resources", "local")
