@@ -11,6 +11,7 @@ Windows that start at local midnight (daily, weekly, monthly ... schedules) comp
 dates; other schedules and timestamp columns stay with the Arrow readers (`why_not`).
 """
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -101,14 +102,17 @@ def _by_day(when: Any, first: date, days: int, bounds: list[tuple[str, date, dat
         by_day[(start - first).days : (end - first).days] = [key] * (end - start).days
     # one text literal split into the array: an array of thousands of literal expressions
     # cost seconds of Spark's query planning (each optimizer rule visits every element)
-    assert not any(key and _SEPARATOR in key for key in by_day), "a key holds the separator"
-    lookup = F.split(F.lit(_SEPARATOR.join(key or "" for key in by_day)), _SEPARATOR)
+    keys = {key for key in by_day if key}
+    separator = next(s for s in _SEPARATORS if not any(s in key for key in keys))
+    lookup = F.split(F.lit(separator.join(key or "" for key in by_day)), re.escape(separator))
     # counted from 1; a null date gives a null index, hence a null window; days of
     # windows the run does not build hold "" (no window)
     return F.nullif(F.try_element_at(lookup, F.date_diff(when, F.lit(first)) + 1), F.lit(""))
 
 
-_SEPARATOR = ","  # between the days' keys in the lookup's literal (keys are dates and times)
+# between the days' keys in the lookup's literal: the first that no key holds (keys are
+# dates and times; the unit separator is no character of a date format)
+_SEPARATORS = (",", "|", ";", "\x1f")
 
 
 def _search(when: Any, bounds: list[tuple[str, date, date]]) -> Any:
