@@ -50,6 +50,14 @@ def expected(windows, run: set[str], day: date | None) -> str | None:
     return key if key in run else None
 
 
+def days_around(windows) -> list[tuple[int, date | None]]:
+    """(n, day) for every day of the declared windows, ten days either side, and a null."""
+    first = windows.get_first_partition_window().start.date()
+    last = windows.get_last_partition_window().end.date()
+    days = [first + timedelta(days=n) for n in range(-10, (last - first).days + 10)]
+    return [(n, day) for n, day in enumerate(days)] + [(len(days), None)]
+
+
 @pytest.mark.parametrize("how", ["lookup", "search"])
 @pytest.mark.parametrize("schedule", SCHEDULES, ids=list(SCHEDULES))
 def test_every_date_gets_the_window_dagster_gives_it(spark, monkeypatch, schedule, how) -> None:
@@ -61,10 +69,7 @@ def test_every_date_gets_the_window_dagster_gives_it(spark, monkeypatch, schedul
     keys = windows.get_partition_keys()
     chooser = random.Random(schedule)
     run = set(chooser.sample(keys, max(1, len(keys) // 3))) | {keys[0], keys[-1]}
-    first = windows.get_first_partition_window().start.date()
-    last = windows.get_last_partition_window().end.date()
-    days = [first + timedelta(days=n) for n in range(-10, (last - first).days + 10)]
-    rows = [(n, day) for n, day in enumerate(days)] + [(len(days), None)]
+    rows = days_around(windows)
     frame = spark.createDataFrame(rows, "n long, day date")
 
     dated = DateWindows("day", windows, tuple(sorted(run)))
