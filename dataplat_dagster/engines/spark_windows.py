@@ -97,14 +97,13 @@ def _by_day(when: Any, first: date, days: int, bounds: list[tuple[str, date, dat
     """
     from pyspark.sql import functions as F
 
-    by_day: list[str | None] = [None] * days
+    by_day = [""] * days  # "": a day of no window this run builds
     for key, start, end in bounds:
         by_day[(start - first).days : (end - first).days] = [key] * (end - start).days
     # one text literal split into the array: an array of thousands of literal expressions
     # cost seconds of Spark's query planning (each optimizer rule visits every element)
-    keys = {key for key in by_day if key}
-    separator = next(s for s in _SEPARATORS if not any(s in key for key in keys))
-    lookup = F.split(F.lit(separator.join(key or "" for key in by_day)), re.escape(separator))
+    separator = next(s for s in _SEPARATORS if not any(s in key for key, _, _ in bounds))
+    lookup = F.split(F.lit(separator.join(by_day)), re.escape(separator))
     # counted from 1; a null date gives a null index, hence a null window; days of
     # windows the run does not build hold "" (no window)
     return F.nullif(F.try_element_at(lookup, F.date_diff(when, F.lit(first)) + 1), F.lit(""))
