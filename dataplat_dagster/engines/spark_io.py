@@ -152,11 +152,18 @@ def _window_of_file(path: Any) -> Any:
 
     Spark gives the file's path as a URI, whose `%` are encoded once more than the
     folder's name (`dt=2024-01-01-00%3A00` becomes `dt=2024-01-01-00%253A00`).
+    Evaluated on every row read: the folder is cut out by two substring searches and decoded
+    only where it holds an escape (a regular expression and two decodings of every row's
+    path took more than reading the rows: TPC-H lineitem at scale factor 1, 5.8 s against
+    2.7 s for the read alone, `noop`).
     """
     from pyspark.sql import functions as F
 
-    folder = F.regexp_extract(path, rf".*/{PARTITION_DIR}=([^/]+)/", 1)
-    return F.url_decode(F.url_decode(folder))
+    # the last `/dt=` of the path is the window's folder: storage paths end in
+    # `dt=<window>/v=<write id>/<file>`, and a folder name holds no `/`
+    folder = F.substring_index(F.substring_index(path, f"/{PARTITION_DIR}=", -1), "/", 1)
+    escaped = (F.instr(folder, "%") > 0) | (F.instr(folder, "+") > 0)
+    return F.when(escaped, F.url_decode(F.url_decode(folder))).otherwise(folder)
 
 
 # -- writing ----------------------------------------------------------------------------------

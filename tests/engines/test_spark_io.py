@@ -221,3 +221,18 @@ def test_the_manifest_schema_reads_what_spark_would_infer(tmp_path: Path, spark)
     # types whose Parquet form Spark reads its own way are left to Spark's inference
     assert _stated_schema(pa.schema([("n", pa.uint32())])) is None
     assert _stated_schema(pa.schema([("n", pa.null())])) is None
+
+
+def test_each_row_read_gets_its_window_whatever_its_folder_escapes(tmp_path: Path, spark) -> None:
+    # the warehouse root itself holds a `dt=` folder and a `+`: only the window's folder counts
+    storage = _storage(tmp_path / "dt=root+x")
+    keys = ["2024-01-01-00:00", "a+b c", "100%", "plain-2024_01.x"]
+    rows = [(i, "paid", key) for i, key in enumerate(keys)]
+
+    write_windows(storage, TABLE, _frame(spark, rows), keys, write_id="w1", owner="run-1")
+    frame, counts = read_windows(spark, storage, TABLE, keys, windowed=True)
+
+    assert sorted((r.order_id, r[PARTITION]) for r in frame.collect()) == [
+        (i, key) for i, key in enumerate(keys)
+    ]
+    assert dict(counts) == dict.fromkeys(keys, 1)
