@@ -85,13 +85,24 @@ def failing_rows(
 
 
 def _duplicates(frame: Any, rule: BaseRule) -> Column:
-    """Every occurrence of a key after its first (in the frame's order), within a window."""
+    """Every occurrence of a key after its first (in the frame's order), within a window.
+
+    Most tables have no duplicate key: a hash aggregate proves it first (`no_hash_repeats`,
+    as dedupe does), and the mask is then false, with no window function sorting every
+    row by its key in the gate's count (TPC-H lineitem at scale factor 1: 6.9 s of the
+    gate's 9.5 s).
+    """
+    from dataplat_dagster.engines.spark_steps import no_hash_repeats
+
     columns = [_column(frame, c, rule)[0] for c in rule.unique]
     keys = [*columns, column(PARTITION)] if PARTITION in frame.columns else columns
-    window = Window.partitionBy(*keys).orderBy(F.monotonically_increasing_id())
     present = columns[0].isNotNull()
     for value in columns[1:]:
         present = present & value.isNotNull()
+    names = [*rule.unique, *([PARTITION] if PARTITION in frame.columns else [])]
+    if no_hash_repeats(frame.where(present), names):
+        return F.lit(False)
+    window = Window.partitionBy(*keys).orderBy(F.monotonically_increasing_id())
     return (F.row_number().over(window) > 1) & present
 
 

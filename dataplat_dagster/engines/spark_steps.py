@@ -220,7 +220,7 @@ def _duplicates_by_window(frame: Any, keys: list[str]) -> dict[str | None, int]:
     The same count as the rows `row_number() > 1` marks over `keys` (nulls equal each other
     in both), without sorting the rows.
     """
-    if keys and _no_hash_repeats(frame, keys):
+    if keys and no_hash_repeats(frame, keys):
         return {}
     groups = frame.groupBy(*[column(k) for k in keys]).agg(F.count(F.lit(1)).alias("rows"))
     extra = groups.where(F.col("rows") > 1)
@@ -231,7 +231,7 @@ def _duplicates_by_window(frame: Any, keys: list[str]) -> dict[str | None, int]:
     return {str(row[0]): int(row[1]) for row in counted}
 
 
-def _no_hash_repeats(frame: Any, keys: list[str]) -> bool:
+def no_hash_repeats(frame: Any, keys: list[str]) -> bool:
     """Whether no two rows share a 64-bit hash of `keys`: then no two rows share the keys.
 
     Equal keys hash alike (`xxhash64` takes -0.0 as 0.0 and every NaN alike, as grouping
