@@ -247,3 +247,39 @@ def test_quotes_split_and_reject_lines_as_the_arrow_reader_does(spark, tmp_path:
         arrow_rejects[0][1].replace(", so its record would take 2 lines", "")
     )
     assert rejects[0][1].endswith(f"'{line}'")
+
+
+def test_several_split_files_keep_their_labels_windows_and_line_numbers(
+    spark, tmp_path: Path
+) -> None:
+    """Files read together, each split into blocks: every line knows its file and number."""
+    names = ["orders_20240102.csv", "orders 20240103+%41.csv"]  # a space, a plus, an escape
+    for day, name in enumerate(names):
+        lines = [DIRTY.splitlines()[0]] + [
+            f"{n},{day},P,{'x' if n % 499 == 0 else 1},2.0,paid," for n in range(1, 3001)
+        ]
+        (tmp_path / name).write_text("\n".join(lines) + "\n")
+    files = [
+        LandingFile(f"file://{tmp_path / name}", f"in/{name}", window)  # as raw_spark.py gives it
+        for name, window in zip(names, ["2024-01-02", "2024-01-03"], strict=True)
+    ]
+    previous = spark.conf.get("spark.sql.files.maxPartitionBytes")
+    spark.conf.set("spark.sql.files.maxPartitionBytes", str(32 * 1024))  # blocks of each file
+    try:
+        read = read_landing(spark, ORDERS, files, "UTC")
+        rows = read.rows.select("_source_file", "_partition", "_source_row", "customer_id")
+        got = sorted(tuple(r) for r in rows.collect())
+        rejects = sorted(
+            tuple(r) for r in read.rejects.select("_source_file", "_source_row").collect()
+        )
+    finally:
+        spark.conf.set("spark.sql.files.maxPartitionBytes", previous)
+
+    for day, (name, window) in enumerate(zip(names, ["2024-01-02", "2024-01-03"], strict=True)):
+        numbers = [n for n in range(1, 3001) if n % 499]
+        assert [r for r in got if r[0] == f"in/{name}"] == [
+            (f"in/{name}", window, n + 1, day) for n in numbers
+        ]
+        assert [n for label, n in rejects if label == f"in/{name}"] == [
+            n + 1 for n in range(499, 3001, 499)
+        ]

@@ -119,18 +119,11 @@ def _labels(files: Sequence[LandingFile], attribute: str) -> Any:
     return F.create_map(*pairs)[_file_key(F.col("_metadata.file_path"))]
 
 
-def _labels_by_path(
-    files: Sequence[LandingFile], paths: Sequence[str], attribute: str, constant: bool = False
-) -> Any:
-    """As `_labels`, keyed by the paths as Spark reports them (no decoding per row).
-
-    `constant`: `paths` is one path, and its label is a literal.
-    """
+def _labels_by_path(files: Sequence[LandingFile], paths: Sequence[str], attribute: str) -> Any:
+    """As `_labels`, keyed by the paths as Spark reports them (no decoding per row)."""
     from pyspark.sql import functions as F
 
     by_key = {_plain_key(file.spark_path): getattr(file, attribute) for file in files}
-    if constant:
-        return F.lit(by_key.get(_driver_file_key(paths[0]))).cast("string")
     pairs = [
         item
         for path in paths
@@ -149,9 +142,10 @@ def _lines(spark: Any, source: LandingSource, files: Sequence[LandingFile]) -> A
 
     The files are read as lines, split across tasks. A line's number is its position in its
     block (the ids Spark gives rows are consecutive within a task) plus the lines of the
-    blocks before it in its file, counted by one small job first (`_block_bases`), which
-    also finds the paths as Spark reports them: labels and windows are looked up by those,
-    not by decoding each row's path (regular expressions per row were most of that job).
+    blocks before it in its file, counted by one small job first (`_block_bases`). Of
+    several files, that job also finds the paths as Spark reports them: labels and windows
+    are looked up by those, not by decoding each row's path (regular expressions per row
+    were most of that job).
     """
     from pyspark.sql import functions as F
 
@@ -162,19 +156,22 @@ def _lines(spark: Any, source: LandingSource, files: Sequence[LandingFile]) -> A
         F.monotonically_increasing_id().alias(_ID),
         F.col("value").alias("line"),
     )
-    bases, paths = _block_bases(located)
-    if len(paths) == 1:
-        # one file (a large one, split into blocks): no lookup by its path on every row,
-        # which compared the whole path three times a line
+    if len(files) == 1:
+        # one file (a large one, split into blocks): its blocks are told apart by their
+        # start, and its label and window are constants; neither the counting job nor the
+        # rows look at the path (hashing and comparing it was most of that job's time)
+        bases = _block_bases(located.withColumn(_PATH, F.lit("")))
         pairs = [
             item
             for (_, start), base in bases.items()
             for item in (F.lit(start).cast("long"), F.lit(base).cast("long"))
         ]
-        base = F.create_map(*pairs)[F.col(_START)]
-        label = _labels_by_path(files, paths, "label", constant=True)
-        window = _labels_by_path(files, paths, "window", constant=True)
+        base = F.create_map(*pairs)[F.col(_START)] if pairs else F.lit(0)
+        label = F.lit(files[0].label).cast("string")
+        window = F.lit(files[0].window).cast("string")
     else:
+        bases = _block_bases(located)
+        paths = sorted({path for path, _ in bases})
         block = F.concat_ws("#", F.col(_PATH), F.col(_START).cast("string"))
         pairs = [
             item
@@ -201,10 +198,10 @@ def _lines(spark: Any, source: LandingSource, files: Sequence[LandingFile]) -> A
     return data
 
 
-def _block_bases(located: Any) -> tuple[dict[tuple[str, int], int], list[str]]:
+def _block_bases(located: Any) -> dict[tuple[str, int], int]:
     """For each block (path, start): its file's earlier blocks' lines minus its first id.
 
-    Also every path read, as Spark reports it.
+    The paths are as Spark reports them, the keys of the labels and windows.
     """
     from pyspark.sql import functions as F
 
@@ -220,7 +217,7 @@ def _block_bases(located: Any) -> tuple[dict[tuple[str, int], int], list[str]]:
         for start, lines, first in sorted(parts):
             bases[(path, start)] = before - first
             before += lines
-    return bases, sorted(by_file)
+    return bases
 
 
 _PATH = "__dataplat_path"  # a file's path as Spark reports it
