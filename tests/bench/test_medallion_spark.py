@@ -6,15 +6,17 @@ raw and staging, and every business row. The benchmark's measuring of a process 
 PySpark process and its JVM) and its choice of the platform's engine are checked too.
 """
 
+import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from bench import handwritten_spark
-from bench.common import SPARK_MASTER, bench_project, measure_tree, use_engine
+from bench.common import SPARK_MASTER, _unshared, bench_project, measure_tree, use_engine
 from bench.medallion import (
     handwritten_figures,
     run_handwritten,
@@ -94,6 +96,25 @@ def test_a_fork_is_not_counted_twice(tmp_path: Path) -> None:
     measured = measure_tree([sys.executable, "-c", script], {}, cwd=tmp_path)
     assert "forked" in measured.stdout
     assert 300 <= measured.rss < 450
+
+
+def test_a_fork_that_started_its_program_since_the_scan_counts_as_that_program() -> None:
+    # sampled just before its exec, the fork still showed its parent's size: the size is
+    # read again once its command line says it runs a program of its own
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{child.pid}/cmdline").read_bytes().split(b"\0")[0] != b"sleep":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        members = {child.pid: (os.getpid(), 5 << 30), os.getpid(): (os.getppid(), 1 << 20)}
+
+        added = _unshared(child.pid, os.getpid(), 5 << 30, members)
+    finally:
+        child.kill()
+        child.wait()
+
+    assert 0 < added < 64 << 20
 
 
 def test_the_platform_runs_on_the_engine_the_benchmark_chose(tmp_path: Path) -> None:
