@@ -21,6 +21,7 @@ ROOT = BENCH.parent
 DATA = BENCH / "data"
 # benchmark-only dataflows: not part of the code location, loaded from a project made per run
 DATAFLOWS = BENCH / "dataflows"
+_PAGE = os.sysconf("SC_PAGE_SIZE")  # bytes of a memory page, as /proc counts them
 
 # The Spark session of both sides of the Spark benchmark: the platform's engine (use_engine)
 # and bench/handwritten_spark.py get the same master, shuffle partitions and driver memory.
@@ -184,7 +185,6 @@ class _GroupSampler:
         self._done = threading.Event()
         self._deadline = 0.0
         self._thread: threading.Thread | None = None
-        self._page = os.sysconf("SC_PAGE_SIZE")
         self._ticks = os.sysconf("SC_CLK_TCK")
 
     def start(self, group: int) -> None:
@@ -222,7 +222,7 @@ class _GroupSampler:
             if int(fields[2]) != group or fields[0] == b"Z":
                 continue
             self._cpu_ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
-            found[int(entry.name)] = (int(fields[1]), int(fields[21]) * self._page)
+            found[int(entry.name)] = (int(fields[1]), int(fields[21]) * _PAGE)
         rss = sum(_unshared(pid, parent, size, found) for pid, (parent, size) in found.items())
         self.peak_rss = max(self.peak_rss, rss)
         return len(found)
@@ -246,6 +246,6 @@ def _unshared(pid: int, parent: int, size: int, members: dict[int, tuple[int, in
             if own.read() == up.read():
                 return 0
         with open(f"/proc/{pid}/statm", "rb") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            return int(statm.read().split()[1]) * _PAGE
     except OSError:  # either exited: nothing to count twice
         return 0

@@ -95,14 +95,13 @@ def _duplicates(frame: Any, rule: BaseRule) -> Column:
     from dataplat_dagster.engines.spark_steps import no_hash_repeats
 
     columns = [_column(frame, c, rule)[0] for c in rule.unique]
-    keys = [*columns, column(PARTITION)] if PARTITION in frame.columns else columns
     present = columns[0].isNotNull()
     for value in columns[1:]:
         present = present & value.isNotNull()
-    names = [*rule.unique, *([PARTITION] if PARTITION in frame.columns else [])]
-    if no_hash_repeats(frame.where(present), names):
+    keys = [*rule.unique, *([PARTITION] if PARTITION in frame.columns else [])]
+    if no_hash_repeats(frame.where(present), keys):
         return F.lit(False)
-    window = Window.partitionBy(*keys).orderBy(F.monotonically_increasing_id())
+    window = Window.partitionBy(*[column(k) for k in keys]).orderBy(F.monotonically_increasing_id())
     return (F.row_number().over(window) > 1) & present
 
 

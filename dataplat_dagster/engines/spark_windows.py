@@ -63,9 +63,10 @@ class DateWindows:
             for window in [self.windows.time_window_for_partition_key(key)]
         ]
         days = (end - first).days
+        separator = _separator(bounds)
         inside = (
-            _by_day(when, first, days, bounds)
-            if days <= MAX_LOOKUP_DAYS
+            _by_day(when, first, days, bounds, separator)
+            if days <= MAX_LOOKUP_DAYS and separator is not None
             else _search(when, sorted(bounds, key=lambda b: b[1]))
         )
         return (
@@ -87,7 +88,9 @@ class DateWindows:
         return F.lit(key if key in self.keys else None).cast("string")
 
 
-def _by_day(when: Any, first: date, days: int, bounds: list[tuple[str, date, date]]) -> Any:
+def _by_day(
+    when: Any, first: date, days: int, bounds: list[tuple[str, date, date]], separator: str
+) -> Any:
     """The window of each day of the declared range, looked up by the date's day number.
 
     Windows start at midnight, so each is whole days: one subtraction and an array lookup per
@@ -102,7 +105,6 @@ def _by_day(when: Any, first: date, days: int, bounds: list[tuple[str, date, dat
         by_day[(start - first).days : (end - first).days] = [key] * (end - start).days
     # one text literal split into the array: an array of thousands of literal expressions
     # cost seconds of Spark's query planning (each optimizer rule visits every element)
-    separator = next(s for s in _SEPARATORS if not any(s in key for key, _, _ in bounds))
     lookup = F.split(F.lit(separator.join(by_day)), re.escape(separator))
     # counted from 1; a null date gives a null index, hence a null window; days of
     # windows the run does not build hold "" (no window)
@@ -112,6 +114,11 @@ def _by_day(when: Any, first: date, days: int, bounds: list[tuple[str, date, dat
 # between the days' keys in the lookup's literal: the first that no key holds (keys are
 # dates and times; the unit separator is no character of a date format)
 _SEPARATORS = (",", "|", ";", "\x1f")
+
+
+def _separator(bounds: list[tuple[str, date, date]]) -> str | None:
+    """The first of `_SEPARATORS` that no key holds (None: the binary search then)."""
+    return next((s for s in _SEPARATORS if not any(s in key for key, _, _ in bounds)), None)
 
 
 def _search(when: Any, bounds: list[tuple[str, date, date]]) -> Any:

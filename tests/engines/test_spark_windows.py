@@ -78,3 +78,10 @@ def test_every_date_gets_the_window_dagster_gives_it(spark, monkeypatch, schedul
     wanted = {n: expected(windows, run, day) for n, day in rows}
     assert got == wanted
     assert sum(w is not None for w in got.values()) > len(run)  # windows were found at all
+
+
+def test_keys_holding_every_separator_leave_the_lookup_for_the_binary_search() -> None:
+    day = date(2024, 1, 1)
+    assert spark_windows._separator([("2024-01-01", day, day)]) == ","
+    assert spark_windows._separator([("a,b|c", day, day)]) == ";"
+    assert spark_windows._separator([("a,b|c;d\x1fe", day, day)]) is None
