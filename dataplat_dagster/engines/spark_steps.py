@@ -30,7 +30,7 @@ from dataplat_dagster.config.steps import (
     TrimStep,
 )
 from dataplat_dagster.engines.base import PARTITION, REASON, RULE, StepError, StepOutcome
-from dataplat_dagster.engines.spark_casts import convert, has_type, parse_dates, strip
+from dataplat_dagster.engines.spark_casts import convert, has_type, parse_dates, strip_to_null
 from dataplat_dagster.engines.spark_frames import arrow_schema as _arrow_schema
 from dataplat_dagster.engines.spark_sql import expression_schema, like_duckdb, translate_expression
 from dataplat_dagster.engines.spark_text import as_text, column, text_of
@@ -126,10 +126,7 @@ def _trim(outcome: StepOutcome, step: TrimStep, at: StepAt) -> None:
         c for c in frame.columns if _is_text(types[c]) and not c.startswith("_")
     ]
     _require(frame, columns, at.where)
-    trimmed = {}
-    for name in columns:
-        values = strip(column(name))
-        trimmed[name] = F.when(values != "", values).otherwise(F.lit(None).cast("string"))
+    trimmed = {name: strip_to_null(column(name)) for name in columns}
     outcome.frame = frame.withColumns(trimmed) if trimmed else frame
 
 

@@ -222,13 +222,15 @@ def test_trim_takes_any_unicode_space_off_either_end_only(engine: Engine) -> Non
     """Spaces of every kind at either end, and values with none to take.
 
     Characters beyond ASCII that are no space, control characters that are no space,
-    blanks (engines/spark_casts.py `strip` trims only values whose end characters may be
-    spaces).
+    blanks (engines/spark_casts.py `strip` trims only values whose end bytes may belong
+    to spaces).
     """
     import pyarrow as pa
 
     values = ["a", " a", "a ", "\u00a0a", "a\u3000", "\x85a\x85", "café", "élan", "\x01a\x01"]
     values += ["a b", "", "\t\n", " é ", "\u2003\u2003", None]
+    # ends looked at by their bytes: a space whose last UTF-8 byte is 0x80, DEL, one character
+    values += ["a\u2000", "\u2000a", "\x7fa\x7f", "!", "\u00e9\u00a0\u00a0"]
     table = pa.table({"note": values, "_partition": ["2024-01-01"] * len(values)})
     assert_same(
         outcome_of(engine, table, ["trim"], "UTC"), outcome_of(PANDAS, table, ["trim"], "UTC")
@@ -239,4 +241,5 @@ def test_trim_takes_any_unicode_space_off_either_end_only(engine: Engine) -> Non
         ).frame
     )["note"].to_pylist()
     assert trimmed[:9] == ["a"] * 6 + ["café", "élan", "\x01a\x01"]
-    assert trimmed[9:] == ["a b", None, None, "é", None, None]
+    assert trimmed[9:15] == ["a b", None, None, "é", None, None]
+    assert trimmed[15:] == ["a", "a", "\x7fa\x7f", "!", "é"]
