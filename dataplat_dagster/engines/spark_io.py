@@ -82,7 +82,7 @@ def read_windows(
     """
     from pyspark.sql import functions as F
 
-    files, counts, schemas = storage.resolve(
+    files, counts, schemas, constants = storage.resolve_with_constants(
         key_path, partitions, missing_ok=missing_ok, failed_gates=failed_gates
     )
     if not files:  # nothing written yet, or every window empty: the schema alone
@@ -96,10 +96,48 @@ def read_windows(
         reader = reader.option("mergeSchema", "true")
     elif (known := _stated_schema(schemas[0])) is not None:
         reader = reader.schema(known)  # no job reading every file's footer to infer it
-    frame = reader.parquet(*[spark_path(storage, f) for f in files])
+    frame = _constants_as_literals(
+        reader.parquet(*[spark_path(storage, f) for f in files]), constants
+    )
     if windowed:
         frame = frame.withColumn(PARTITION, _window_of_file(F.col("_metadata.file_path")))
     return _with_known_rows(frame, counts), counts
+
+
+# Marks a column that holds one value in every row read (metadata of its field): the
+# platform's cache (spark_steps.persisted) stores the other columns and adds it back
+CONSTANT = "dataplat_constant"
+
+
+def _constants_as_literals(frame: Any, constants: dict[str, str]) -> Any:
+    """Text columns holding one value in every row, as that value instead of read per row.
+
+    Raw's lineage (run, file, host ...) is one value per write: not read, and not stored
+    in a cache, it costs nothing (TPC-H lineitem's five lineage columns were a third of
+    filling staging's cache at scale factor 1).
+    """
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    texts = {f.name for f in frame.schema.fields if isinstance(f.dataType, T.StringType)}
+    same = {name: value for name, value in constants.items() if name in texts}
+    if not same:
+        return frame
+    return frame.select(
+        *[
+            constant(name, same[name]) if name in same else F.col(f"`{name}`")
+            for name in frame.columns
+        ]
+    )
+
+
+def constant(name: str, value: str) -> Any:
+    """Column `name` holding `value` in every row, marked as such, nullable as read."""
+    from pyspark.sql import functions as F
+
+    # a CASE, not the bare literal: the column stays nullable, as the files' column was
+    value_of_every_row = F.when(F.lit(True), F.lit(value))
+    return value_of_every_row.alias(name, metadata={CONSTANT: value})
 
 
 # Rows of the frames read above per window, from their manifests: a step counts its inputs'
@@ -260,7 +298,7 @@ def _stage(
         ) from exc
     finally:
         storage.remove_folder(staging)
-    rows, schema = _footers(storage, key_path, moved, version)
+    rows, schema, constants = _footers(storage, key_path, moved, version)
     if callable(properties):  # known once the job ran: raw's counts add the rows written
         properties = properties(rows)
     if schema is None:  # no file written: the frame's own schema
@@ -277,6 +315,7 @@ def _stage(
             tuple(failed_checks.get(window, ())),
             properties.get(window, {}),
             version,
+            constants.get(window, {}),
         )
         previous = storage.previous_manifest(key_path, window)
         staged.append((window, manifest, sum(files.values()), previous))
@@ -317,11 +356,13 @@ def _footers(
     key_path: Sequence[str],
     moved: dict[str | None, dict[str, int]],
     version: str,
-) -> tuple[dict[str | None, int], pa.Schema | None]:
-    """Rows of each window written and the files' Arrow schema, from their Parquet footers.
+) -> tuple[dict[str | None, int], pa.Schema | None, dict[str | None, dict[str, str]]]:
+    """Rows of each window written, the files' Arrow schema and each window's constants.
 
-    Each footer is read once, a few at a time (on S3 each is a request); the schema is the
-    first written file's (None when no file was written).
+    From the Parquet footers: each is read once, a few at a time (on S3 each is a request);
+    the schema is the first written file's (None when no file was written). A window's
+    constants are its text columns whose statistics give one value and no null in every
+    row group of every file (`_constants_of`).
     """
     paths = [
         (window, f"{storage.partition_path(key_path, window)}/{version}/{name}")
@@ -329,18 +370,59 @@ def _footers(
         for name in sorted(files)
     ]
 
-    def footer(path: str) -> tuple[int, pa.Schema]:
+    def footer(path: str) -> tuple[int, pa.Schema, dict[str, str]]:
         with storage.fs.open_input_file(path) as source:
-            parquet = pq.ParquetFile(source)
-            return parquet.metadata.num_rows, parquet.schema_arrow.remove_metadata()
+            metadata = pq.ParquetFile(source).metadata
+            schema = metadata.schema.to_arrow_schema().remove_metadata()
+            return metadata.num_rows, schema, _constants_of(metadata, schema)
 
     rows, schema = dict.fromkeys(moved, 0), None
+    constants: dict[str | None, dict[str, str]] = {}
     with ThreadPoolExecutor(max_workers=8) as pool:
         read = pool.map(footer, [path for _, path in paths])
-        for (window, _), (count, file_schema) in zip(paths, read, strict=True):
+        for (window, _), (count, file_schema, file_constants) in zip(paths, read, strict=True):
             rows[window] += count
             schema = file_schema if schema is None else schema
-    return rows, schema
+            if window not in constants:
+                constants[window] = file_constants
+            else:  # kept where every file of the window holds the same value
+                constants[window] = {
+                    name: value
+                    for name, value in constants[window].items()
+                    if file_constants.get(name) == value
+                }
+    return rows, schema, constants
+
+
+def _constants_of(metadata: Any, schema: pa.Schema) -> dict[str, str]:
+    """The top-level text columns of a Parquet file holding one value, by their statistics.
+
+    A column counts only where every row group states its minimum and maximum, they are
+    equal (compared as bytes) and it has no null; a file without rows, or with nested
+    columns (whose leaves are not its fields one to one), has none.
+    """
+    if metadata.num_rows == 0 or metadata.num_columns != len(schema):
+        return {}
+    found: dict[str, str] = {}
+    for index, field in enumerate(schema):
+        if not pa.types.is_string(field.type):
+            continue
+        values = set()
+        for group in range(metadata.num_row_groups):
+            stats = metadata.row_group(group).column(index).statistics
+            if (
+                stats is None
+                or not stats.has_min_max
+                or not stats.has_null_count
+                or stats.null_count
+                or stats.min_raw != stats.max_raw
+            ):
+                break
+            values.add(stats.min)
+        else:
+            if len(values) == 1:
+                found[field.name] = values.pop()
+    return found
 
 
 def window_of_folder(name: str) -> str:

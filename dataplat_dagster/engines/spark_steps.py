@@ -32,6 +32,7 @@ from dataplat_dagster.config.steps import (
 from dataplat_dagster.engines.base import PARTITION, REASON, RULE, StepError, StepOutcome
 from dataplat_dagster.engines.spark_casts import convert, has_type, parse_dates, strip_to_null
 from dataplat_dagster.engines.spark_frames import arrow_schema as _arrow_schema
+from dataplat_dagster.engines.spark_io import CONSTANT, constant
 from dataplat_dagster.engines.spark_sql import expression_schema, like_duckdb, translate_expression
 from dataplat_dagster.engines.spark_text import as_text, column, text_of
 
@@ -243,15 +244,33 @@ def no_hash_repeats(frame: Any, keys: list[str]) -> bool:
     return hashes.where(F.col("count") > 1).isEmpty()
 
 
-_CACHED: list[Any] = []  # frames the steps persisted, freed when the next step starts
+# frames the steps persisted, as (the frame returned, the frame cached), freed when the next
+# step starts
+_CACHED: list[tuple[Any, Any]] = []
 _CACHED_LOCK = threading.Lock()
 
 
 def persisted(frame: Any) -> Any:
-    """`frame` persisted, freed when a later step starts (`release_cached`)."""
+    """`frame` persisted, freed when a later step starts (`release_cached`).
+
+    Columns holding one value in every row (spark_io `constant`: raw's lineage) are not
+    stored: the cache holds the others, and the frame returned adds them back.
+    """
+    constants = {
+        field.name: field.metadata[CONSTANT]
+        for field in frame.schema.fields
+        if CONSTANT in field.metadata
+    }
+    stored = frame.drop(*constants) if constants and len(constants) < len(frame.columns) else frame
+    if stored is not frame:
+        returned = stored.persist().select(
+            *[constant(c, constants[c]) if c in constants else column(c) for c in frame.columns]
+        )
+    else:
+        returned = frame.persist()
     with _CACHED_LOCK:
-        _CACHED.append(frame.persist())
-    return frame
+        _CACHED.append((returned, stored))
+    return returned
 
 
 def release_cached(keep: Any = None) -> None:
@@ -262,8 +281,8 @@ def release_cached(keep: Any = None) -> None:
     cache left to free, and its error is no concern of the step about to start.
     """
     with _CACHED_LOCK:
-        frames = [frame for frame in _CACHED if frame is not keep]
-        _CACHED[:] = [frame for frame in _CACHED if frame is keep]
+        frames = [stored for returned, stored in _CACHED if returned is not keep]
+        _CACHED[:] = [pair for pair in _CACHED if pair[0] is keep]
     for frame in frames:
         try:
             frame.unpersist()

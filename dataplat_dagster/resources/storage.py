@@ -99,6 +99,9 @@ class Manifest:
         default_factory=dict
     )  # what the writer knew of the window (source rows, files)
     version_folder: str = ""  # `v=<write id>`; empty in manifests of the former layout
+    # text columns holding one value in every row of the window (from the files' Parquet
+    # statistics, where the Spark writer found them): a Spark read need not read them
+    constants: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
         return json.dumps(
@@ -112,6 +115,7 @@ class Manifest:
                 "write_id": self.write_id,
                 "failed_checks": list(self.failed_checks),
                 "properties": self.properties,
+                "constants": self.constants,
             }
         ).encode()
 
@@ -131,6 +135,7 @@ class Manifest:
             tuple(raw.get("failed_checks", ())),
             raw.get("properties", {}),
             raw.get("version_folder", ""),
+            raw.get("constants", {}),
         )
 
 
@@ -612,9 +617,27 @@ class TableStorage:
         Engines that read the files themselves (Spark) start here; arguments and errors are
         `read`'s.
         """
+        files, counts, schemas, _ = self.resolve_with_constants(
+            key_path, partitions, missing_ok=missing_ok, failed_gates=failed_gates
+        )
+        return files, counts, schemas
+
+    def resolve_with_constants(
+        self,
+        key_path: Sequence[str],
+        partitions: Sequence[str | None],
+        *,
+        missing_ok: bool = False,
+        failed_gates: str = "read",
+    ) -> tuple[list[str], list[tuple[str | None, int]], list[pa.Schema], dict[str, str]]:
+        """`resolve`, and the text columns holding one value in every row read.
+
+        Those are the `constants` on which every manifest with files agrees.
+        """
         files: list[str] = []
         counts: list[tuple[str | None, int]] = []
         schemas: list[pa.Schema] = []
+        constants: dict[str, str] | None = None
         for partition in partitions:
             folder = self.partition_path(key_path, partition)
             manifest = self.manifest(key_path, partition)
@@ -639,7 +662,17 @@ class TableStorage:
             files += [f"{folder}/{name}" for name in manifest.files]
             counts.append((partition, manifest.rows))
             schemas.append(manifest.schema)
-        return files, counts, schemas
+            if manifest.files:  # a window without rows holds every value and none
+                constants = (
+                    dict(manifest.constants)
+                    if constants is None
+                    else {
+                        name: value
+                        for name, value in constants.items()
+                        if manifest.constants.get(name) == value
+                    }
+                )
+        return files, counts, schemas, constants or {}
 
 
 def unified(schemas: Sequence[pa.Schema]) -> pa.Schema:

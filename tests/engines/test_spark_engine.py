@@ -203,7 +203,7 @@ def test_dedupe_shuffles_once_and_the_next_step_frees_it(spark_engine: SparkEngi
         TypeAdapter(list[Step]).validate_python(["dedupe"]),
         label="t",
     )
-    persisted = list(spark_steps._CACHED)
+    persisted = [stored for _, stored in spark_steps._CACHED]
     assert outcome.frame.count() == 2 and outcome.dropped == {"t.steps[0] (dedupe)": 1}
     assert persisted and all(frame.is_cached for frame in persisted)
 

@@ -21,7 +21,7 @@ def test_no_duplicates_keeps_the_frame_cached_until_the_next_step(spark_engine) 
         TypeAdapter(list[Step]).validate_python(["dedupe"]),
         label="t",
     )
-    persisted = list(spark_steps._CACHED)
+    persisted = [stored for _, stored in spark_steps._CACHED]
     assert persisted and all(frame.is_cached for frame in persisted)
     assert spark_engine.to_arrow(outcome.frame).to_pylist() == table.to_pylist()
     assert outcome.dropped == {"t.steps[0] (dedupe)": 0} and outcome.removed_by_window == {}
