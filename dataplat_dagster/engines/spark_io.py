@@ -135,8 +135,9 @@ def constant(name: str, value: str) -> Any:
     """Column `name` holding `value` in every row, marked as such, nullable as read."""
     from pyspark.sql import functions as F
 
-    # a CASE, not the bare literal: the column stays nullable, as the files' column was
-    value_of_every_row = F.when(F.lit(True), F.lit(value))
+    # `nullif` with nothing, not the bare literal: the column stays nullable, as the files'
+    # column was (the optimizer folds it into the literal)
+    value_of_every_row = F.nullif(F.lit(value), F.lit(None).cast("string"))
     return value_of_every_row.alias(name, metadata={CONSTANT: value})
 
 

@@ -236,3 +236,74 @@ def test_each_row_read_gets_its_window_whatever_its_folder_escapes(tmp_path: Pat
         (i, key) for i, key in enumerate(keys)
     ]
     assert dict(counts) == dict.fromkeys(keys, 1)
+
+
+def _lineage_frame(spark, rows: list[tuple[int, str, str, str]]):
+    return spark.createDataFrame(
+        rows, "order_id long, status string, _run_id string, _partition string"
+    )
+
+
+def test_text_columns_of_one_value_are_read_from_the_manifests(tmp_path: Path, spark) -> None:
+    """A column holding one value in every row read is that value, not read per row.
+
+    `_run_id` is the same in every window; `status` is the same within each window but
+    not across them, so it is read from the files; a window without rows agrees with any.
+    """
+    from dataplat_dagster.engines import spark_steps
+    from dataplat_dagster.engines.spark_io import CONSTANT
+
+    storage = _storage(tmp_path)
+    rows = [(1, "paid", "run-a", WINDOWS[0]), (2, "paid", "run-a", WINDOWS[0])]
+    rows += [(3, "new", "run-a", WINDOWS[2])]
+    write_windows(storage, TABLE, _lineage_frame(spark, rows), WINDOWS, write_id="w1", owner="r")
+
+    assert storage.manifest(TABLE, WINDOWS[0]).constants == {"status": "paid", "_run_id": "run-a"}
+    assert storage.manifest(TABLE, WINDOWS[1]).constants == {}  # no rows
+    frame, _ = read_windows(spark, storage, TABLE, WINDOWS, windowed=True)
+    fields = {f.name: f for f in frame.schema.fields}
+    assert fields["_run_id"].metadata == {CONSTANT: "run-a"} and fields["_run_id"].nullable
+    assert CONSTANT not in fields["status"].metadata
+    assert (
+        "_run_id"
+        not in frame._jdf.queryExecution().executedPlan().toString().split("ReadSchema")[1]
+    )
+    got = sorted((r.order_id, r.status, r._run_id, r._partition) for r in frame.collect())
+    assert got == sorted(rows)
+    only_first, _ = read_windows(spark, storage, TABLE, WINDOWS[:2], windowed=True)
+    assert {f.name for f in only_first.schema.fields if CONSTANT in f.metadata} == {
+        "status",
+        "_run_id",
+    }
+
+    cached = spark_steps.persisted(frame)
+    try:
+        stored = [stored for returned, stored in spark_steps._CACHED if returned is cached]
+        assert stored and stored[0].columns == ["order_id", "status", PARTITION]
+        assert cached.columns == frame.columns
+        assert sorted(tuple(r) for r in cached.collect()) == sorted(
+            tuple(r) for r in frame.collect()
+        )
+    finally:
+        spark_steps.release_cached()
+
+
+def test_a_window_written_by_another_run_keeps_the_column_read(tmp_path: Path, spark) -> None:
+    storage = _storage(tmp_path)
+    first = [(1, "paid", "run-a", WINDOWS[0])]
+    write_windows(
+        storage, TABLE, _lineage_frame(spark, first), WINDOWS[:1], write_id="w1", owner="r"
+    )
+    second = [(2, "paid", "run-b", WINDOWS[1])]
+    write_windows(
+        storage, TABLE, _lineage_frame(spark, second), WINDOWS[1:2], write_id="w2", owner="r"
+    )
+
+    frame, _ = read_windows(spark, storage, TABLE, WINDOWS[:2], windowed=True)
+
+    from dataplat_dagster.engines.spark_io import CONSTANT
+
+    assert [f.name for f in frame.schema.fields if CONSTANT in f.metadata] == ["status"]
+    assert sorted((r.order_id, r._run_id) for r in frame.collect()) == [(1, "run-a"), (2, "run-b")]
+    table, _ = storage.read(TABLE, WINDOWS[:2])  # the Pandas engine reads the files alike
+    assert sorted(table.column("_run_id").to_pylist()) == ["run-a", "run-b"]
