@@ -141,10 +141,10 @@ def text_to(text: Column, target: str, zone: str) -> tuple[Column, Column]:
     # landing parse.
     native = text.try_cast(spark_type)
     if target in ("float32", "float64"):
-        # within these characters Java's number grammar is _FLOAT's (no hex, no d/f suffix)
-        plain = F.length(F.translate(text, "0123456789.eE+-", "")) == 0
-        agrees = native.isNotNull() & plain
-    else:  # integers and dates: the value's own text is the text read (canonical form)
+        agrees = native.isNotNull() & _plain_decimal(text)
+    elif target == "date":
+        agrees = native.isNotNull() & _plain_date(text)
+    else:  # integers: the value's own text is the text read (canonical form)
         agrees = native.cast("string") == text
     trimmed = strip(text)
     if target.startswith("int"):
@@ -162,6 +162,48 @@ def text_to(text: Column, target: str, zone: str) -> tuple[Column, Column]:
     # expression an unconditional part repeats, and both sides of `&` count as such: the
     # first and last characters of every value were looked at for the trim of none
     return values, F.when(values.isNull(), present).otherwise(F.lit(False))
+
+
+def _plain_decimal(text: Column) -> Column:
+    """Whether a number Java reads is one _FLOAT reads alike, by a few of its bytes.
+
+    Java's grammar beyond _FLOAT's: spaces around the number, a d/f suffix, hexadecimal
+    (`0x` after the sign) and NaN/Infinity. A text starting with a digit, a sign or a
+    point, ending with a digit or a point, with no `x` second or third, has none of them.
+    Bytes, not characters: the last character is found by counting them from the start,
+    and keeping only the number's characters (`translate`) builds a string per value
+    (TPC-H lineitem's four float columns at scale factor 1: 0.8 s of their 2.7 s).
+    """
+    data = text.cast("binary")
+    first, last = F.substring(data, 1, 1), F.substring(data, -1, 1)
+    second, third = F.substring(data, 2, 1), F.substring(data, 3, 1)
+    hexadecimal = second.isin(byte("x"), byte("X")) | third.isin(byte("x"), byte("X"))
+    starts = digit(first) | first.isin(byte("+"), byte("-"), byte("."))
+    return starts & (digit(last) | (last == byte("."))) & ~hexadecimal
+
+
+def _plain_date(text: Column) -> Column:
+    """Whether a date Spark reads is written as _DATE, by a few of its bytes.
+
+    Spark reads more: spaces around it, a sign, one-digit months and days, a time after
+    it. Ten bytes starting and ending with a digit, with `-` fifth and eighth, are none of
+    them (Spark takes only digits between the dashes). Formatting each date to compare it
+    with its text cost more.
+    """
+    data = text.cast("binary")
+    first, last = F.substring(data, 1, 1), F.substring(data, -1, 1)
+    dashes = (F.substring(data, 5, 1) == byte("-")) & (F.substring(data, 8, 1) == byte("-"))
+    return (F.octet_length(text) == 10) & digit(first) & digit(last) & dashes
+
+
+def byte(char: str) -> Column:
+    """One ASCII character as a binary literal, compared with bytes of a value."""
+    return F.lit(bytearray(char.encode()))
+
+
+def digit(value: Column) -> Column:
+    """Whether a byte of a value is an ASCII digit."""
+    return (value >= byte("0")) & (value <= byte("9"))
 
 
 def parse_timestamps(

@@ -192,8 +192,14 @@ def test_a_missing_column_is_named(engine: Engine) -> None:
 # date with a time, loose dates, any Unicode space): the Spark engine casts natively first
 # and must fall back to the rules for exactly these (engines/spark_casts.py `text_to`)
 EDGE_TEXT = {
-    "i": ["007", "-0", "1.5", "12.00", "+5", "1e3", " 42 ", "\u30007", "9223372036854775808"],
-    "f": ["1.5d", "2f", "0x1p3", "Infinity", "-inf", ".5", "5.", "1e-3", "\u00a03.25"],
+    "i": [
+        *("007", "-0", "1.5", "12.00", "+5", "1e3", " 42 ", "\u30007", "9223372036854775808"),
+        *("0x10", "1_000", "--1"),
+    ],
+    "f": [
+        *("1.5d", "2f", "0x1p3", "Infinity", "-inf", ".5", "5.", "1e-3", "\u00a03.25"),
+        *("-0x1P3", "+0X1p3", "1.5\t"),
+    ],
     "d": [
         "2024-1-5",
         "2024-01-05T00:00",
@@ -204,6 +210,9 @@ EDGE_TEXT = {
         "2024-02-30",
         "\u20032024-03-01",
         "2024-03-01",
+        "+2024-01-05",
+        "2024-01-05\t",
+        "02024-01-05",
     ],
 }
 
