@@ -27,7 +27,7 @@ from dataplat_dagster.engines.spark_frames import (
     normalise_numbers,
     spark_to_arrow,
 )
-from dataplat_dagster.engines.spark_io import known_rows
+from dataplat_dagster.engines.spark_io import known_rows, unmarked
 from dataplat_dagster.engines.spark_masks import WindowCodes, quarantine_rows
 from dataplat_dagster.engines.spark_masks import check_windows as _check_windows
 from dataplat_dagster.engines.spark_sql import duckdb_schema, like_duckdb, run_spark_sql
@@ -142,7 +142,7 @@ class SparkEngine(Engine):
         result = frames[0]
         for frame in frames[1:]:
             result = result.unionByName(frame, allowMissingColumns=True)
-        return result
+        return unmarked(result) if len(frames) > 1 else result
 
     def by_window(self, frame: Any, keys: Sequence[str], *, label: str) -> Any:
         if PARTITION not in frame.columns:
@@ -180,7 +180,8 @@ class SparkEngine(Engine):
         schemas = {ref: arrow_schema(frame) for ref, frame in frames.items()}
         # persisted: its preview, its counts, its checks and its write then run the query
         # once (a join and an aggregate each time otherwise)
-        return spark_steps.persisted(like_duckdb(result, duckdb_schema(sql, schemas, timezone)))
+        result = unmarked(like_duckdb(result, duckdb_schema(sql, schemas, timezone)))
+        return spark_steps.persisted(result)
 
     def run_sql_windows(
         self,
@@ -193,7 +194,9 @@ class SparkEngine(Engine):
         label: str = "SQL",
         timezone: str = "UTC",
     ) -> Any:
-        return spark_range.run_range(self, query, sql, tables, windowed, keys, timezone, label)
+        return unmarked(
+            spark_range.run_range(self, query, sql, tables, windowed, keys, timezone, label)
+        )
 
     # -- quality rules: masks are boolean Columns over the frame -------------------------------
     def rule_failures(
@@ -298,7 +301,7 @@ class SparkEngine(Engine):
                 f"python transform {name} returned {type(result).__name__}, not a Spark "
                 "DataFrame (on the Spark engine a transform receives and returns Spark DataFrames)"
             )
-        return result
+        return unmarked(result)
 
     # -- warehouse IO: methods below this line belong to engines/spark_io.py --
 

@@ -131,6 +131,26 @@ def _constants_as_literals(frame: Any, constants: dict[str, str]) -> Any:
     )
 
 
+def unmarked(frame: Any) -> Any:
+    """The frame with no column marked as holding one value (a SQL body's or transform's).
+
+    A mark is a field's metadata, and Spark keeps a column's metadata through operations
+    that change its values: a union gives its first input's, an outer join's null rows
+    keep it. Only the steps, which do neither, take marked columns on to the cache.
+    """
+    from pyspark.sql import functions as F
+
+    marked = {f.name for f in frame.schema.fields if CONSTANT in f.metadata}
+    if not marked:
+        return frame
+    return frame.select(
+        *[
+            F.col(f"`{name}`").alias(name, metadata={}) if name in marked else F.col(f"`{name}`")
+            for name in frame.columns
+        ]
+    )
+
+
 def constant(name: str, value: str) -> Any:
     """Column `name` holding `value` in every row, marked as such, nullable as read."""
     from pyspark.sql import functions as F

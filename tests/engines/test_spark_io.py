@@ -9,7 +9,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.fs as pa_fs
 import pytest
+from pydantic import TypeAdapter
 
+from dataplat_dagster.config.steps import Step
 from dataplat_dagster.engines.base import PARTITION
 from dataplat_dagster.engines.spark_io import (
     STAGING_DIR,
@@ -24,6 +26,8 @@ from dataplat_dagster.resources.storage import (
 )
 
 pytestmark = pytest.mark.spark
+
+STEPS_DEDUPE = TypeAdapter(list[Step]).validate_python(["dedupe"])
 
 TABLE = ["staging", "shop", "orders"]
 # an hourly window's key holds a colon, which folder names escape
@@ -307,3 +311,54 @@ def test_a_window_written_by_another_run_keeps_the_column_read(tmp_path: Path, s
     assert sorted((r.order_id, r._run_id) for r in frame.collect()) == [(1, "run-a"), (2, "run-b")]
     table, _ = storage.read(TABLE, WINDOWS[:2])  # the Pandas engine reads the files alike
     assert sorted(table.column("_run_id").to_pylist()) == ["run-a", "run-b"]
+
+
+def test_a_union_of_reads_keeps_each_reads_value(tmp_path: Path, spark_engine) -> None:
+    """Spark keeps a union's first input's column metadata: its values are not one value.
+
+    A SQL body, a transform or a concatenation hands on frames without the mark, so the
+    cache stores the column and every row keeps its own value.
+    """
+    from dataplat_dagster.engines import spark_steps
+    from dataplat_dagster.engines.spark_io import CONSTANT
+
+    spark = spark_engine.session()
+    storage = _storage(tmp_path)
+    other = ["staging", "shop", "returns"]
+    write_windows(
+        storage,
+        TABLE,
+        _lineage_frame(spark, [(1, "paid", "run-a", WINDOWS[0])]),
+        WINDOWS[:1],
+        write_id="w1",
+        owner="r",
+    )
+    write_windows(
+        storage,
+        other,
+        _lineage_frame(spark, [(2, "paid", "run-b", WINDOWS[0])]),
+        WINDOWS[:1],
+        write_id="w2",
+        owner="r",
+    )
+    orders, _ = read_windows(spark, storage, TABLE, WINDOWS[:1], windowed=True)
+    returns, _ = read_windows(spark, storage, other, WINDOWS[:1], windowed=True)
+    assert CONSTANT in orders.schema["_run_id"].metadata  # each read alone holds one value
+
+    try:
+        united = spark_engine.run_sql(
+            "select order_id, _run_id from {{ staging.orders }} "
+            "union all select order_id, _run_id from {{ staging.returns }}",
+            {"staging.orders": orders, "staging.returns": returns},
+        )
+        concatenated = spark_engine.concat([orders, returns])
+        deduped = spark_engine.apply_steps(concatenated, STEPS_DEDUPE, label="t").frame
+
+        for frame in (united, concatenated, deduped):
+            assert CONSTANT not in frame.schema["_run_id"].metadata
+            assert sorted((r.order_id, r._run_id) for r in frame.collect()) == [
+                (1, "run-a"),
+                (2, "run-b"),
+            ]
+    finally:
+        spark_steps.release_cached()
