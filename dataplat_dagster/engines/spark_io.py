@@ -36,6 +36,7 @@ from dataplat_dagster.resources.storage import (
     TableStorage,
     WindowProperties,
     WrittenPartition,
+    agreed,
     describe,
     unified,
 )
@@ -404,14 +405,8 @@ def _footers(
         for (window, _), (count, file_schema, file_constants) in zip(paths, read, strict=True):
             rows[window] += count
             schema = file_schema if schema is None else schema
-            if window not in constants:
-                constants[window] = file_constants
-            else:  # kept where every file of the window holds the same value
-                constants[window] = {
-                    name: value
-                    for name, value in constants[window].items()
-                    if file_constants.get(name) == value
-                }
+            # kept where every file of the window holds the same value
+            constants[window] = agreed(constants.get(window), file_constants)
     return rows, schema, constants
 
 

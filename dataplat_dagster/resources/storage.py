@@ -663,16 +663,18 @@ class TableStorage:
             counts.append((partition, manifest.rows))
             schemas.append(manifest.schema)
             if manifest.files:  # a window without rows holds every value and none
-                constants = (
-                    dict(manifest.constants)
-                    if constants is None
-                    else {
-                        name: value
-                        for name, value in constants.items()
-                        if manifest.constants.get(name) == value
-                    }
-                )
+                constants = agreed(constants, manifest.constants)
         return files, counts, schemas, constants or {}
+
+
+def agreed(constants: dict[str, str] | None, more: dict[str, str]) -> dict[str, str]:
+    """The one-value columns of two parts read together: those both hold with the same value.
+
+    `constants` None: no part before `more`, whose columns are then all kept.
+    """
+    if constants is None:
+        return dict(more)
+    return {name: value for name, value in constants.items() if more.get(name) == value}
 
 
 def unified(schemas: Sequence[pa.Schema]) -> pa.Schema:

@@ -248,6 +248,12 @@ def _lineage_frame(spark, rows: list[tuple[int, str, str, str]]):
     )
 
 
+def _write_lineage(spark, storage, table, rows, windows, write_id: str) -> None:
+    """Rows (order_id, status, _run_id, _partition) written by Spark as one write."""
+    frame = _lineage_frame(spark, rows)
+    write_windows(storage, table, frame, windows, write_id=write_id, owner="r")
+
+
 def test_text_columns_of_one_value_are_read_from_the_manifests(tmp_path: Path, spark) -> None:
     """A column holding one value in every row read is that value, not read per row.
 
@@ -260,7 +266,7 @@ def test_text_columns_of_one_value_are_read_from_the_manifests(tmp_path: Path, s
     storage = _storage(tmp_path)
     rows = [(1, "paid", "run-a", WINDOWS[0]), (2, "paid", "run-a", WINDOWS[0])]
     rows += [(3, "new", "run-a", WINDOWS[2])]
-    write_windows(storage, TABLE, _lineage_frame(spark, rows), WINDOWS, write_id="w1", owner="r")
+    _write_lineage(spark, storage, TABLE, rows, WINDOWS, "w1")
 
     assert storage.manifest(TABLE, WINDOWS[0]).constants == {"status": "paid", "_run_id": "run-a"}
     assert storage.manifest(TABLE, WINDOWS[1]).constants == {}  # no rows
@@ -295,13 +301,9 @@ def test_text_columns_of_one_value_are_read_from_the_manifests(tmp_path: Path, s
 def test_a_window_written_by_another_run_keeps_the_column_read(tmp_path: Path, spark) -> None:
     storage = _storage(tmp_path)
     first = [(1, "paid", "run-a", WINDOWS[0])]
-    write_windows(
-        storage, TABLE, _lineage_frame(spark, first), WINDOWS[:1], write_id="w1", owner="r"
-    )
+    _write_lineage(spark, storage, TABLE, first, WINDOWS[:1], "w1")
     second = [(2, "paid", "run-b", WINDOWS[1])]
-    write_windows(
-        storage, TABLE, _lineage_frame(spark, second), WINDOWS[1:2], write_id="w2", owner="r"
-    )
+    _write_lineage(spark, storage, TABLE, second, WINDOWS[1:2], "w2")
 
     frame, _ = read_windows(spark, storage, TABLE, WINDOWS[:2], windowed=True)
 
@@ -325,22 +327,8 @@ def test_a_union_of_reads_keeps_each_reads_value(tmp_path: Path, spark_engine) -
     spark = spark_engine.session()
     storage = _storage(tmp_path)
     other = ["staging", "shop", "returns"]
-    write_windows(
-        storage,
-        TABLE,
-        _lineage_frame(spark, [(1, "paid", "run-a", WINDOWS[0])]),
-        WINDOWS[:1],
-        write_id="w1",
-        owner="r",
-    )
-    write_windows(
-        storage,
-        other,
-        _lineage_frame(spark, [(2, "paid", "run-b", WINDOWS[0])]),
-        WINDOWS[:1],
-        write_id="w2",
-        owner="r",
-    )
+    _write_lineage(spark, storage, TABLE, [(1, "paid", "run-a", WINDOWS[0])], WINDOWS[:1], "w1")
+    _write_lineage(spark, storage, other, [(2, "paid", "run-b", WINDOWS[0])], WINDOWS[:1], "w2")
     orders, _ = read_windows(spark, storage, TABLE, WINDOWS[:1], windowed=True)
     returns, _ = read_windows(spark, storage, other, WINDOWS[:1], windowed=True)
     assert CONSTANT in orders.schema["_run_id"].metadata  # each read alone holds one value
